@@ -1,0 +1,5 @@
+//! `scenarios`: the composition root. Clusters of real nodes on the simulator, workloads,
+//! checkers (linearizability, raft safety, durability, storage) and the `dst` tool.
+//!
+//! Dependency rule: the only crate that knows all the others.
+#![forbid(unsafe_code)]
