@@ -16,10 +16,16 @@
 //! the operating system.
 #![deny(unsafe_code)]
 
+pub mod buggify;
 pub mod env;
+pub mod fault;
 pub mod io;
+pub mod real;
 pub mod seed;
+pub mod simulated;
 pub mod time;
+pub mod trace;
+pub mod world;
 
 pub use env::{Actor, Env, EnvParts, Halt, NodeId, TimerId};
 pub use seed::{Rng, Seed};

@@ -1,0 +1,1 @@
+//! BUGGIFY: sites activated once per run from the seed, then firing with small probability. (being built)

@@ -1,0 +1,1 @@
+//! RealClock: std::time::Instant relative to the runtime start. (being built)

@@ -1,0 +1,1 @@
+//! RealDisk: std::fs + memmap2 + fdatasync + flock. (being built)

@@ -1,0 +1,1 @@
+//! RealNet: std TCP on loopback with a small event-loop thread feeding NetEvents. (being built)

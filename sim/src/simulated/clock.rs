@@ -1,0 +1,1 @@
+//! SimClock: virtual time per node with optional skew and drift. (being built)

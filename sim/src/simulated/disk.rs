@@ -1,0 +1,1 @@
+//! SimDisk: durable image + volatile overlay per file and directory entry, seeded faults. (being built)

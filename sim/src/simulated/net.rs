@@ -1,0 +1,1 @@
+//! SimNet: connections with ordered delivery, latency and jitter, partitions, clogging, resets. (being built)
