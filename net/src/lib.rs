@@ -3,3 +3,10 @@
 //!
 //! Dependency rule: depends on `sim` only.
 #![forbid(unsafe_code)]
+
+pub mod cluster;
+pub mod frame;
+pub mod ids;
+pub mod member;
+
+pub use ids::{ClusterId, MemberId};

@@ -1,0 +1,354 @@
+//! Frames: the unit the peer transport puts on a connection.
+//!
+//! The Net seam already delivers whole messages, so one frame is exactly one Net message. Every
+//! frame carries the sender's cluster ID and both member IDs, so identity is checked on every
+//! frame, not only when a connection opens.
+//!
+//! # Byte layout (version 1, all integers big-endian)
+//!
+//! ```text
+//! offset size field
+//!      0    4 magic          b"RNF1"
+//!      4    1 version        1
+//!      5    1 kind           FrameKind code (see below)
+//!      6    2 reserved       must be 0
+//!      8    8 cluster id     the sender's cluster ID
+//!     16    8 from           the sender's member ID
+//!     24    8 to             the intended recipient's member ID
+//!     32    4 payload length n, at most MAX_PAYLOAD
+//!     36    4 crc32          CRC-32 (IEEE, crc32fast) over bytes 0..36 and the payload
+//!     40    n payload        opaque bytes
+//! ```
+//!
+//! Kind codes: 0x01 hello (general stream), 0x02 hello (append stream), 0x10 general message,
+//! 0x11 append message, 0x12 snapshot, 0x20 accepted, 0x21 ack, 0x22 refused.
+//!
+//! Invariant: `Frame::decode(&f.encode()) == Ok(f)` for every frame with a payload of at most
+//! [`MAX_PAYLOAD`] bytes; any other input gives a [`FrameError`] naming what is wrong.
+
+use std::fmt;
+
+use crate::ids::{ClusterId, MemberId};
+
+/// The first four bytes of every frame.
+pub const MAGIC: [u8; 4] = *b"RNF1";
+/// The only frame version this code writes and reads.
+pub const VERSION: u8 = 1;
+/// Size of the fixed header in bytes.
+pub const HEADER_LEN: usize = 40;
+/// Largest payload a frame may carry (16 MiB): a peer announcing more is refused before any
+/// allocation.
+pub const MAX_PAYLOAD: usize = 16 << 20;
+/// Largest encoded frame.
+pub const MAX_FRAME_LEN: usize = HEADER_LEN + MAX_PAYLOAD;
+
+/// Which stream a hello frame opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StreamType {
+    /// Carries every message kind except snapshots.
+    General,
+    /// The optimized stream the leader uses for append messages.
+    Append,
+}
+
+/// What a raft message is, as far as the transport cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MessageKind {
+    /// Any message that is neither an append nor a snapshot.
+    General,
+    /// An append (msgApp): preferably sent on the append stream.
+    Append,
+    /// A snapshot: always sent on its own pipeline connection; its outcome is reported.
+    Snapshot,
+}
+
+/// The kind byte of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FrameKind {
+    /// First frame on a stream connection, sent by the side that wants to receive.
+    Hello(StreamType),
+    /// A raft message.
+    Message(MessageKind),
+    /// The stream was accepted; messages follow.
+    Accepted,
+    /// A pipeline message was delivered.
+    Ack,
+    /// The connection was refused; the payload is one [`crate::refusal::RefusalCode`] byte.
+    Refused,
+}
+
+impl FrameKind {
+    /// The on-wire code.
+    pub fn code(self) -> u8 {
+        match self {
+            FrameKind::Hello(StreamType::General) => 0x01,
+            FrameKind::Hello(StreamType::Append) => 0x02,
+            FrameKind::Message(MessageKind::General) => 0x10,
+            FrameKind::Message(MessageKind::Append) => 0x11,
+            FrameKind::Message(MessageKind::Snapshot) => 0x12,
+            FrameKind::Accepted => 0x20,
+            FrameKind::Ack => 0x21,
+            FrameKind::Refused => 0x22,
+        }
+    }
+
+    /// The kind for an on-wire code, if it is one.
+    pub fn from_code(code: u8) -> Option<FrameKind> {
+        Some(match code {
+            0x01 => FrameKind::Hello(StreamType::General),
+            0x02 => FrameKind::Hello(StreamType::Append),
+            0x10 => FrameKind::Message(MessageKind::General),
+            0x11 => FrameKind::Message(MessageKind::Append),
+            0x12 => FrameKind::Message(MessageKind::Snapshot),
+            0x20 => FrameKind::Accepted,
+            0x21 => FrameKind::Ack,
+            0x22 => FrameKind::Refused,
+            _ => return None,
+        })
+    }
+}
+
+/// The identity fields of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub kind: FrameKind,
+    pub cluster: ClusterId,
+    pub from: MemberId,
+    pub to: MemberId,
+}
+
+/// A decoded frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub header: Header,
+    pub payload: Vec<u8>,
+}
+
+/// Why bytes are not a valid frame. Decoding never panics; it returns one of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// Fewer bytes than the fixed header.
+    TruncatedHeader { len: usize },
+    /// The first four bytes are not [`MAGIC`].
+    BadMagic { found: [u8; 4] },
+    /// A version this code does not speak.
+    UnsupportedVersion { found: u8 },
+    /// An unknown kind code.
+    UnknownKind { code: u8 },
+    /// The reserved bytes are not zero.
+    ReservedNotZero { found: u16 },
+    /// The declared payload length exceeds [`MAX_PAYLOAD`].
+    TooLarge { declared: u64, max: usize },
+    /// The declared payload length does not match the bytes present.
+    LengthMismatch { declared: usize, actual: usize },
+    /// The stored CRC does not match the computed one.
+    ChecksumMismatch { stored: u32, computed: u32 },
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::TruncatedHeader { len } => {
+                write!(f, "truncated frame: {len} bytes, the header alone needs {HEADER_LEN}")
+            }
+            FrameError::BadMagic { found } => write!(f, "bad frame magic {found:02x?}"),
+            FrameError::UnsupportedVersion { found } => {
+                write!(f, "unsupported frame version {found} (this build speaks {VERSION})")
+            }
+            FrameError::UnknownKind { code } => write!(f, "unknown frame kind 0x{code:02x}"),
+            FrameError::ReservedNotZero { found } => {
+                write!(f, "frame reserved field is 0x{found:04x}, must be 0")
+            }
+            FrameError::TooLarge { declared, max } => {
+                write!(f, "frame payload of {declared} bytes exceeds the maximum of {max}")
+            }
+            FrameError::LengthMismatch { declared, actual } => {
+                write!(f, "frame declares a {declared}-byte payload but carries {actual} bytes")
+            }
+            FrameError::ChecksumMismatch { stored, computed } => {
+                write!(f, "frame checksum mismatch: stored {stored:08x}, computed {computed:08x}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl Frame {
+    /// A frame with `payload`. Programmer error if the payload exceeds [`MAX_PAYLOAD`].
+    pub fn new(header: Header, payload: Vec<u8>) -> Frame {
+        assert!(
+            payload.len() <= MAX_PAYLOAD,
+            "frame payload of {} bytes exceeds MAX_PAYLOAD {}",
+            payload.len(),
+            MAX_PAYLOAD
+        );
+        Frame { header, payload }
+    }
+
+    /// The encoded bytes (layout in the module docs).
+    pub fn encode(&self) -> Vec<u8> {
+        encode_parts(&self.header, &self.payload)
+    }
+
+    /// Parses and verifies `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
+        let (header, payload) = decode_parts(bytes)?;
+        Ok(Frame { header, payload: payload.to_vec() })
+    }
+}
+
+/// Encodes a frame without building a [`Frame`] first.
+pub fn encode_parts(header: &Header, payload: &[u8]) -> Vec<u8> {
+    assert!(
+        payload.len() <= MAX_PAYLOAD,
+        "frame payload of {} bytes exceeds MAX_PAYLOAD {}",
+        payload.len(),
+        MAX_PAYLOAD
+    );
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(header.kind.code());
+    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(&header.cluster.0.to_be_bytes());
+    out.extend_from_slice(&header.from.0.to_be_bytes());
+    out.extend_from_slice(&header.to.0.to_be_bytes());
+    let len = u32::try_from(payload.len()).expect("payload length checked against MAX_PAYLOAD");
+    out.extend_from_slice(&len.to_be_bytes());
+    let crc = checksum(&out, payload);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Parses and verifies `bytes`, borrowing the payload.
+pub fn decode_parts(bytes: &[u8]) -> Result<(Header, &[u8]), FrameError> {
+    let head: &[u8; HEADER_LEN] = bytes
+        .get(..HEADER_LEN)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(FrameError::TruncatedHeader { len: bytes.len() })?;
+    let magic = [head[0], head[1], head[2], head[3]];
+    if magic != MAGIC {
+        return Err(FrameError::BadMagic { found: magic });
+    }
+    if head[4] != VERSION {
+        return Err(FrameError::UnsupportedVersion { found: head[4] });
+    }
+    let kind = FrameKind::from_code(head[5]).ok_or(FrameError::UnknownKind { code: head[5] })?;
+    let reserved = u16::from_be_bytes([head[6], head[7]]);
+    if reserved != 0 {
+        return Err(FrameError::ReservedNotZero { found: reserved });
+    }
+    let declared = be_u32(head, 32);
+    if declared as usize > MAX_PAYLOAD {
+        return Err(FrameError::TooLarge { declared: u64::from(declared), max: MAX_PAYLOAD });
+    }
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() != declared as usize {
+        return Err(FrameError::LengthMismatch {
+            declared: declared as usize,
+            actual: payload.len(),
+        });
+    }
+    let stored = be_u32(head, 36);
+    let computed = checksum(&head[..36], payload);
+    if stored != computed {
+        return Err(FrameError::ChecksumMismatch { stored, computed });
+    }
+    let header = Header {
+        kind,
+        cluster: ClusterId(be_u64(head, 8)),
+        from: MemberId(be_u64(head, 16)),
+        to: MemberId(be_u64(head, 24)),
+    };
+    Ok((header, payload))
+}
+
+fn checksum(head: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(head);
+    h.update(payload);
+    h.finalize()
+}
+
+fn be_u32(head: &[u8; HEADER_LEN], at: usize) -> u32 {
+    u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]])
+}
+
+fn be_u64(head: &[u8; HEADER_LEN], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&head[at..at + 8]);
+    u64::from_be_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(kind: FrameKind) -> Header {
+        Header { kind, cluster: ClusterId(0xabc), from: MemberId(1), to: MemberId(2) }
+    }
+
+    #[test]
+    fn round_trips_every_kind() {
+        for code in 0..=255u8 {
+            let Some(kind) = FrameKind::from_code(code) else { continue };
+            assert_eq!(kind.code(), code);
+            let f = Frame::new(header(kind), vec![code, 1, 2, 3]);
+            assert_eq!(Frame::decode(&f.encode()), Ok(f));
+        }
+    }
+
+    #[test]
+    fn layout_is_as_documented() {
+        let f = Frame::new(header(FrameKind::Message(MessageKind::Append)), b"xy".to_vec());
+        let b = f.encode();
+        assert_eq!(&b[0..4], b"RNF1");
+        assert_eq!(b[4], 1);
+        assert_eq!(b[5], 0x11);
+        assert_eq!(&b[8..16], &0xabcu64.to_be_bytes());
+        assert_eq!(&b[16..24], &1u64.to_be_bytes());
+        assert_eq!(&b[24..32], &2u64.to_be_bytes());
+        assert_eq!(&b[32..36], &2u32.to_be_bytes());
+        assert_eq!(&b[40..], b"xy");
+        assert_eq!(b.len(), HEADER_LEN + 2);
+    }
+
+    #[test]
+    fn each_corruption_is_named() {
+        let good = Frame::new(header(FrameKind::Ack), b"hello".to_vec()).encode();
+        assert_eq!(Frame::decode(&good[..10]), Err(FrameError::TruncatedHeader { len: 10 }));
+        let mut b = good.clone();
+        b[0] = b'X';
+        assert!(matches!(Frame::decode(&b), Err(FrameError::BadMagic { .. })));
+        let mut b = good.clone();
+        b[4] = 9;
+        assert_eq!(Frame::decode(&b), Err(FrameError::UnsupportedVersion { found: 9 }));
+        let mut b = good.clone();
+        b[5] = 0x7f;
+        assert_eq!(Frame::decode(&b), Err(FrameError::UnknownKind { code: 0x7f }));
+        let mut b = good.clone();
+        b[7] = 1;
+        assert_eq!(Frame::decode(&b), Err(FrameError::ReservedNotZero { found: 1 }));
+        let mut b = good.clone();
+        b[32..36].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(Frame::decode(&b), Err(FrameError::TooLarge { .. })));
+        assert_eq!(
+            Frame::decode(&good[..good.len() - 1]),
+            Err(FrameError::LengthMismatch { declared: 5, actual: 4 })
+        );
+        let mut b = good.clone();
+        *b.last_mut().unwrap() ^= 0x01;
+        assert!(matches!(Frame::decode(&b), Err(FrameError::ChecksumMismatch { .. })));
+        let mut b = good.clone();
+        b[20] ^= 0x80; // a flipped member-ID bit is caught by the CRC too
+        assert!(matches!(Frame::decode(&b), Err(FrameError::ChecksumMismatch { .. })));
+    }
+
+    #[test]
+    #[should_panic(expected = "exceeds MAX_PAYLOAD")]
+    fn oversized_payload_is_a_programmer_error() {
+        let _ = Frame::new(header(FrameKind::Ack), vec![0; MAX_PAYLOAD + 1]);
+    }
+}
