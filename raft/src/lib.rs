@@ -4,3 +4,5 @@
 //!
 //! Dependency rule: depends on `sim` and `net`; the consensus core (`core`) does no I/O at all.
 #![forbid(unsafe_code)]
+
+pub mod core;
