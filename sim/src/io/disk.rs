@@ -183,3 +183,41 @@ impl fmt::Debug for Mapping {
         write!(f, "Mapping({} bytes)", self.len())
     }
 }
+
+/// Normalises a disk path: `/`-separated components relative to the disk's root, with empty and
+/// `.` components dropped. The root itself is `""`. Absolute paths and `..` components are
+/// refused with `Invalid` (a path must never escape the root), so both implementations agree on
+/// what a path names.
+pub fn normalize_path(op: &'static str, path: &str) -> Result<String, DiskError> {
+    let invalid = |detail: &str| DiskError::Invalid {
+        op,
+        path: path.to_string(),
+        detail: detail.to_string(),
+    };
+    if path.starts_with('/') {
+        return Err(invalid("absolute paths are not allowed; paths are relative to the disk root"));
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(invalid("`..` would escape the disk root")),
+            p if p.contains('\0') => return Err(invalid("NUL byte in path")),
+            p => parts.push(p),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_path_drops_dots_and_refuses_escapes() {
+        assert_eq!(normalize_path("open", "./a//b/").unwrap(), "a/b");
+        assert_eq!(normalize_path("list", ".").unwrap(), "");
+        assert!(matches!(normalize_path("open", "/etc/passwd"), Err(DiskError::Invalid { .. })));
+        assert!(matches!(normalize_path("open", "a/../../b"), Err(DiskError::Invalid { .. })));
+    }
+}

@@ -1,1 +1,0 @@
-//! SimDisk: durable image + volatile overlay per file and directory entry, seeded faults. (being built)

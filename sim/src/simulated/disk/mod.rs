@@ -1,0 +1,453 @@
+//! SimDisk: an in-memory disk with a durable image and a volatile overlay, and seeded faults.
+//!
+//! Structure:
+//! - [`namespace`]: directory entries (names -> inodes), volatile and durable, with the log of
+//!   unsynced directory operations. `sync_dir` promotes, a crash may lose unsynced operations.
+//! - [`image`]: one inode's bytes: the visible bytes, the durable bytes and the unsynced data
+//!   operations. `sync` promotes, a crash keeps, drops or tears each unsynced write.
+//! - [`file`]: the open-file handle ([`SimFile`]).
+//!
+//! Faults (all randomness comes from the RNG given to [`SimDisk::new`]):
+//! - [`SimDisk::crash`]: power loss. See [`image`] and [`namespace`] for exactly what survives.
+//!   Locks are released and every handle opened before the crash returns `Crashed` forever.
+//! - [`SimDisk::crash_after_ops`]: the k-th operation from now fails with `Crashed`, and so does
+//!   every later one until `crash()`.
+//! - [`SimDisk::fail_next_sync`]: the next `sync` of a file opened under a path prefix returns
+//!   `Io`; that file's unsynced data operations are forgotten by the durable image (still
+//!   visible to reads until the next crash, lost by it). Only file syncs fail this way.
+//! - [`SimDisk::flip_bits_on_read`]: latent corruption: one seeded bit of each byte in the range
+//!   reads flipped, through `read_at` and `map`, for the life of the inode.
+//! - Capacity: a write, `set_len` or `allocate` that would grow the total visible size of all
+//!   named files beyond the capacity fails with `NoSpace` and changes nothing.
+//! - Latency: every operation adds `op_latency`, every sync and sync_dir adds `sync_latency`
+//!   too; [`SimDisk::take_latency`] drains the sum.
+//!
+//! Every `Disk` and `File` method call is one operation (counted by [`SimDisk::ops`]) except
+//! `File::path`; fault knobs are not operations.
+
+mod file;
+pub mod image;
+mod namespace;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use crate::io::disk::normalize_path;
+use crate::io::{Disk, DiskError, File, OpenOptions};
+use crate::seed::Rng;
+use crate::time::Duration;
+
+pub use file::SimFile;
+use image::Image;
+use namespace::{children, is_dir, parent, DirOp, Ino, Namespace, Node};
+
+/// SimDisk knobs. `Default` is a fault-free 512-byte-sector disk with no capacity limit and no
+/// latency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskConfig {
+    /// Tear granularity in bytes: a torn write keeps or loses whole sectors.
+    pub sector: u64,
+    /// Total bytes of file data the disk holds; `None` = unlimited.
+    pub capacity: Option<u64>,
+    /// Simulated time every operation takes.
+    pub op_latency: Duration,
+    /// Extra simulated time every `sync` / `sync_dir` takes.
+    pub sync_latency: Duration,
+}
+
+impl Default for DiskConfig {
+    fn default() -> DiskConfig {
+        DiskConfig {
+            sector: 512,
+            capacity: None,
+            op_latency: Duration::ZERO,
+            sync_latency: Duration::ZERO,
+        }
+    }
+}
+
+/// What kind of operation passes the gate (decides the latency it costs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Plain,
+    Sync,
+}
+
+/// Everything mutable, shared by the disk and its open handles.
+struct State {
+    rng: Rng,
+    config: DiskConfig,
+    ns: Namespace,
+    inodes: BTreeMap<Ino, Image>,
+    next_ino: Ino,
+    /// Incremented by every crash; a handle from an older epoch is dead.
+    epoch: u64,
+    /// Inode -> id of the handle holding its exclusive lock.
+    locks: BTreeMap<Ino, u64>,
+    /// Inode -> number of live handles (keeps unlinked-but-open inodes alive).
+    open: BTreeMap<Ino, u64>,
+    next_handle: u64,
+    ops: u64,
+    countdown: Option<u64>,
+    crashed: bool,
+    latency: Duration,
+    fail_sync_prefixes: Vec<String>,
+    /// Latent corruption registered for paths with no file yet: attached on creation.
+    pending_flips: Vec<(String, u64, u64)>,
+}
+
+impl State {
+    /// The gate every operation passes: dead handles, the crash countdown, op count, latency.
+    fn begin(&mut self, handle_epoch: Option<u64>, kind: OpKind) -> Result<(), DiskError> {
+        if handle_epoch.is_some_and(|e| e != self.epoch) || self.crashed {
+            return Err(DiskError::Crashed);
+        }
+        match self.countdown {
+            Some(0) => {
+                self.countdown = None;
+                self.crashed = true;
+                return Err(DiskError::Crashed);
+            }
+            Some(n) => self.countdown = Some(n - 1),
+            None => {}
+        }
+        self.ops += 1;
+        self.latency = self.latency + self.config.op_latency;
+        if kind == OpKind::Sync {
+            self.latency = self.latency + self.config.sync_latency;
+        }
+        Ok(())
+    }
+
+    fn image(&mut self, ino: Ino) -> &mut Image {
+        self.inodes.get_mut(&ino).unwrap_or_else(|| panic!("inode {ino} has no image"))
+    }
+
+    /// Total visible bytes of all named files.
+    fn used(&self) -> u64 {
+        let named: BTreeSet<Ino> = self
+            .ns
+            .volatile()
+            .values()
+            .filter_map(|node| match node {
+                Node::File(ino) => Some(*ino),
+                Node::Dir => None,
+            })
+            .collect();
+        named.iter().map(|ino| self.inodes.get(ino).map_or(0, Image::len)).sum()
+    }
+
+    /// Fails with `NoSpace` if growing inode `ino` to `new_len` bytes exceeds the capacity.
+    fn reserve(&self, ino: Ino, new_len: u64, path: &str) -> Result<(), DiskError> {
+        let Some(capacity) = self.config.capacity else {
+            return Ok(());
+        };
+        let len = self.inodes.get(&ino).map_or(0, Image::len);
+        if new_len <= len {
+            return Ok(());
+        }
+        if self.used().saturating_add(new_len - len) > capacity {
+            return Err(DiskError::NoSpace { path: path.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Attaches latent corruption registered for `path` before a file existed there.
+    fn attach_pending_flips(&mut self, path: &str, ino: Ino) {
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_flips).into_iter().partition(|(p, _, _)| p == path);
+        self.pending_flips = rest;
+        for (_, offset, len) in mine {
+            let image = self.inodes.get_mut(&ino).expect("created inode has an image");
+            image.add_flip(&mut self.rng, offset, len);
+        }
+    }
+
+    /// Drops the images no name, log entry or handle can reach any more.
+    fn collect_garbage(&mut self) {
+        let mut live: BTreeSet<Ino> = self.ns.referenced().collect();
+        live.extend(self.open.keys().copied());
+        self.inodes.retain(|ino, _| live.contains(ino));
+    }
+
+    fn crash(&mut self) {
+        self.epoch += 1;
+        self.locks.clear();
+        self.open.clear();
+        self.countdown = None;
+        self.crashed = false;
+        self.fail_sync_prefixes.clear();
+        self.ns.crash(&mut self.rng);
+        self.collect_garbage();
+        let sector = self.config.sector;
+        for image in self.inodes.values_mut() {
+            image.crash(&mut self.rng, sector);
+        }
+    }
+}
+
+/// The simulated disk of one node. Cheap to share as `Rc<SimDisk>` (coerces to
+/// `Rc<dyn Disk>`); all state lives behind a `RefCell`.
+pub struct SimDisk {
+    state: Rc<RefCell<State>>,
+}
+
+impl SimDisk {
+    /// An empty disk whose faults draw from `rng`.
+    pub fn new(rng: Rng, config: DiskConfig) -> Rc<SimDisk> {
+        assert!(config.sector > 0, "sector size must be positive, got {}", config.sector);
+        let state = State {
+            rng,
+            config,
+            ns: Namespace::default(),
+            inodes: BTreeMap::new(),
+            next_ino: 1,
+            epoch: 0,
+            locks: BTreeMap::new(),
+            open: BTreeMap::new(),
+            next_handle: 1,
+            ops: 0,
+            countdown: None,
+            crashed: false,
+            latency: Duration::ZERO,
+            fail_sync_prefixes: Vec::new(),
+            pending_flips: Vec::new(),
+        };
+        Rc::new(SimDisk { state: Rc::new(RefCell::new(state)) })
+    }
+
+    /// Power loss / process crash: each unsynced write independently kept, dropped, or torn at
+    /// sector granularity (seeded); each unsynced length change kept or dropped; each unsynced
+    /// create/rename/remove kept or lost; all locks released; every handle opened before the
+    /// crash is dead (returns Crashed forever). Also clears any crash_after_ops countdown and
+    /// pending sync failures so the node can restart on this disk.
+    pub fn crash(&self) {
+        self.state.borrow_mut().crash();
+    }
+
+    /// The k-th disk operation from now (k = 0: the very next) and every later one return
+    /// DiskError::Crashed until crash() is called.
+    pub fn crash_after_ops(&self, k: u64) {
+        self.state.borrow_mut().countdown = Some(k);
+    }
+
+    /// True once an operation has returned Crashed because of `crash_after_ops` (until crash()).
+    pub fn has_crashed(&self) -> bool {
+        self.state.borrow().crashed
+    }
+
+    /// Disk operations performed so far (operations refused with Crashed are not counted).
+    pub fn ops(&self) -> u64 {
+        self.state.borrow().ops
+    }
+
+    /// Simulated busy time accumulated by operations since the last call.
+    pub fn take_latency(&self) -> Duration {
+        std::mem::take(&mut self.state.borrow_mut().latency)
+    }
+
+    /// The next `sync` of a file whose handle path starts with `path_prefix` fails with `Io`
+    /// and forgets that file's unsynced data (fsyncgate). One failure per call.
+    pub fn fail_next_sync(&self, path_prefix: &str) {
+        self.state.borrow_mut().fail_sync_prefixes.push(path_prefix.to_string());
+    }
+
+    /// Latent corruption: every read of `[offset, offset + len)` of the file at `path` (now, or
+    /// the next file created or renamed there) returns one seeded bit flipped per byte.
+    pub fn flip_bits_on_read(&self, path: &str, offset: u64, len: u64) {
+        let mut st = self.state.borrow_mut();
+        let Ok(path) = normalize_path("flip_bits_on_read", path) else {
+            return;
+        };
+        match st.ns.lookup(&path) {
+            Some(Node::File(ino)) => {
+                let State { rng, inodes, .. } = &mut *st;
+                inodes.get_mut(&ino).expect("named inode has an image").add_flip(rng, offset, len);
+            }
+            _ => st.pending_flips.push((path, offset, len)),
+        }
+    }
+
+    /// Sets (or removes, with `None`) the capacity above which growth fails with NoSpace.
+    pub fn set_capacity(&self, bytes: Option<u64>) {
+        self.state.borrow_mut().config.capacity = bytes;
+    }
+
+    /// Sets the per-operation and extra per-sync latency.
+    pub fn set_latency(&self, op: Duration, sync: Duration) {
+        let mut st = self.state.borrow_mut();
+        st.config.op_latency = op;
+        st.config.sync_latency = sync;
+    }
+
+    /// Whether any file data or directory operation is not yet durable (for tests and checks).
+    pub fn has_unsynced(&self) -> bool {
+        let st = self.state.borrow();
+        st.ns.has_pending() || st.inodes.values().any(Image::has_pending)
+    }
+
+    fn open_file(&self, path: &str, opts: OpenOptions) -> Result<SimFile, DiskError> {
+        let mut st = self.state.borrow_mut();
+        st.begin(None, OpKind::Plain)?;
+        let p = normalize_path("open", path)?;
+        let invalid = |detail: &str| DiskError::Invalid {
+            op: "open",
+            path: path.to_string(),
+            detail: detail.to_string(),
+        };
+        if p.is_empty() {
+            return Err(invalid("the root is a directory"));
+        }
+        if (opts.create || opts.create_new || opts.truncate) && !opts.write {
+            return Err(invalid("create and truncate need write access"));
+        }
+        if !is_dir(st.ns.volatile(), parent(&p)) {
+            return Err(DiskError::NotFound { path: path.to_string() });
+        }
+        let ino = match st.ns.lookup(&p) {
+            Some(Node::Dir) => return Err(invalid("is a directory")),
+            Some(Node::File(_)) if opts.create_new => {
+                return Err(DiskError::AlreadyExists { path: path.to_string() })
+            }
+            Some(Node::File(ino)) => {
+                if opts.truncate {
+                    st.image(ino).set_len(0);
+                }
+                ino
+            }
+            None if opts.create || opts.create_new => {
+                let ino = st.next_ino;
+                st.next_ino += 1;
+                st.inodes.insert(ino, Image::default());
+                st.ns.perform(DirOp::Create { path: p.clone(), ino });
+                st.attach_pending_flips(&p, ino);
+                ino
+            }
+            None => return Err(DiskError::NotFound { path: path.to_string() }),
+        };
+        let handle = st.next_handle;
+        st.next_handle += 1;
+        *st.open.entry(ino).or_insert(0) += 1;
+        let epoch = st.epoch;
+        Ok(SimFile::new(Rc::clone(&self.state), ino, path.to_string(), opts.write, epoch, handle))
+    }
+}
+
+impl Disk for SimDisk {
+    fn open(&self, path: &str, opts: OpenOptions) -> Result<Box<dyn File>, DiskError> {
+        Ok(Box::new(self.open_file(path, opts)?))
+    }
+
+    fn create_dir_all(&self, path: &str) -> Result<(), DiskError> {
+        let mut st = self.state.borrow_mut();
+        st.begin(None, OpKind::Plain)?;
+        let p = normalize_path("create_dir_all", path)?;
+        let mut prefix = String::new();
+        for part in p.split('/').filter(|s| !s.is_empty()) {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            match st.ns.lookup(&prefix) {
+                Some(Node::Dir) => {}
+                Some(Node::File(_)) => {
+                    return Err(DiskError::AlreadyExists { path: prefix.clone() });
+                }
+                None => st.ns.perform(DirOp::Mkdir { path: prefix.clone() }),
+            }
+        }
+        Ok(())
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), DiskError> {
+        let mut st = self.state.borrow_mut();
+        st.begin(None, OpKind::Plain)?;
+        let f = normalize_path("rename", from)?;
+        let t = normalize_path("rename", to)?;
+        let invalid = |detail: &str| DiskError::Invalid {
+            op: "rename",
+            path: format!("{from} -> {to}"),
+            detail: detail.to_string(),
+        };
+        let ino = match st.ns.lookup(&f) {
+            Some(Node::File(ino)) => ino,
+            Some(Node::Dir) => return Err(invalid("renaming directories is not supported")),
+            None => return Err(DiskError::NotFound { path: from.to_string() }),
+        };
+        if !is_dir(st.ns.volatile(), parent(&t)) {
+            return Err(DiskError::NotFound { path: to.to_string() });
+        }
+        match st.ns.lookup(&t) {
+            Some(Node::Dir) => return Err(invalid("the target is a directory")),
+            Some(Node::File(same)) if same == ino => return Ok(()),
+            _ => {}
+        }
+        st.ns.perform(DirOp::Rename { from: f, to: t.clone(), ino });
+        st.attach_pending_flips(&t, ino);
+        Ok(())
+    }
+
+    fn remove(&self, path: &str) -> Result<(), DiskError> {
+        let mut st = self.state.borrow_mut();
+        st.begin(None, OpKind::Plain)?;
+        let p = normalize_path("remove", path)?;
+        match st.ns.lookup(&p) {
+            _ if p.is_empty() => Err(DiskError::Invalid {
+                op: "remove",
+                path: path.to_string(),
+                detail: "cannot remove the root".to_string(),
+            }),
+            Some(Node::File(ino)) => {
+                st.ns.perform(DirOp::Remove { path: p, ino });
+                Ok(())
+            }
+            Some(Node::Dir) if !children(st.ns.volatile(), &p).is_empty() => {
+                Err(DiskError::Invalid {
+                    op: "remove",
+                    path: path.to_string(),
+                    detail: "directory not empty".to_string(),
+                })
+            }
+            Some(Node::Dir) => {
+                st.ns.perform(DirOp::Rmdir { path: p });
+                Ok(())
+            }
+            None => Err(DiskError::NotFound { path: path.to_string() }),
+        }
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<String>, DiskError> {
+        let mut st = self.state.borrow_mut();
+        st.begin(None, OpKind::Plain)?;
+        let d = normalize_path("list", dir)?;
+        match st.ns.lookup(&d) {
+            Some(Node::Dir) => Ok(children(st.ns.volatile(), &d)),
+            Some(Node::File(_)) => Err(DiskError::Invalid {
+                op: "list",
+                path: dir.to_string(),
+                detail: "not a directory".to_string(),
+            }),
+            None => Err(DiskError::NotFound { path: dir.to_string() }),
+        }
+    }
+
+    fn exists(&self, path: &str) -> Result<bool, DiskError> {
+        let mut st = self.state.borrow_mut();
+        st.begin(None, OpKind::Plain)?;
+        let p = normalize_path("exists", path)?;
+        Ok(st.ns.lookup(&p).is_some())
+    }
+
+    fn sync_dir(&self, dir: &str) -> Result<(), DiskError> {
+        let mut st = self.state.borrow_mut();
+        st.begin(None, OpKind::Sync)?;
+        let d = normalize_path("sync_dir", dir)?;
+        if st.ns.lookup(&d) != Some(Node::Dir) {
+            return Err(DiskError::NotFound { path: dir.to_string() });
+        }
+        st.ns.sync_dir(&d);
+        st.collect_garbage();
+        Ok(())
+    }
+}
