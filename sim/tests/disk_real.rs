@@ -1,0 +1,115 @@
+//! RealDisk round trip in a temporary directory: files, the byte mapping (also after the file
+//! grows), locks, directory operations and path escapes.
+
+use sim::io::{Disk, DiskError, OpenOptions};
+use sim::real::disk::RealDisk;
+
+fn disk() -> (tempfile::TempDir, std::rc::Rc<RealDisk>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let disk = RealDisk::new(dir.path().join("node")).expect("root");
+    (dir, disk)
+}
+
+#[test]
+fn write_read_sync_and_map_after_growth() {
+    let (_tmp, disk) = disk();
+    disk.create_dir_all("db").unwrap();
+    let f = disk.open("db/data", OpenOptions::create_new()).unwrap();
+    assert!(f.is_empty().unwrap());
+    assert!(f.map().unwrap().is_empty(), "an empty file maps to an empty mapping");
+
+    f.write_at(0, b"hello").unwrap();
+    f.sync().unwrap();
+    let first = f.map().unwrap();
+    assert_eq!(&first[..], b"hello");
+
+    f.write_at(8192, b"world").unwrap();
+    assert_eq!(f.len().unwrap(), 8197);
+    let second = f.map().unwrap();
+    assert_eq!(second.len(), 8197);
+    assert_eq!(&second[..5], b"hello");
+    assert!(second[5..8192].iter().all(|&b| b == 0), "the gap reads as zeros");
+    assert_eq!(&second[8192..], b"world");
+    assert_eq!(first.len(), 5, "an old mapping keeps its length");
+
+    let mut buf = [0u8; 5];
+    f.read_exact_at(8192, &mut buf).unwrap();
+    assert_eq!(&buf, b"world");
+    let mut long = [0u8; 16];
+    assert_eq!(f.read_at(8190, &mut long).unwrap(), 7, "short read only at end of file");
+    assert!(matches!(f.read_exact_at(8190, &mut long), Err(DiskError::Io { op: "read", .. })));
+
+    f.allocate(16384).unwrap();
+    assert_eq!(f.len().unwrap(), 16384);
+    f.allocate(100).unwrap();
+    assert_eq!(f.len().unwrap(), 16384, "allocate never shrinks");
+    // Mappings must not outlive a shrink of the pages they reference (see RealDisk's SAFETY).
+    drop((first, second));
+    f.set_len(3).unwrap();
+    assert_eq!(&f.map().unwrap()[..], b"hel");
+    drop(f);
+
+    let again = disk.open("db/data", OpenOptions::read()).unwrap();
+    let mut buf = [0u8; 3];
+    again.read_exact_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"hel");
+    assert!(matches!(again.write_at(0, b"x"), Err(DiskError::Invalid { op: "write", .. })));
+}
+
+#[test]
+fn a_second_handle_cannot_take_the_lock_until_the_first_is_dropped() {
+    let (_tmp, disk) = disk();
+    let a = disk.open("LOCK", OpenOptions::create()).unwrap();
+    a.try_lock().unwrap();
+    let b = disk.open("LOCK", OpenOptions::create()).unwrap();
+    assert_eq!(b.try_lock(), Err(DiskError::Locked { path: "LOCK".into() }));
+    drop(a);
+    b.try_lock().unwrap();
+}
+
+#[test]
+fn directory_operations() {
+    let (_tmp, disk) = disk();
+    disk.create_dir_all("wal/sub").unwrap();
+    disk.open("wal/b.tmp", OpenOptions::create()).unwrap().write_at(0, b"B").unwrap();
+    disk.open("wal/a", OpenOptions::create()).unwrap();
+    assert_eq!(disk.list("wal").unwrap(), vec!["a", "b.tmp", "sub"]);
+
+    disk.rename("wal/b.tmp", "wal/b").unwrap();
+    disk.sync_dir("wal").unwrap();
+    assert_eq!(disk.list("wal").unwrap(), vec!["a", "b", "sub"]);
+    assert!(disk.exists("wal/b").unwrap());
+    assert!(!disk.exists("wal/b.tmp").unwrap());
+    let mut buf = [0u8; 1];
+    disk.open("wal/b", OpenOptions::read()).unwrap().read_exact_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"B");
+
+    disk.rename("wal/b", "wal/a").unwrap();
+    assert_eq!(disk.list("wal").unwrap(), vec!["a", "sub"], "rename replaces the target");
+    disk.remove("wal/a").unwrap();
+    disk.remove("wal/sub").unwrap();
+    disk.sync_dir("").unwrap();
+    assert!(disk.list("wal").unwrap().is_empty());
+
+    assert_eq!(disk.remove("wal/a"), Err(DiskError::NotFound { path: "wal/a".into() }));
+    assert!(matches!(disk.open("wal/a", OpenOptions::write()), Err(DiskError::NotFound { .. })));
+    disk.open("wal/x", OpenOptions::create_new()).unwrap();
+    assert_eq!(
+        disk.open("wal/x", OpenOptions::create_new()).err(),
+        Some(DiskError::AlreadyExists { path: "wal/x".into() })
+    );
+    assert!(matches!(disk.open("wal", OpenOptions::read()), Err(DiskError::Invalid { .. })));
+}
+
+#[test]
+fn paths_escaping_the_root_are_refused() {
+    let (_tmp, disk) = disk();
+    for bad in ["../outside", "a/../../outside", "/etc/passwd"] {
+        assert!(
+            matches!(disk.open(bad, OpenOptions::create()), Err(DiskError::Invalid { .. })),
+            "{bad} was not refused"
+        );
+        assert!(matches!(disk.list(bad), Err(DiskError::Invalid { .. })), "{bad}");
+        assert!(matches!(disk.rename("x", bad), Err(DiskError::Invalid { .. })), "{bad}");
+    }
+}
