@@ -1,6 +1,11 @@
 //! `net`: rafthttp-style peer transport (stream + pipeline) over the `sim` Net seam, frames with
 //! cluster-ID checks, and etcd-style cluster membership with member and cluster IDs.
 //!
+//! - [`frame`]: the versioned, CRC-checked frame every connection carries.
+//! - [`ids`], [`member`], [`cluster`]: member and cluster IDs, bootstrap and membership changes.
+//! - [`peer`], [`transport`]: streams, pipeline, re-dial, peer status, the API the server uses.
+//! - [`refusal`]: identity checks on every frame and the rate-limited refusal log.
+//!
 //! Dependency rule: depends on `sim` only.
 #![forbid(unsafe_code)]
 
@@ -8,5 +13,16 @@ pub mod cluster;
 pub mod frame;
 pub mod ids;
 pub mod member;
+pub mod peer;
+pub mod refusal;
+pub mod transport;
 
+pub use frame::{MessageKind, StreamType};
 pub use ids::{ClusterId, MemberId};
+pub use refusal::Refusal;
+pub use transport::{Outgoing, Transport, TransportConfig, TransportEvent};
+
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod transport_tests;
