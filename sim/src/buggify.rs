@@ -1,1 +1,127 @@
-//! BUGGIFY: sites activated once per run from the seed, then firing with small probability. (being built)
+//! BUGGIFY: rare code paths run on purpose.
+//!
+//! `env.buggify("site")` is true now and then, but only in simulated runs whose
+//! [`crate::world::WorldConfig`] enables it. Per run, each site is either activated or not, once:
+//! the decision is a pure function of the run's `"buggify"` seed stream and the site's name, so
+//! adding a new site never changes the decision for another. An activated site then fires with a
+//! small probability each time it is asked, drawn from the asking node's own buggify stream.
+//! Real runs use [`Disabled`], which never fires.
+
+use rand::Rng as _;
+
+use crate::env::Buggify;
+use crate::seed::{fnv1a64, splitmix64, Rng, Seed};
+
+/// BUGGIFY knobs for one run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BuggifyConfig {
+    /// Master switch; when false no site ever fires.
+    pub enabled: bool,
+    /// Probability that a site is activated for the run.
+    pub activation: f64,
+    /// Probability that an activated site fires when asked.
+    pub firing: f64,
+}
+
+impl Default for BuggifyConfig {
+    fn default() -> BuggifyConfig {
+        BuggifyConfig { enabled: false, activation: 0.25, firing: 0.05 }
+    }
+}
+
+/// The per-run decision of which sites are active. Cheap to copy.
+#[derive(Clone, Copy, Debug)]
+pub struct Sites {
+    config: BuggifyConfig,
+    key: u64,
+}
+
+impl Sites {
+    /// Derives the run's site key from `seed`'s `"buggify"` stream.
+    pub fn new(seed: Seed, config: BuggifyConfig) -> Sites {
+        let key: u64 = seed.stream("buggify").random();
+        Sites { config, key }
+    }
+
+    /// Whether `site` is activated in this run (stable: depends only on the seed and the name).
+    pub fn is_active(&self, site: &str) -> bool {
+        if !self.config.enabled {
+            return false;
+        }
+        let mut state = self.key ^ fnv1a64(site.as_bytes());
+        let draw = splitmix64(&mut state) >> 11; // 53 random bits
+        (draw as f64) < self.config.activation * (1u64 << 53) as f64
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> BuggifyConfig {
+        self.config
+    }
+}
+
+/// BUGGIFY for one node's handler call: the run's sites plus the node's buggify stream.
+pub struct NodeBuggify<'a> {
+    pub sites: &'a Sites,
+    pub rng: &'a mut Rng,
+}
+
+impl Buggify for NodeBuggify<'_> {
+    fn fire(&mut self, site: &'static str) -> bool {
+        self.sites.is_active(site) && self.rng.random_bool(self.sites.config.firing)
+    }
+}
+
+/// BUGGIFY that never fires (real runs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Disabled;
+
+impl Buggify for Disabled {
+    fn fire(&mut self, _site: &'static str) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enabled() -> BuggifyConfig {
+        BuggifyConfig { enabled: true, ..BuggifyConfig::default() }
+    }
+
+    #[test]
+    fn disabled_never_fires() {
+        let sites = Sites::new(Seed(3), BuggifyConfig::default());
+        let mut rng = Seed(3).stream("x");
+        let mut b = NodeBuggify { sites: &sites, rng: &mut rng };
+        assert!((0..1000).all(|_| !b.fire("any")));
+        assert!(!Disabled.fire("any"));
+    }
+
+    #[test]
+    fn activation_is_stable_per_site_and_seed() {
+        let names: Vec<String> = (0..200).map(|i| format!("site-{i}")).collect();
+        let a = Sites::new(Seed(9), enabled());
+        let b = Sites::new(Seed(9), enabled());
+        let active: Vec<bool> = names.iter().map(|n| a.is_active(n)).collect();
+        assert_eq!(active, names.iter().map(|n| b.is_active(n)).collect::<Vec<_>>());
+        let count = active.iter().filter(|x| **x).count();
+        // 25% activation over 200 sites: far from 0 and from 200.
+        assert!((20..=90).contains(&count), "{count} of 200 sites active");
+        let other = Sites::new(Seed(10), enabled());
+        assert_ne!(active, names.iter().map(|n| other.is_active(n)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn active_site_fires_rarely() {
+        let sites = Sites::new(Seed(9), enabled());
+        let site: &'static str = (0..100)
+            .map(|i| -> &'static str { Box::leak(format!("s{i}").into_boxed_str()) })
+            .find(|s| sites.is_active(s))
+            .expect("some site is active at 25%");
+        let mut rng = Seed(1).stream("node/1/buggify");
+        let mut b = NodeBuggify { sites: &sites, rng: &mut rng };
+        let fired = (0..10_000).filter(|_| b.fire(site)).count();
+        assert!((200..=900).contains(&fired), "fired {fired} of 10000 at 5%");
+    }
+}

@@ -1,1 +1,568 @@
-//! SimNet: connections with ordered delivery, latency and jitter, partitions, clogging, resets. (being built)
+//! SimNet: a connection-oriented simulated network.
+//!
+//! Model. A connection joins two *ends*, one per node, each named `(node, ConnId)`. Everything a
+//! node will learn about one of its ends (connected, accepted, frames, closed, dial failed) is an
+//! *item* in that end's FIFO queue, stamped with a delivery time. Delivery times on one end never
+//! decrease, so per-connection order holds whatever the jitter. The world is told about each item
+//! through a [`Wake`] (drained with [`SimNet::drain_wakes`]) and calls [`SimNet::deliver`] when it
+//! is due; only the item at the front of the queue is ever delivered, so order holds even when
+//! the world defers an event (a paused or busy node).
+//!
+//! Faults:
+//! - latency and jitter per directed link ([`LinkConfig`], drawn from the seeded `"net"` stream);
+//! - partitions (symmetric, one-way, isolate): blocked directed pairs. Creating a partition resets
+//!   every connection between the two sides at once (in-flight frames dropped, each side sees
+//!   `Closed{Reset}`, or `DialFailed{Timeout}` for a dial still in progress); a dial across a
+//!   partition fails with `Timeout` after the dial timeout. [`SimNet::heal`] removes them all.
+//! - clogging: items that fall due on a clogged link are held in order and released, still in
+//!   order, on [`SimNet::unclog`]. Resets are never held.
+//! - a crashed node's connections are reset (the peer sees `Closed{Reset}`); a stopped node's are
+//!   closed cleanly (`Closed{PeerClosed}` after the frames already in flight).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand::Rng as _;
+
+use crate::env::NodeId;
+use crate::io::net::MAX_FRAME;
+use crate::io::{Addr, CloseReason, ConnId, DialError, Net, NetError, NetEvent};
+use crate::seed::Rng;
+use crate::time::{Duration, Instant};
+
+/// Latency of one directed link: each item takes `latency + uniform(0..=jitter)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    pub latency: Duration,
+    pub jitter: Duration,
+}
+
+/// Network-wide defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetConfig {
+    /// Default for every link without its own [`LinkConfig`].
+    pub link: LinkConfig,
+    /// How long a dial that gets no answer takes to fail with `Timeout`.
+    pub dial_timeout: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> NetConfig {
+        NetConfig {
+            link: LinkConfig {
+                latency: Duration::from_micros(500),
+                jitter: Duration::from_micros(200),
+            },
+            dial_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters for benchmarks and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetStats {
+    pub frames_sent: u64,
+    pub frames_delivered: u64,
+    /// Frames sent on a connection already broken, or dropped in flight by a reset or close.
+    pub frames_dropped: u64,
+    pub connections: u64,
+    pub resets: u64,
+    pub dials_failed: u64,
+}
+
+/// A request from the network to the world: "call [`SimNet::deliver`] for this at `at`".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wake {
+    pub at: Instant,
+    pub node: NodeId,
+    pub conn: ConnId,
+    pub seq: u64,
+}
+
+#[derive(Debug)]
+enum ItemKind {
+    Connected,
+    Accepted { local: Addr },
+    Frame(Vec<u8>),
+    Closed(CloseReason),
+    DialFailed(DialError),
+}
+
+#[derive(Debug)]
+struct Item {
+    seq: u64,
+    kind: ItemKind,
+    /// Its wake came but it could not be delivered yet (clogged, or not at the front).
+    due: bool,
+}
+
+impl Item {
+    /// Resets and dial failures are not held by clogging.
+    fn holdable(&self) -> bool {
+        !matches!(self.kind, ItemKind::Closed(CloseReason::Reset) | ItemKind::DialFailed(_))
+    }
+}
+
+#[derive(Debug)]
+struct End {
+    /// The node at the other end (this node itself for a dial that never reached anyone).
+    remote: NodeId,
+    /// The other end while the connection carries data; `None` once broken or closing.
+    peer: Option<(NodeId, ConnId)>,
+    /// This end was created by `dial` (else by an accept).
+    dialer: bool,
+    /// `Connected`/`Accepted` has been delivered to the node.
+    announced: bool,
+    dialed_at: Instant,
+    queue: VecDeque<Item>,
+    next_seq: u64,
+    /// Delivery time of the last item queued (items never overtake each other).
+    last_at: Instant,
+}
+
+/// The simulated network shared by all nodes of a world.
+pub struct SimNet {
+    config: NetConfig,
+    rng: Rng,
+    now: Instant,
+    nodes: BTreeSet<NodeId>,
+    up: BTreeSet<NodeId>,
+    listeners: BTreeMap<Addr, NodeId>,
+    ends: BTreeMap<(NodeId, ConnId), End>,
+    next_conn: BTreeMap<NodeId, u64>,
+    links: BTreeMap<(NodeId, NodeId), LinkConfig>,
+    blocked: BTreeSet<(NodeId, NodeId)>,
+    clogged: BTreeSet<(NodeId, NodeId)>,
+    wakes: Vec<Wake>,
+    stats: NetStats,
+}
+
+impl SimNet {
+    /// A network with `config`, drawing jitter from `rng` (the run's `"net"` stream).
+    pub fn new(rng: Rng, config: NetConfig) -> SimNet {
+        SimNet {
+            config,
+            rng,
+            now: Instant::ZERO,
+            nodes: BTreeSet::new(),
+            up: BTreeSet::new(),
+            listeners: BTreeMap::new(),
+            ends: BTreeMap::new(),
+            next_conn: BTreeMap::new(),
+            links: BTreeMap::new(),
+            blocked: BTreeSet::new(),
+            clogged: BTreeSet::new(),
+            wakes: Vec::new(),
+            stats: NetStats::default(),
+        }
+    }
+
+    /// The current global time (the world keeps it up to date).
+    pub fn set_now(&mut self, now: Instant) {
+        assert!(now >= self.now, "net time went backwards: {:?} -> {:?}", self.now, now);
+        self.now = now;
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn config(&self) -> NetConfig {
+        self.config
+    }
+
+    pub fn stats(&self) -> NetStats {
+        self.stats
+    }
+
+    /// Registers a node (for `isolate` and host-name resolution).
+    pub fn add_node(&mut self, node: NodeId) {
+        self.nodes.insert(node);
+    }
+
+    /// The node's process is running: dials to its host are refused rather than timed out.
+    pub fn node_up(&mut self, node: NodeId) {
+        self.add_node(node);
+        self.up.insert(node);
+    }
+
+    /// The node crashed: listeners gone, every connection reset (peers see `Closed{Reset}`).
+    pub fn crash_node(&mut self, node: NodeId) {
+        self.node_down(node, CloseReason::Reset);
+    }
+
+    /// The node stopped cleanly: peers see `Closed{PeerClosed}` after frames in flight.
+    pub fn stop_node(&mut self, node: NodeId) {
+        self.node_down(node, CloseReason::PeerClosed);
+    }
+
+    fn node_down(&mut self, node: NodeId, reason: CloseReason) {
+        self.up.remove(&node);
+        self.listeners.retain(|_, n| *n != node);
+        let conns: Vec<ConnId> = self.node_ends(node).collect();
+        for conn in conns {
+            let Some(end) = self.ends.remove(&(node, conn)) else { continue };
+            self.stats.frames_dropped += frames_in(&end.queue);
+            if let Some(peer) = end.peer {
+                match reason {
+                    CloseReason::Reset => self.reset_end(peer),
+                    CloseReason::PeerClosed => self.close_peer(node, peer),
+                }
+            }
+        }
+    }
+
+    fn node_ends(&self, node: NodeId) -> impl Iterator<Item = ConnId> + '_ {
+        self.ends.range((node, ConnId(0))..=(node, ConnId(u64::MAX))).map(|(k, _)| k.1)
+    }
+
+    /// Sets the latency of both directions between `a` and `b`.
+    pub fn set_link(&mut self, a: NodeId, b: NodeId, link: LinkConfig) {
+        self.links.insert((a, b), link);
+        self.links.insert((b, a), link);
+    }
+
+    /// The latency of the directed link `from -> to`.
+    pub fn link(&self, from: NodeId, to: NodeId) -> LinkConfig {
+        self.links.get(&(from, to)).copied().unwrap_or(self.config.link)
+    }
+
+    /// Blocks both directions between `a` and `b` and resets their connections.
+    pub fn partition(&mut self, a: NodeId, b: NodeId) {
+        self.blocked.insert((a, b));
+        self.blocked.insert((b, a));
+        self.reset_between(a, b);
+    }
+
+    /// Blocks `from -> to` only. Connections between them are reset (a TCP connection cannot
+    /// survive losing one direction); new dials either way time out.
+    pub fn partition_one_way(&mut self, from: NodeId, to: NodeId) {
+        self.blocked.insert((from, to));
+        self.reset_between(from, to);
+    }
+
+    /// Partitions `node` from every other registered node.
+    pub fn isolate(&mut self, node: NodeId) {
+        let others: Vec<NodeId> = self.nodes.iter().copied().filter(|n| *n != node).collect();
+        for other in others {
+            self.partition(node, other);
+        }
+    }
+
+    /// Removes every partition. Broken connections stay broken; new dials succeed.
+    pub fn heal(&mut self) {
+        self.blocked.clear();
+    }
+
+    /// Whether `from -> to` is blocked by a partition.
+    pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
+        self.blocked.contains(&(from, to))
+    }
+
+    /// Holds everything falling due between `a` and `b` (both directions) until `unclog`.
+    pub fn clog(&mut self, a: NodeId, b: NodeId) {
+        self.clogged.insert((a, b));
+        self.clogged.insert((b, a));
+    }
+
+    /// Releases what `clog` held, in order, starting now.
+    pub fn unclog(&mut self, a: NodeId, b: NodeId) {
+        self.clogged.remove(&(a, b));
+        self.clogged.remove(&(b, a));
+        let now = self.now;
+        for (&(node, conn), end) in &mut self.ends {
+            let between = (node == a && end.remote == b) || (node == b && end.remote == a);
+            if let (true, Some(front)) = (between, end.queue.front_mut()) {
+                if front.due {
+                    front.due = false;
+                    self.wakes.push(Wake { at: now, node, conn, seq: front.seq });
+                }
+            }
+        }
+    }
+
+    /// Whether `from -> to` is clogged.
+    pub fn is_clogged(&self, from: NodeId, to: NodeId) -> bool {
+        self.clogged.contains(&(from, to))
+    }
+
+    /// Number of open ends (connections counted once per side), for tests.
+    pub fn open_ends(&self, node: NodeId) -> usize {
+        self.node_ends(node).count()
+    }
+
+    /// Wakes produced since the last drain; the world queues each as an event.
+    pub fn drain_wakes(&mut self) -> std::vec::Drain<'_, Wake> {
+        self.wakes.drain(..)
+    }
+
+    /// Whether wakes are waiting to be drained.
+    pub fn has_wakes(&self) -> bool {
+        !self.wakes.is_empty()
+    }
+
+    /// A wake fell due: the event to hand to `node`, or `None` if the item is gone (reset,
+    /// closed), held (clogged) or must wait for an earlier item of the same connection.
+    pub fn deliver(&mut self, wake: Wake) -> Option<NetEvent> {
+        let key = (wake.node, wake.conn);
+        let clogged = {
+            let end = self.ends.get(&key)?;
+            self.clogged.contains(&(end.remote, wake.node))
+        };
+        let end = self.ends.get_mut(&key)?;
+        let pos = end.queue.iter().position(|i| i.seq == wake.seq)?;
+        let item = &mut end.queue[pos];
+        if pos != 0 || (clogged && item.holdable()) {
+            item.due = true;
+            return None;
+        }
+        let item = end.queue.pop_front().expect("front exists");
+        if let Some(next) = end.queue.front_mut() {
+            if next.due {
+                next.due = false;
+                let seq = next.seq;
+                self.wakes.push(Wake { at: self.now, node: wake.node, conn: wake.conn, seq });
+            }
+        }
+        let conn = wake.conn;
+        Some(match item.kind {
+            ItemKind::Connected => {
+                end.announced = true;
+                NetEvent::Connected { conn }
+            }
+            ItemKind::Accepted { local } => {
+                end.announced = true;
+                NetEvent::Accepted { conn, local }
+            }
+            ItemKind::Frame(data) => {
+                self.stats.frames_delivered += 1;
+                NetEvent::Frame { conn, data }
+            }
+            ItemKind::Closed(reason) => {
+                self.ends.remove(&key);
+                NetEvent::Closed { conn, reason }
+            }
+            ItemKind::DialFailed(error) => {
+                self.ends.remove(&key);
+                self.stats.dials_failed += 1;
+                NetEvent::DialFailed { conn, error }
+            }
+        })
+    }
+
+    /// `node`'s endpoint, implementing the [`Net`] seam.
+    pub fn endpoint(&mut self, node: NodeId) -> Endpoint<'_> {
+        Endpoint { net: self, node }
+    }
+
+    fn fresh_conn(&mut self, node: NodeId) -> ConnId {
+        let next = self.next_conn.entry(node).or_insert(1);
+        let id = ConnId(*next);
+        *next += 1;
+        id
+    }
+
+    fn new_end(&mut self, node: NodeId, remote: NodeId, dialer: bool) -> ConnId {
+        let conn = self.fresh_conn(node);
+        let end = End {
+            remote,
+            peer: None,
+            dialer,
+            announced: false,
+            dialed_at: self.now,
+            queue: VecDeque::new(),
+            next_seq: 0,
+            last_at: self.now,
+        };
+        self.ends.insert((node, conn), end);
+        conn
+    }
+
+    /// Queues `kind` on the end `(node, conn)` to arrive no earlier than `earliest`, after every
+    /// item already queued there.
+    fn push(&mut self, node: NodeId, conn: ConnId, earliest: Instant, kind: ItemKind) {
+        let end = self.ends.get_mut(&(node, conn)).expect("push to a live end");
+        let at = earliest.max(end.last_at);
+        end.last_at = at;
+        let seq = end.next_seq;
+        end.next_seq += 1;
+        end.queue.push_back(Item { seq, kind, due: false });
+        self.wakes.push(Wake { at, node, conn, seq });
+    }
+
+    /// When something sent now from `from` arrives at `to` (before per-end ordering).
+    fn arrival(&mut self, from: NodeId, to: NodeId, sent: Instant) -> Instant {
+        let link = self.link(from, to);
+        let jitter = if link.jitter.as_nanos() == 0 {
+            0
+        } else {
+            self.rng.random_range(0..=link.jitter.as_nanos())
+        };
+        sent + link.latency + Duration(jitter)
+    }
+
+    fn host_of(addr: &Addr) -> Option<NodeId> {
+        let (host, _) = addr.as_str().rsplit_once(':')?;
+        host.strip_prefix('n')?.parse().ok().map(NodeId)
+    }
+
+    fn can_talk(&self, a: NodeId, b: NodeId) -> bool {
+        !self.blocked.contains(&(a, b)) && !self.blocked.contains(&(b, a))
+    }
+
+    fn dial_from(&mut self, node: NodeId, addr: &Addr) -> Result<ConnId, NetError> {
+        if addr.as_str().rsplit_once(':').is_none() {
+            return Err(NetError::BadAddr {
+                addr: addr.clone(),
+                detail: "expected host:port".into(),
+            });
+        }
+        let now = self.now;
+        let timeout_at = now + self.config.dial_timeout;
+        let Some(&target) = self.listeners.get(addr) else {
+            let host = Self::host_of(addr);
+            let conn = self.new_end(node, host.unwrap_or(node), true);
+            match host {
+                Some(h) if self.up.contains(&h) && self.can_talk(node, h) => {
+                    let there = self.arrival(node, h, now);
+                    let back = self.arrival(h, node, there);
+                    self.push(node, conn, back, ItemKind::DialFailed(DialError::Refused));
+                }
+                _ => self.push(node, conn, timeout_at, ItemKind::DialFailed(DialError::Timeout)),
+            }
+            return Ok(conn);
+        };
+        let conn = self.new_end(node, target, true);
+        if !self.can_talk(node, target) {
+            self.push(node, conn, timeout_at, ItemKind::DialFailed(DialError::Timeout));
+            return Ok(conn);
+        }
+        let remote = self.new_end(target, node, false);
+        self.ends.get_mut(&(node, conn)).expect("just made").peer = Some((target, remote));
+        self.ends.get_mut(&(target, remote)).expect("just made").peer = Some((node, conn));
+        let there = self.arrival(node, target, now);
+        self.push(target, remote, there, ItemKind::Accepted { local: addr.clone() });
+        let back = self.arrival(target, node, there);
+        self.push(node, conn, back, ItemKind::Connected);
+        self.stats.connections += 1;
+        Ok(conn)
+    }
+
+    fn send_from(&mut self, node: NodeId, conn: ConnId, frame: Vec<u8>) -> Result<(), NetError> {
+        if frame.len() > MAX_FRAME {
+            return Err(NetError::FrameTooLarge { len: frame.len(), max: MAX_FRAME });
+        }
+        let end = self.ends.get(&(node, conn)).ok_or(NetError::NotConnected { conn })?;
+        self.stats.frames_sent += 1;
+        let Some((peer, peer_conn)) = end.peer else {
+            self.stats.frames_dropped += 1;
+            return Ok(());
+        };
+        let at = self.arrival(node, peer, self.now);
+        self.push(peer, peer_conn, at, ItemKind::Frame(frame));
+        Ok(())
+    }
+
+    fn close_from(&mut self, node: NodeId, conn: ConnId) {
+        let Some(end) = self.ends.remove(&(node, conn)) else { return };
+        self.stats.frames_dropped += frames_in(&end.queue);
+        if let Some(peer) = end.peer {
+            self.close_peer(node, peer);
+        }
+    }
+
+    /// `from` closed cleanly: `peer` gets `Closed{PeerClosed}` after what is in flight.
+    fn close_peer(&mut self, from: NodeId, peer: (NodeId, ConnId)) {
+        let Some(end) = self.ends.get_mut(&peer) else { return };
+        end.peer = None;
+        let at = self.arrival(from, peer.0, self.now);
+        self.push(peer.0, peer.1, at, ItemKind::Closed(CloseReason::PeerClosed));
+    }
+
+    /// Resets every connection between `a` and `b`, both sides.
+    fn reset_between(&mut self, a: NodeId, b: NodeId) {
+        let mut victims = Vec::new();
+        for (x, y) in [(a, b), (b, a)] {
+            for conn in self.node_ends(x) {
+                if self.ends[&(x, conn)].remote == y {
+                    victims.push((x, conn));
+                }
+            }
+        }
+        for v in victims {
+            self.reset_end(v);
+        }
+    }
+
+    /// Breaks one end: drops what is in flight to it and tells its node, unless the node never
+    /// learned about it (an accept not yet delivered), in which case it silently disappears.
+    fn reset_end(&mut self, key: (NodeId, ConnId)) {
+        let Some(end) = self.ends.get_mut(&key) else { return };
+        let peer = end.peer.take();
+        let dropped = frames_in(&end.queue);
+        let terminal = end.queue.iter().any(|i| i.kind.is_terminal());
+        let (dialer, announced, dialed_at) = (end.dialer, end.announced, end.dialed_at);
+        self.stats.frames_dropped += dropped;
+        if terminal {
+            // Already failing or closing; keep the news it is about to get, drop the rest.
+            let end = self.ends.get_mut(&key).expect("present");
+            end.queue.retain(|i| i.kind.is_terminal());
+        } else if announced {
+            self.ends.get_mut(&key).expect("present").queue.clear();
+            self.stats.resets += 1;
+            self.push(key.0, key.1, self.now, ItemKind::Closed(CloseReason::Reset));
+        } else if dialer {
+            self.ends.get_mut(&key).expect("present").queue.clear();
+            let at = self.now.max(dialed_at + self.config.dial_timeout);
+            self.push(key.0, key.1, at, ItemKind::DialFailed(DialError::Timeout));
+        } else {
+            self.ends.remove(&key);
+        }
+        if let Some(peer) = peer {
+            self.reset_end(peer);
+        }
+    }
+}
+
+impl ItemKind {
+    fn is_terminal(&self) -> bool {
+        matches!(self, ItemKind::Closed(_) | ItemKind::DialFailed(_))
+    }
+}
+
+fn frames_in(queue: &VecDeque<Item>) -> u64 {
+    queue.iter().filter(|i| matches!(i.kind, ItemKind::Frame(_))).count() as u64
+}
+
+/// One node's view of the [`SimNet`]: the [`Net`] seam handed to its handlers.
+pub struct Endpoint<'a> {
+    net: &'a mut SimNet,
+    node: NodeId,
+}
+
+impl Net for Endpoint<'_> {
+    fn listen(&mut self, addr: &Addr) -> Result<(), NetError> {
+        if addr.as_str().rsplit_once(':').is_none() {
+            return Err(NetError::BadAddr {
+                addr: addr.clone(),
+                detail: "expected host:port".into(),
+            });
+        }
+        if self.net.listeners.contains_key(addr) {
+            return Err(NetError::AddrInUse { addr: addr.clone() });
+        }
+        self.net.listeners.insert(addr.clone(), self.node);
+        Ok(())
+    }
+
+    fn dial(&mut self, addr: &Addr) -> Result<ConnId, NetError> {
+        self.net.dial_from(self.node, addr)
+    }
+
+    fn send(&mut self, conn: ConnId, frame: Vec<u8>) -> Result<(), NetError> {
+        self.net.send_from(self.node, conn, frame)
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        self.net.close_from(self.node, conn)
+    }
+}
