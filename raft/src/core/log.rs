@@ -1,0 +1,255 @@
+//! The raft log: durable entries in [`Storage`] followed by the [`Unstable`] tail, plus the
+//! commit and apply cursors.
+//!
+//! Invariants: `applied <= committed <= last_index()`; `committed` never decreases; entries at or
+//! below `committed` are never overwritten.
+
+use super::error::StorageError;
+use super::message::{Entry, Snapshot};
+use super::storage::{limit_size, Storage};
+use super::unstable::Unstable;
+
+pub struct RaftLog<S: Storage> {
+    pub store: S,
+    pub unstable: Unstable,
+    pub committed: u64,
+    pub applied: u64,
+    /// Cap on the bytes of committed entries handed out per `Ready`.
+    pub max_next_ents_size: u64,
+}
+
+impl<S: Storage> RaftLog<S> {
+    pub fn new(store: S, max_next_ents_size: u64) -> RaftLog<S> {
+        let first = store.first_index();
+        let last = store.last_index();
+        RaftLog {
+            store,
+            unstable: Unstable::new(last + 1),
+            committed: first - 1,
+            applied: first - 1,
+            max_next_ents_size,
+        }
+    }
+
+    pub fn first_index(&self) -> u64 {
+        self.unstable.maybe_first_index().unwrap_or_else(|| self.store.first_index())
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.unstable.maybe_last_index().unwrap_or_else(|| self.store.last_index())
+    }
+
+    /// The highest index known durable and agreeing with this log: what the leader may count as
+    /// its own acknowledgement.
+    pub fn last_persisted_index(&self) -> u64 {
+        (self.unstable.offset - 1).min(self.store.last_index())
+    }
+
+    /// The term of entry `i`: valid for `[first_index - 1, last_index]`.
+    pub fn term(&self, i: u64) -> Result<u64, StorageError> {
+        let dummy = self.first_index() - 1;
+        if i < dummy {
+            return Err(StorageError::Compacted);
+        }
+        if i > self.last_index() {
+            return Err(StorageError::Unavailable);
+        }
+        match self.unstable.maybe_term(i) {
+            Some(t) => Ok(t),
+            None => self.store.term(i),
+        }
+    }
+
+    /// The term of `i`, or 0 when `i` is outside the log (etcd's `zeroTermOnOutOfBounds`).
+    pub fn term_or_zero(&self, i: u64) -> u64 {
+        self.term(i).unwrap_or(0)
+    }
+
+    pub fn last_term(&self) -> u64 {
+        self.term(self.last_index()).expect("the last entry's term is always known")
+    }
+
+    pub fn match_term(&self, i: u64, t: u64) -> bool {
+        self.term(i) == Ok(t)
+    }
+
+    /// True if a log ending at (`last_index`, `term`) is at least as up to date as ours (§5.4.1).
+    pub fn is_up_to_date(&self, last_index: u64, term: u64) -> bool {
+        term > self.last_term() || (term == self.last_term() && last_index >= self.last_index())
+    }
+
+    /// The first index in `ents` whose term disagrees with ours (or that we lack), or 0.
+    pub fn find_conflict(&self, ents: &[Entry]) -> u64 {
+        ents.iter().find(|e| !self.match_term(e.index, e.term)).map_or(0, |e| e.index)
+    }
+
+    /// The largest index `<= index` whose term is `<= term`, with that term: the fast-rejection
+    /// hint (or its use by the leader). Returns `(index, 0)` where the term is unknown.
+    pub fn find_conflict_by_term(&self, mut index: u64, term: u64) -> (u64, u64) {
+        while index > 0 {
+            match self.term(index) {
+                Err(_) => return (index, 0),
+                Ok(t) if t <= term => return (index, t),
+                Ok(_) => index -= 1,
+            }
+        }
+        (0, 0)
+    }
+
+    /// The follower side of MsgApp: if our entry at `index` has `log_term`, append `ents` (after
+    /// dropping what we already have and truncating a conflicting suffix), advance commit to
+    /// `min(committed, last new index)` and return that last new index.
+    pub fn maybe_append(
+        &mut self,
+        index: u64,
+        log_term: u64,
+        committed: u64,
+        ents: &[Entry],
+    ) -> Option<u64> {
+        if !self.match_term(index, log_term) {
+            return None;
+        }
+        let last_new = index + ents.len() as u64;
+        let ci = self.find_conflict(ents);
+        if ci != 0 {
+            assert!(
+                ci > self.committed,
+                "entry {ci} conflicts with committed entry (committed {})",
+                self.committed
+            );
+            self.append(&ents[(ci - index - 1) as usize..]);
+        }
+        self.commit_to(committed.min(last_new));
+        Some(last_new)
+    }
+
+    /// Appends to the unstable tail; returns the new last index.
+    pub fn append(&mut self, ents: &[Entry]) -> u64 {
+        let Some(first) = ents.first() else { return self.last_index() };
+        assert!(
+            first.index > self.committed,
+            "append at {} would overwrite committed {}",
+            first.index,
+            self.committed
+        );
+        self.unstable.truncate_and_append(ents);
+        self.last_index()
+    }
+
+    pub fn commit_to(&mut self, to: u64) {
+        if to > self.committed {
+            assert!(
+                to <= self.last_index(),
+                "commit {to} is out of range [last index {}]",
+                self.last_index()
+            );
+            self.committed = to;
+        }
+    }
+
+    /// Commits `max_index` if it is from `term` (only current-term entries commit by counting).
+    pub fn maybe_commit(&mut self, max_index: u64, term: u64) -> bool {
+        if max_index > self.committed && self.term_or_zero(max_index) == term {
+            self.commit_to(max_index);
+            return true;
+        }
+        false
+    }
+
+    pub fn applied_to(&mut self, i: u64) {
+        if i == 0 {
+            return;
+        }
+        assert!(
+            self.applied <= i && i <= self.committed,
+            "applied {i} out of range [prev applied {}, committed {}]",
+            self.applied,
+            self.committed
+        );
+        self.applied = i;
+    }
+
+    pub fn stable_to(&mut self, i: u64, t: u64) {
+        self.unstable.stable_to(i, t);
+    }
+
+    pub fn stable_snap_to(&mut self, i: u64) {
+        self.unstable.stable_snap_to(i);
+    }
+
+    pub fn unstable_entries(&self) -> &[Entry] {
+        &self.unstable.entries
+    }
+
+    /// Entries in `[lo, hi)` limited to `max_size` bytes (at least one).
+    pub fn slice(&self, lo: u64, hi: u64, max_size: u64) -> Result<Vec<Entry>, StorageError> {
+        if lo == hi {
+            return Ok(Vec::new());
+        }
+        if lo < self.first_index() {
+            return Err(StorageError::Compacted);
+        }
+        assert!(
+            lo < hi && hi <= self.last_index() + 1,
+            "slice [{lo}, {hi}) out of bound [{}, {}]",
+            self.first_index(),
+            self.last_index()
+        );
+        let mut ents = Vec::new();
+        let uoff = self.unstable.offset;
+        if lo < uoff {
+            let stored = self.store.entries(lo, hi.min(uoff), max_size)?;
+            let complete = stored.len() as u64 == hi.min(uoff) - lo;
+            ents = stored;
+            if !complete {
+                return Ok(ents);
+            }
+        }
+        if hi > uoff {
+            ents.extend_from_slice(self.unstable.slice(lo.max(uoff), hi));
+        }
+        limit_size(&mut ents, max_size);
+        Ok(ents)
+    }
+
+    /// Entries from `i` to the end, limited to `max_size` bytes.
+    pub fn entries(&self, i: u64, max_size: u64) -> Result<Vec<Entry>, StorageError> {
+        if i > self.last_index() {
+            return Ok(Vec::new());
+        }
+        self.slice(i, self.last_index() + 1, max_size)
+    }
+
+    /// Every entry (tests and debugging).
+    pub fn all_entries(&self) -> Vec<Entry> {
+        self.entries(self.first_index(), u64::MAX).expect("no concurrent compaction")
+    }
+
+    pub fn has_next_committed_ents(&self) -> bool {
+        self.committed > self.applied.max(self.first_index() - 1)
+    }
+
+    /// Committed entries not yet applied, up to the per-Ready size cap.
+    pub fn next_committed_ents(&self) -> Vec<Entry> {
+        let lo = self.applied.max(self.first_index() - 1) + 1;
+        if self.committed < lo {
+            return Vec::new();
+        }
+        self.slice(lo, self.committed + 1, self.max_next_ents_size)
+            .expect("unapplied committed entries are never compacted")
+    }
+
+    /// The latest snapshot (the pending incoming one, else storage's).
+    pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        match &self.unstable.snapshot {
+            Some(s) => Ok(s.clone()),
+            None => self.store.snapshot(),
+        }
+    }
+
+    /// Replaces the log with `s` (commit moves to its index).
+    pub fn restore(&mut self, s: Snapshot) {
+        self.committed = s.metadata.index;
+        self.unstable.restore(s);
+    }
+}
