@@ -292,7 +292,8 @@ impl<S: Storage> Raft<S> {
         true
     }
 
-    pub(crate) fn bcast_append(&mut self) {
+    /// Sends every follower what it lacks (as its progress allows).
+    pub fn bcast_append(&mut self) {
         let ids: Vec<PeerId> = self.prs.progress.keys().copied().collect();
         for id in ids {
             self.send_append(id);
