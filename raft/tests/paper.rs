@@ -131,7 +131,8 @@ fn candidate_start_new_election() {
 #[test]
 fn leader_election_in_one_round_rpc() {
     use StateRole::*;
-    let cases: &[(u64, &[(u64, bool)], StateRole)] = &[
+    type Votes = &'static [(u64, bool)];
+    let cases: &[(u64, Votes, StateRole)] = &[
         (1, &[], Leader),
         (3, &[(2, true), (3, true)], Leader),
         (3, &[(2, true)], Leader),
