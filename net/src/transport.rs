@@ -340,6 +340,7 @@ impl Transport {
         }
         let addr = p.addr.clone();
         self.stats.stream_dials += 1;
+        trace(env, "net.dial", || format!("{id} {s:?}"));
         match env.net().dial(&addr) {
             Ok(conn) => {
                 let p = self.peers.get_mut(&id).expect("peer present");
@@ -448,6 +449,7 @@ impl Transport {
                 {
                     r.accepted = true;
                 }
+                trace(env, "net.stream_up", || format!("{peer} {stream:?} reader"));
                 self.refresh(env, peer);
             }
             (Conn::Reader { .. }, FrameKind::Message(kind)) => {
@@ -530,6 +532,7 @@ impl Transport {
             env.net().close(old);
         }
         self.conns.insert(conn, Conn::Writer { peer: h.from, stream: s });
+        trace(env, "net.stream_up", || format!("{} {s:?} writer", h.from));
         let ok = self.frame(FrameKind::Accepted, h.from, &[]);
         if env.net().send(conn, ok).is_err() {
             return self.conn_lost(env, conn);
@@ -590,6 +593,7 @@ impl Transport {
                 if p.readers[slot(stream)].map(|r| r.conn) == Some(conn) {
                     p.readers[slot(stream)] = None;
                 }
+                trace(env, "net.stream_down", || format!("{peer} {stream:?} reader"));
                 self.refresh(env, peer);
                 self.schedule_redial(env, peer, stream);
             }
@@ -598,6 +602,7 @@ impl Transport {
                 if p.writers[slot(stream)] == Some(conn) {
                     p.writers[slot(stream)] = None;
                 }
+                trace(env, "net.stream_down", || format!("{peer} {stream:?} writer"));
                 self.refresh(env, peer);
             }
             Conn::Pipeline { peer, kind, .. } => {
@@ -621,6 +626,14 @@ impl Transport {
         if let Some(status) = p.refresh_status(now) {
             self.events.push_back(TransportEvent::PeerStatus { member: id, status });
         }
+    }
+}
+
+/// Records a trace event, building its detail only when tracing is on.
+fn trace<R>(env: &mut Env<'_, R>, kind: &str, detail: impl FnOnce() -> String) {
+    if env.tracing() {
+        let d = detail();
+        env.trace(kind, &d);
     }
 }
 
