@@ -1,4 +1,43 @@
 //! `engine`: a bolt-style B+tree storage engine, byte-compatible with bbolt's file format, on the
-//! `sim` Disk seam; and an etcd-style MVCC store on top.
+//! `sim` Disk seam; and (later) an etcd-style MVCC store on top.
 //!
 //! Dependency rule: depends on `sim` only.
+//!
+//! ```text
+//! page      page header, branch/leaf elements, bounds-checked page views
+//! meta      the two meta pages and their checksum
+//! freelist  free and pending page ids, the freelist page
+//! node      in-memory (copy-on-write) nodes, split points
+//! bucket    bucket header, nested and inline buckets, bucket operations
+//! cursor    ordered traversal
+//! tx        transactions (snapshots and the single writer)
+//! commit    rebalance, spill and the durable write order
+//! db        open, meta selection, close
+//! check     consistency check
+//! ```
+
+pub mod bucket;
+pub mod check;
+mod commit;
+pub mod cursor;
+pub mod db;
+pub mod error;
+pub mod freelist;
+pub mod meta;
+pub mod node;
+pub mod options;
+pub mod page;
+pub mod tx;
+
+pub use bucket::{Bucket, BucketStats};
+pub use check::CheckProblem;
+pub use cursor::{Cursor, Item};
+pub use db::Db;
+pub use error::{Corruption, Error, MetaError, PageProblem, Result};
+pub use options::Options;
+pub use tx::Tx;
+
+/// Largest key (bbolt's `MaxKeySize`).
+pub const MAX_KEY_SIZE: usize = 32768;
+/// Largest value (bbolt's `MaxValueSize`).
+pub const MAX_VALUE_SIZE: usize = (1 << 31) - 2;

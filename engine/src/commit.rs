@@ -1,0 +1,297 @@
+//! Commit of a write transaction: rebalance, spill, freelist, then the disk writes in bolt's
+//! order (grow + sync, dirty pages, sync, meta, sync).
+//!
+//! Crash safety: every page written lies outside the tree of the last durable meta (it is free
+//! there, or above its high water mark), and the meta that makes them reachable is written only
+//! after they are synced, to the slot the previous meta does not occupy. A crash at any point
+//! leaves either the previous meta (and its untouched tree) or the new one fully written.
+
+use crate::bucket::{BucketHeader, BucketId, BUCKET_HEADER_SIZE, ROOT_BUCKET};
+use crate::error::{Corruption, Error, PageProblem, Result};
+use crate::node::{BranchItem, Items, Node, NodeId};
+use crate::page::{pages_for, Pgid, BUCKET_LEAF_FLAG};
+use crate::tx::{NodeRef, Tx, TxInner};
+
+/// What a spilled bucket becomes in its parent.
+enum Spilled {
+    Root(Pgid),
+    Inline(Vec<u8>),
+}
+
+/// Commits `tx` (open and writable, checked by the caller).
+pub(crate) fn commit(tx: &Tx) -> Result<()> {
+    let mut i = tx.borrow_mut();
+    spill_buckets(&mut i)?;
+    write_freelist(&mut i)?;
+    let mut db = tx.db.borrow_mut();
+    if db.file.is_none() {
+        return Err(Error::DatabaseNotOpen);
+    }
+    match write_out(&mut db, &mut i) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            db.fail_stop = Some(e.to_string());
+            Err(e)
+        }
+    }
+}
+
+/// Spills every dirty bucket, children before parents, and records the root bucket's header.
+fn spill_buckets(i: &mut TxInner) -> Result<()> {
+    for b in (0..i.buckets.len()).rev() {
+        let st = &i.buckets[b];
+        if st.deleted || !st.dirty {
+            continue;
+        }
+        let seq = st.sequence;
+        let spilled = spill_bucket(i, b)?;
+        if b == ROOT_BUCKET {
+            let Spilled::Root(root) = spilled else { unreachable!("root bucket is never inline") };
+            i.meta.root = BucketHeader { root, sequence: seq };
+            continue;
+        }
+        let mut value = vec![0u8; BUCKET_HEADER_SIZE];
+        match spilled {
+            Spilled::Root(root) => BucketHeader { root, sequence: seq }.encode(&mut value),
+            Spilled::Inline(page) => {
+                BucketHeader { root: 0, sequence: seq }.encode(&mut value);
+                value.extend_from_slice(&page);
+            }
+        }
+        let parent = i.buckets[b].parent.expect("nested bucket has a parent");
+        let name = i.buckets[b].name.clone();
+        i.put_raw(parent, &name, BUCKET_LEAF_FLAG, value)?;
+    }
+    Ok(())
+}
+
+/// Rebalances and writes bucket `b`'s materialized nodes.
+fn spill_bucket(i: &mut TxInner, b: BucketId) -> Result<Spilled> {
+    let root = match i.buckets[b].root {
+        NodeRef::Node(id) => id,
+        NodeRef::Page(pgid) => return Ok(Spilled::Root(pgid)),
+        NodeRef::Inline(_) => unreachable!("write transactions materialize inline buckets"),
+    };
+    rebalance(i, root)?;
+    let root = collapse_root(i, root)?;
+    i.buckets[b].root = NodeRef::Node(root);
+    if b != ROOT_BUCKET && inlineable(i, root) {
+        let node = std::mem::replace(&mut i.nodes[root], Node::empty_leaf());
+        i.free_page(node.pgid, node.overflow);
+        let mut page = vec![0u8; node.size()];
+        node.write_range(0..node.len(), &mut page, 0, 0);
+        return Ok(Spilled::Inline(page));
+    }
+    let fill = i.buckets[b].fill_percent;
+    let mut parts = spill_node(i, root, fill)?;
+    while parts.len() > 1 {
+        i.nodes.push(Node { pgid: 0, overflow: 0, items: Items::Branch(parts) });
+        let id = i.nodes.len() - 1;
+        parts = spill_node(i, id, fill)?;
+    }
+    Ok(Spilled::Root(parts[0].pgid))
+}
+
+/// Whether the root node can be stored inline in its parent.
+fn inlineable(i: &TxInner, root: NodeId) -> bool {
+    let n = &i.nodes[root];
+    let Items::Leaf(items) = &n.items else { return false };
+    items.iter().all(|it| it.flags & BUCKET_LEAF_FLAG == 0) && n.size() <= i.page_size / 4
+}
+
+fn underfull(i: &TxInner, id: NodeId) -> bool {
+    let n = &i.nodes[id];
+    let min = if n.is_leaf() { 1 } else { 2 };
+    n.len() < min || n.size() < i.page_size / 4
+}
+
+/// The materialized child of branch `parent` at `idx`, reading its page if needed.
+fn ensure_child(i: &mut TxInner, parent: NodeId, idx: usize) -> Result<NodeId> {
+    let Items::Branch(items) = &i.nodes[parent].items else { unreachable!("branch") };
+    if let Some(c) = items[idx].child {
+        return Ok(c);
+    }
+    let c = i.materialize(items[idx].pgid)?;
+    let Items::Branch(items) = &mut i.nodes[parent].items else { unreachable!("branch") };
+    items[idx].child = Some(c);
+    Ok(c)
+}
+
+fn child_of(i: &TxInner, parent: NodeId, idx: usize) -> Option<NodeId> {
+    match &i.nodes[parent].items {
+        Items::Branch(items) => items[idx].child,
+        Items::Leaf(_) => None,
+    }
+}
+
+/// Merges underfull materialized nodes beneath `id` into siblings, bottom up.
+fn rebalance(i: &mut TxInner, id: NodeId) -> Result<()> {
+    if i.nodes[id].is_leaf() {
+        return Ok(());
+    }
+    for idx in 0..i.nodes[id].len() {
+        if let Some(c) = child_of(i, id, idx) {
+            rebalance(i, c)?;
+        }
+    }
+    let mut idx = 0;
+    while idx < i.nodes[id].len() {
+        let Some(c) = child_of(i, id, idx) else {
+            idx += 1;
+            continue;
+        };
+        if !underfull(i, c) || (i.nodes[id].len() == 1 && !i.nodes[c].is_empty()) {
+            idx += 1;
+            continue;
+        }
+        if i.nodes[c].is_empty() {
+            let node = std::mem::replace(&mut i.nodes[c], Node::empty_leaf());
+            i.free_page(node.pgid, node.overflow);
+            remove_branch_item(i, id, idx);
+            continue;
+        }
+        let (l, r) = if idx + 1 < i.nodes[id].len() { (idx, idx + 1) } else { (idx - 1, idx) };
+        let lid = ensure_child(i, id, l)?;
+        let rid = ensure_child(i, id, r)?;
+        let right = std::mem::replace(&mut i.nodes[rid], Node::empty_leaf());
+        match (&mut i.nodes[lid].items, right.items) {
+            (Items::Leaf(a), Items::Leaf(b)) => a.extend(b),
+            (Items::Branch(a), Items::Branch(b)) => a.extend(b),
+            _ => {
+                return Err(Corruption::page(
+                    right.pgid,
+                    PageProblem::UnexpectedFlags {
+                        flags: 0,
+                        expected: "a sibling of the same kind (tree depths differ)",
+                    },
+                )
+                .into())
+            }
+        }
+        i.free_page(right.pgid, right.overflow);
+        remove_branch_item(i, id, r);
+        idx = l;
+    }
+    Ok(())
+}
+
+fn remove_branch_item(i: &mut TxInner, id: NodeId, idx: usize) {
+    let Items::Branch(items) = &mut i.nodes[id].items else { unreachable!("branch") };
+    items.remove(idx);
+}
+
+/// Replaces a branch root with a single child by that child (repeatedly); an empty branch
+/// root becomes an empty leaf.
+fn collapse_root(i: &mut TxInner, mut root: NodeId) -> Result<NodeId> {
+    loop {
+        let n = &i.nodes[root];
+        if n.is_leaf() || n.len() > 1 {
+            return Ok(root);
+        }
+        let (pgid, overflow) = (n.pgid, n.overflow);
+        let next = if n.is_empty() {
+            i.nodes.push(Node::empty_leaf());
+            i.nodes.len() - 1
+        } else {
+            ensure_child(i, root, 0)?
+        };
+        i.free_page(pgid, overflow);
+        root = next;
+    }
+}
+
+/// Writes node `id` (children first) to newly allocated pages, split by the fill percent.
+/// Returns a branch item per page written. The node's old page is freed.
+fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>> {
+    let mut node = std::mem::replace(&mut i.nodes[id], Node::empty_leaf());
+    if let Items::Branch(items) = &mut node.items {
+        let old = std::mem::take(items);
+        let mut new = Vec::with_capacity(old.len());
+        for it in old {
+            match it.child {
+                Some(c) => new.extend(spill_node(i, c, fill)?),
+                None => new.push(it),
+            }
+        }
+        *items = new;
+    }
+    i.free_page(node.pgid, node.overflow);
+    let ps = i.page_size;
+    let threshold = ((ps as f64) * fill) as usize;
+    let mut out = Vec::new();
+    for range in node.chunks(ps, threshold) {
+        let size = node.range_size(range.clone());
+        let n = pages_for(size, ps);
+        let pgid = i.allocate(n);
+        let mut buf = vec![0u8; n * ps];
+        let key = if range.is_empty() { Vec::new() } else { node.key(range.start).to_vec() };
+        node.write_range(range, &mut buf, pgid, (n - 1) as u32);
+        i.dirty.insert(pgid, buf);
+        out.push(BranchItem { key, pgid, child: None });
+    }
+    Ok(out)
+}
+
+/// Frees the old freelist page and writes the new one.
+fn write_freelist(i: &mut TxInner) -> Result<()> {
+    let old = i.meta.freelist;
+    let overflow = i.page_overflow(old)?;
+    i.free_page(old, overflow);
+    let ps = i.page_size;
+    let n = pages_for(i.freelist.size(), ps);
+    let pgid = i.allocate(n);
+    let mut buf = vec![0u8; n * ps];
+    i.freelist.write(&mut buf, pgid, (n - 1) as u32);
+    i.dirty.insert(pgid, buf);
+    i.meta.freelist = pgid;
+    Ok(())
+}
+
+/// The file size to grow to so that `needed` bytes fit.
+fn grow_target(needed: u64, alloc_size: u64) -> u64 {
+    if needed < alloc_size {
+        needed.next_power_of_two().max(32 * 1024)
+    } else {
+        needed + alloc_size
+    }
+}
+
+/// Grows the file, writes dirty pages (coalescing runs), syncs, writes the meta, syncs, then
+/// publishes the new state to the database.
+fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
+    let ps = i.page_size as u64;
+    let file = db.file.as_ref().expect("checked open");
+    let needed = i.meta.pgid * ps;
+    if needed > db.file_len {
+        let target = grow_target(needed, db.options.alloc_size);
+        file.set_len(target)?;
+        file.sync()?;
+        db.file_len = target;
+    }
+    let dirty = std::mem::take(&mut i.dirty);
+    let mut run: Vec<u8> = Vec::new();
+    let mut run_start: Pgid = 0;
+    for (pgid, buf) in dirty {
+        if !run.is_empty() && run_start * ps + run.len() as u64 != pgid * ps {
+            file.write_at(run_start * ps, &run)?;
+            run.clear();
+        }
+        if run.is_empty() {
+            run_start = pgid;
+        }
+        run.extend_from_slice(&buf);
+    }
+    if !run.is_empty() {
+        file.write_at(run_start * ps, &run)?;
+    }
+    file.sync()?;
+    let page = i.meta.to_page();
+    file.write_at((i.meta.txid % 2) * ps, &page)?;
+    file.sync()?;
+    let mut meta = i.meta;
+    meta.checksum = meta.sum64();
+    db.meta = meta;
+    db.freelist = std::mem::take(&mut i.freelist);
+    db.map = file.map()?;
+    Ok(())
+}

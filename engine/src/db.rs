@@ -1,0 +1,246 @@
+//! The database: opening (meta selection, freelist load), transactions, closing.
+//!
+//! Open validates both metas and uses the valid one with the highest txid; it fails only when
+//! both are invalid, naming both reasons. A writable open takes the file's exclusive lock, so a
+//! second writer (another process on a real disk, another handle on a simulated one) is
+//! refused. A read-only open takes no lock (the seam offers only exclusive locks) and never
+//! writes.
+//!
+//! Mapping: the database keeps the [`Mapping`] of the file as of the last commit; a new
+//! transaction takes a clone of it. Each commit maps the file again, so the next transaction
+//! sees the new pages, while open readers keep the mapping they started with. Growth never
+//! invalidates a reader's data: the file only grows, and a `Mapping` stays valid as long as it
+//! lives (on the real disk the old mmap region stays mapped and backed by the file).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use sim::io::{Disk, DiskError, File, Mapping, OpenOptions};
+
+use crate::error::{Error, MetaError, Result};
+use crate::freelist::Freelist;
+use crate::meta::{Meta, META_SIZE};
+use crate::options::Options;
+use crate::page::{page_bytes, PageHeader, FREELIST_PAGE, LEAF_PAGE, PAGE_HEADER_SIZE};
+use crate::tx::Tx;
+
+/// Shared state of an open database.
+pub(crate) struct DbState {
+    pub disk: Rc<dyn Disk>,
+    pub path: String,
+    /// `None` once closed.
+    pub file: Option<Box<dyn File>>,
+    pub options: Options,
+    pub page_size: usize,
+    /// The meta of the last commit.
+    pub meta: Meta,
+    pub map: Mapping,
+    pub freelist: Freelist,
+    /// Open readers by the txid they read at.
+    pub readers: BTreeMap<u64, usize>,
+    pub writer: bool,
+    /// Set when a commit failed on the disk: writes are refused until reopen.
+    pub fail_stop: Option<String>,
+    pub file_len: u64,
+}
+
+/// A bolt database file.
+#[derive(Clone)]
+pub struct Db {
+    state: Rc<RefCell<DbState>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.state.borrow();
+        write!(f, "Db({}, txid {})", s.path, s.meta.txid)
+    }
+}
+
+/// The directory part of a `/`-separated path ("" for the disk's root).
+fn parent_dir(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+impl Db {
+    /// Opens (or creates) the database file `path` on the real file system.
+    pub fn open(path: impl AsRef<std::path::Path>, options: Options) -> Result<Db> {
+        let path = path.as_ref();
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let name = path.file_name().ok_or_else(|| {
+            Error::Disk(DiskError::Invalid {
+                op: "open",
+                path: path.display().to_string(),
+                detail: "not a file path".into(),
+            })
+        })?;
+        let disk = sim::real::disk::RealDisk::new(&dir)?;
+        Db::open_on(disk, &name.to_string_lossy(), options)
+    }
+
+    /// Opens (or creates) the database file `path` on `disk`.
+    pub fn open_on(disk: Rc<dyn Disk>, path: &str, options: Options) -> Result<Db> {
+        let opts = if options.read_only { OpenOptions::read() } else { OpenOptions::create() };
+        let file = disk.open(path, opts)?;
+        if !options.read_only {
+            file.try_lock()?;
+        }
+        let mut len = file.len()?;
+        if len == 0 {
+            if options.read_only {
+                return Err(Error::FileTooShort { len });
+            }
+            init(&*file, options.page_size)?;
+            disk.sync_dir(parent_dir(path))?;
+            len = file.len()?;
+        }
+        let meta = read_metas(&*file, len, options.page_size)?;
+        let page_size = meta.page_size as usize;
+        let map = file.map()?;
+        let fl_bytes = page_bytes(&map, page_size, meta.freelist, meta.pgid)?;
+        let freelist = Freelist::read(fl_bytes, meta.freelist, meta.pgid)?;
+        let state = DbState {
+            disk,
+            path: path.to_string(),
+            file: Some(file),
+            options,
+            page_size,
+            meta,
+            map,
+            freelist,
+            readers: BTreeMap::new(),
+            writer: false,
+            fail_stop: None,
+            file_len: len,
+        };
+        Ok(Db { state: Rc::new(RefCell::new(state)) })
+    }
+
+    /// Begins a transaction: a writable one (only one at a time) or a read-only snapshot.
+    pub fn begin(&self, writable: bool) -> Result<Tx> {
+        Tx::begin(&self.state, writable)
+    }
+
+    /// Runs `f` in a writable transaction; commits if it returns `Ok`, rolls back otherwise.
+    pub fn update<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+        let tx = self.begin(true)?;
+        let out = f(&tx);
+        match out {
+            Ok(v) => {
+                tx.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                tx.rollback()?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` in a read-only transaction.
+    pub fn view<T>(&self, f: impl FnOnce(&Tx) -> Result<T>) -> Result<T> {
+        let tx = self.begin(false)?;
+        let out = f(&tx);
+        tx.rollback()?;
+        out
+    }
+
+    /// Closes the database: releases the file (and its lock). Later calls fail with
+    /// `DatabaseNotOpen`; transactions already open keep their snapshot but cannot commit.
+    pub fn close(&self) -> Result<()> {
+        let mut s = self.state.borrow_mut();
+        if s.file.take().is_none() {
+            return Err(Error::DatabaseNotOpen);
+        }
+        Ok(())
+    }
+
+    /// Whether the database was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.state.borrow().options.read_only
+    }
+
+    /// The page size of the file.
+    pub fn page_size(&self) -> usize {
+        self.state.borrow().page_size
+    }
+
+    /// The meta of the last commit.
+    pub fn meta(&self) -> Meta {
+        self.state.borrow().meta
+    }
+
+    /// The committed freelist (free and pending ids).
+    pub fn freelist(&self) -> Freelist {
+        self.state.borrow().freelist.clone()
+    }
+
+    /// The disk this database lives on.
+    pub fn disk(&self) -> Rc<dyn Disk> {
+        self.state.borrow().disk.clone()
+    }
+}
+
+/// Writes a new, empty database: metas on pages 0 and 1 (txids 0 and 1), an empty freelist on
+/// page 2 and an empty root leaf on page 3; then syncs.
+fn init(file: &dyn File, page_size: usize) -> Result<()> {
+    assert!(
+        page_size.is_power_of_two() && (512..=65536).contains(&page_size),
+        "page size {page_size} must be a power of two in 512..=65536"
+    );
+    let mut buf = vec![0u8; 4 * page_size];
+    for txid in 0..2u64 {
+        let page = Meta::new(page_size as u32, 3, 2, 4, txid).to_page();
+        let at = txid as usize * page_size;
+        buf[at..at + page_size].copy_from_slice(&page);
+    }
+    PageHeader { id: 2, flags: FREELIST_PAGE, count: 0, overflow: 0 }
+        .encode(&mut buf[2 * page_size..]);
+    PageHeader { id: 3, flags: LEAF_PAGE, count: 0, overflow: 0 }.encode(&mut buf[3 * page_size..]);
+    file.write_at(0, &buf)?;
+    file.sync()?;
+    Ok(())
+}
+
+/// Reads the meta at byte `offset`.
+fn read_meta_at(file: &dyn File, len: u64, offset: u64) -> Result<Result<Meta, MetaError>> {
+    let needed = offset + (PAGE_HEADER_SIZE + META_SIZE) as u64;
+    if len < needed {
+        return Ok(Err(MetaError::Truncated { file_len: len, needed }));
+    }
+    let mut buf = [0u8; PAGE_HEADER_SIZE + META_SIZE];
+    file.read_exact_at(offset, &mut buf)?;
+    Ok(Meta::from_page(&buf))
+}
+
+/// Picks the valid meta with the highest txid. Meta 1 sits one page after meta 0; when meta 0
+/// is invalid its page size is unknown, so every legal page size is tried (the configured one
+/// first).
+fn read_metas(file: &dyn File, len: u64, configured: usize) -> Result<Meta> {
+    let m0 = read_meta_at(file, len, 0)?;
+    let mut sizes = vec![configured as u64];
+    match &m0 {
+        Ok(m) => sizes = vec![u64::from(m.page_size)],
+        Err(_) => sizes.extend((9..=16).map(|s| 1u64 << s).filter(|&s| s != configured as u64)),
+    }
+    let mut m1 = Err(MetaError::Truncated { file_len: len, needed: 0 });
+    for (n, ps) in sizes.into_iter().enumerate() {
+        let r = read_meta_at(file, len, ps)?;
+        if r.is_ok() || n == 0 {
+            m1 = r;
+        }
+        if m1.is_ok() {
+            break;
+        }
+    }
+    match (m0, m1) {
+        (Ok(a), Ok(b)) => Ok(if b.txid > a.txid { b } else { a }),
+        (Ok(a), Err(_)) => Ok(a),
+        (Err(_), Ok(b)) => Ok(b),
+        (Err(meta0), Err(meta1)) => Err(Error::InvalidMetas { meta0, meta1 }),
+    }
+}

@@ -1,0 +1,380 @@
+//! Transactions: a consistent snapshot (readers) or the single writer.
+//!
+//! A transaction holds its own copy of the meta it started from and the [`Mapping`] that was
+//! current then. Readers therefore never see later commits, and growth of the file never
+//! invalidates their pages: a `Mapping` stays valid while it lives (on the real disk the old
+//! mmap stays mapped until the last reader holding it drops it; the file only grows, so its
+//! bytes stay backed). The writer never overwrites a page an open reader can reach: pages it
+//! frees stay pending until every reader older than it has finished.
+//!
+//! The writer keeps a private copy of the freelist and an arena of materialized nodes; commit
+//! rebalances and spills them to new pages, writes the freelist, grows the file, writes the dirty
+//! pages, syncs, writes the meta to slot `txid % 2` and syncs again. Rollback drops the copy.
+
+use std::cell::{Ref as CellRef, RefCell, RefMut};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use sim::io::Mapping;
+
+use crate::bucket::{Bucket, BucketId, BucketState, ROOT_BUCKET};
+use crate::check::{self, CheckProblem};
+use crate::db::DbState;
+use crate::error::{Corruption, Error, PageProblem, Result};
+use crate::freelist::Freelist;
+use crate::meta::Meta;
+use crate::node::{Items, Node, NodeId};
+use crate::page::{page_bytes, NodePage, Pgid};
+
+/// Deepest tree we accept before calling it a cycle.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// A reference to a tree node: an on-disk page, an inline bucket page, or a materialized node.
+#[derive(Clone, Debug)]
+pub(crate) enum NodeRef {
+    Page(Pgid),
+    /// Index into the transaction's inline pages.
+    Inline(usize),
+    Node(NodeId),
+}
+
+/// A readable view of a node, whichever form it has.
+pub(crate) enum View<'a> {
+    Page(NodePage<'a>),
+    Node(&'a Node),
+}
+
+impl<'a> View<'a> {
+    pub fn is_leaf(&self) -> bool {
+        match self {
+            View::Page(p) => p.is_leaf(),
+            View::Node(n) => n.is_leaf(),
+        }
+    }
+    pub fn count(&self) -> usize {
+        match self {
+            View::Page(p) => p.count(),
+            View::Node(n) => n.len(),
+        }
+    }
+    /// Leaf element: (flags, key, value).
+    pub fn leaf(&self, i: usize) -> Result<(u32, &'a [u8], &'a [u8]), Corruption> {
+        match self {
+            View::Page(p) => p.leaf(i),
+            View::Node(n) => match &n.items {
+                Items::Leaf(v) => Ok((v[i].flags, &v[i].key, &v[i].value)),
+                Items::Branch(_) => unreachable!("leaf() on a branch node"),
+            },
+        }
+    }
+    /// Child reference of branch element `i`.
+    pub fn child(&self, i: usize) -> Result<NodeRef, Corruption> {
+        match self {
+            View::Page(p) => Ok(NodeRef::Page(p.branch(i)?.1)),
+            View::Node(n) => match &n.items {
+                Items::Branch(v) => {
+                    Ok(v[i].child.map(NodeRef::Node).unwrap_or(NodeRef::Page(v[i].pgid)))
+                }
+                Items::Leaf(_) => unreachable!("child() on a leaf node"),
+            },
+        }
+    }
+    pub fn lower_bound(&self, key: &[u8]) -> Result<usize, Corruption> {
+        match self {
+            View::Page(p) => p.lower_bound(key),
+            View::Node(n) => Ok(n.lower_bound(key)),
+        }
+    }
+    pub fn child_index(&self, key: &[u8]) -> Result<usize, Corruption> {
+        match self {
+            View::Page(p) => p.child_index(key),
+            View::Node(n) => Ok(n.child_index(key)),
+        }
+    }
+}
+
+/// The mutable state of a transaction.
+pub(crate) struct TxInner {
+    pub writable: bool,
+    pub closed: bool,
+    pub meta: Meta,
+    pub map: Mapping,
+    pub page_size: usize,
+    pub buckets: Vec<BucketState>,
+    /// Open bucket handles by (parent, name).
+    pub open: BTreeMap<(BucketId, Vec<u8>), BucketId>,
+    /// Materialized nodes (write transactions only).
+    pub nodes: Vec<Node>,
+    /// The writer's private freelist.
+    pub freelist: Freelist,
+    /// Pages freed by this transaction (guards against freeing twice).
+    pub freed: BTreeSet<Pgid>,
+    /// Bumped on every change, so cursors know to re-seek.
+    pub generation: u64,
+    /// Pages written by the spill at commit.
+    pub dirty: BTreeMap<Pgid, Vec<u8>>,
+    /// Copies of inline bucket pages opened by a read transaction.
+    pub inline_pages: Vec<Vec<u8>>,
+}
+
+impl TxInner {
+    /// A view of the node behind `r`.
+    pub fn view(&self, r: &NodeRef) -> Result<View<'_>, Corruption> {
+        match r {
+            NodeRef::Page(pgid) => {
+                let bytes = page_bytes(&self.map, self.page_size, *pgid, self.meta.pgid)?;
+                let p = NodePage::parse(bytes, *pgid, false)?;
+                if *pgid < 2 {
+                    return Err(Corruption::page(
+                        *pgid,
+                        PageProblem::UnexpectedFlags {
+                            flags: p.header.flags,
+                            expected: "a data page, not a meta page",
+                        },
+                    ));
+                }
+                Ok(View::Page(p))
+            }
+            NodeRef::Inline(k) => Ok(View::Page(NodePage::parse(&self.inline_pages[*k], 0, true)?)),
+            NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id])),
+        }
+    }
+
+    /// Keeps a copy of an inline page and returns its reference.
+    pub fn add_inline(&mut self, bytes: &[u8]) -> NodeRef {
+        self.inline_pages.push(bytes.to_vec());
+        NodeRef::Inline(self.inline_pages.len() - 1)
+    }
+
+    /// Reads page `pgid` into a new materialized node.
+    pub fn materialize(&mut self, pgid: Pgid) -> Result<NodeId, Corruption> {
+        let node = match self.view(&NodeRef::Page(pgid))? {
+            View::Page(p) => Node::from_page(&p)?,
+            View::Node(_) => unreachable!("page ref gives a page view"),
+        };
+        self.nodes.push(node);
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// The root reference of bucket `b`.
+    pub fn root_ref(&self, b: BucketId) -> NodeRef {
+        self.buckets[b].root.clone()
+    }
+
+    /// Frees `pgid` (and its overflow pages) under this transaction's id, once.
+    pub fn free_page(&mut self, pgid: Pgid, overflow: u32) {
+        if pgid >= 2 && self.freed.insert(pgid) {
+            self.freelist.free(self.meta.txid, pgid, overflow);
+        }
+    }
+
+    /// Overflow count of on-disk page `pgid`.
+    pub fn page_overflow(&self, pgid: Pgid) -> Result<u32, Corruption> {
+        let bytes = page_bytes(&self.map, self.page_size, pgid, self.meta.pgid)?;
+        Ok(crate::page::PageHeader::decode(bytes).map(|h| h.overflow).unwrap_or(0))
+    }
+
+    /// Allocates `n` contiguous pages: from the freelist, else from the high water mark.
+    pub fn allocate(&mut self, n: usize) -> Pgid {
+        let id = self.freelist.allocate(n);
+        if id != 0 {
+            return id;
+        }
+        let id = self.meta.pgid;
+        self.meta.pgid += n as u64;
+        id
+    }
+
+    /// Fails unless the transaction is open (and writable when `write`).
+    pub fn ensure(&self, write: bool) -> Result<()> {
+        if self.closed {
+            return Err(Error::TxClosed);
+        }
+        if write && !self.writable {
+            return Err(Error::TxNotWritable);
+        }
+        Ok(())
+    }
+}
+
+/// A transaction. Read-only transactions are snapshots; at most one writable transaction is
+/// open at a time. Dropping an open transaction rolls it back.
+pub struct Tx {
+    pub(crate) db: Rc<RefCell<DbState>>,
+    pub(crate) inner: RefCell<TxInner>,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let i = self.inner.borrow();
+        write!(f, "Tx(txid {}, writable {})", i.meta.txid, i.writable)
+    }
+}
+
+impl Tx {
+    /// Begins a transaction on `db` (called by `Db::begin`).
+    pub(crate) fn begin(db: &Rc<RefCell<DbState>>, writable: bool) -> Result<Tx> {
+        let mut st = db.borrow_mut();
+        if st.file.is_none() {
+            return Err(Error::DatabaseNotOpen);
+        }
+        let mut meta = st.meta;
+        let freelist = if writable {
+            if st.options.read_only {
+                return Err(Error::DatabaseReadOnly);
+            }
+            if let Some(cause) = &st.fail_stop {
+                return Err(Error::FailStop { cause: cause.clone() });
+            }
+            if st.writer {
+                return Err(Error::WriterBusy);
+            }
+            st.writer = true;
+            // Pages freed by transactions older than every open reader are reusable now.
+            let oldest = st.readers.keys().next().copied().unwrap_or(u64::MAX);
+            st.freelist.release(oldest.saturating_sub(1));
+            meta.txid += 1;
+            st.freelist.clone()
+        } else {
+            *st.readers.entry(meta.txid).or_insert(0) += 1;
+            Freelist::new()
+        };
+        let root = BucketState::new(None, Vec::new(), meta.root, NodeRef::Page(meta.root.root));
+        let inner = TxInner {
+            writable,
+            closed: false,
+            meta,
+            map: st.map.clone(),
+            page_size: st.page_size,
+            buckets: vec![root],
+            open: BTreeMap::new(),
+            nodes: Vec::new(),
+            freelist,
+            freed: BTreeSet::new(),
+            generation: 0,
+            dirty: BTreeMap::new(),
+            inline_pages: Vec::new(),
+        };
+        drop(st);
+        Ok(Tx { db: db.clone(), inner: RefCell::new(inner) })
+    }
+
+    pub(crate) fn borrow(&self) -> CellRef<'_, TxInner> {
+        self.inner.borrow()
+    }
+
+    pub(crate) fn borrow_mut(&self) -> RefMut<'_, TxInner> {
+        self.inner.borrow_mut()
+    }
+
+    /// The transaction id (a writer's is the id it will commit as).
+    pub fn id(&self) -> u64 {
+        self.borrow().meta.txid
+    }
+
+    /// Whether this transaction can write.
+    pub fn writable(&self) -> bool {
+        self.borrow().writable
+    }
+
+    /// The meta this transaction sees (a writer's reflects its allocations so far).
+    pub fn meta(&self) -> Meta {
+        self.borrow().meta
+    }
+
+    /// Database size in bytes as this transaction sees it (high water mark * page size).
+    pub fn size(&self) -> u64 {
+        let i = self.borrow();
+        i.meta.pgid * i.page_size as u64
+    }
+
+    /// The root bucket (top-level bucket names are its keys).
+    pub(crate) fn root(&self) -> Bucket<'_> {
+        Bucket::new(self, ROOT_BUCKET)
+    }
+
+    /// The top-level bucket `name`, if it exists.
+    pub fn bucket(&self, name: &[u8]) -> Result<Option<Bucket<'_>>> {
+        self.root().bucket(name)
+    }
+
+    /// Creates top-level bucket `name`; fails if it exists.
+    pub fn create_bucket(&self, name: &[u8]) -> Result<Bucket<'_>> {
+        self.root().create_bucket(name)
+    }
+
+    /// Creates top-level bucket `name` unless it exists, and returns it.
+    pub fn create_bucket_if_not_exists(&self, name: &[u8]) -> Result<Bucket<'_>> {
+        self.root().create_bucket_if_not_exists(name)
+    }
+
+    /// Deletes top-level bucket `name` and everything in it.
+    pub fn delete_bucket(&self, name: &[u8]) -> Result<()> {
+        self.root().delete_bucket(name)
+    }
+
+    /// Calls `f(name, bucket)` for every top-level bucket, in key order.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], Bucket<'_>) -> Result<()>) -> Result<()> {
+        let mut c = self.root().cursor();
+        let mut item = c.first()?;
+        while let Some((name, value)) = item {
+            if value.is_none() {
+                if let Some(b) = self.bucket(&name)? {
+                    f(&name, b)?;
+                }
+            }
+            item = c.next()?;
+        }
+        Ok(())
+    }
+
+    /// Runs the consistency check over the committed snapshot this transaction started from
+    /// (a writer's uncommitted changes live in memory and are not part of it) and returns every
+    /// problem found.
+    pub fn check(&self) -> Vec<CheckProblem> {
+        let i = self.borrow();
+        check::check(&i.map, i.page_size, &i.meta)
+    }
+
+    /// Commits: writes every change durably, or fails and leaves the database unchanged (after
+    /// a disk error the database refuses writes until reopened).
+    pub fn commit(self) -> Result<()> {
+        self.borrow().ensure(true)?;
+        let result = crate::commit::commit(&self);
+        self.finish();
+        result
+    }
+
+    /// Discards the transaction.
+    pub fn rollback(self) -> Result<()> {
+        self.borrow().ensure(false)?;
+        self.finish();
+        Ok(())
+    }
+
+    /// Marks the transaction closed and releases its slot in the database.
+    fn finish(&self) {
+        let mut i = self.borrow_mut();
+        if i.closed {
+            return;
+        }
+        i.closed = true;
+        let mut db = self.db.borrow_mut();
+        if i.writable {
+            db.writer = false;
+        } else if let Some(n) = db.readers.get_mut(&i.meta.txid) {
+            *n -= 1;
+            if *n == 0 {
+                db.readers.remove(&i.meta.txid);
+            }
+        }
+        i.nodes.clear();
+        i.dirty.clear();
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
