@@ -28,6 +28,7 @@ enum DataOp {
     SetLen { file: usize, len: u64 },
     Sync { file: usize },
     FailSync { file: usize },
+    CrashAfterOps(u64),
     Crash,
 }
 
@@ -38,6 +39,7 @@ fn data_op() -> impl Strategy<Value = DataOp> {
         1 => (0..2usize, 0..6000u64).prop_map(|(file, len)| DataOp::SetLen { file, len }),
         2 => (0..2usize).prop_map(|file| DataOp::Sync { file }),
         1 => (0..2usize).prop_map(|file| DataOp::FailSync { file }),
+        1 => (0..8u64).prop_map(DataOp::CrashAfterOps),
         1 => Just(DataOp::Crash),
     ]
 }
@@ -193,11 +195,38 @@ fn open_all(disk: &SimDisk) -> Vec<Box<dyn File>> {
     FILES.iter().map(|n| disk.open(n, OpenOptions::create()).unwrap()).collect()
 }
 
+/// The model of `crash_after_ops`: which operations pass, and how many did.
+#[derive(Debug, Default)]
+struct Gate {
+    countdown: Option<u64>,
+    crashed: bool,
+    ops: u64,
+}
+
+impl Gate {
+    /// Whether the next operation succeeds (else it must return `Crashed`).
+    fn pass(&mut self) -> bool {
+        match self.countdown {
+            _ if self.crashed => return false,
+            Some(0) => {
+                self.countdown = None;
+                self.crashed = true;
+                return false;
+            }
+            Some(n) => self.countdown = Some(n - 1),
+            None => {}
+        }
+        self.ops += 1;
+        true
+    }
+}
+
 fn run_data(seed: u64, capacity: Option<u64>, ops: Vec<DataOp>) -> Result<(), TestCaseError> {
     let disk =
         SimDisk::new(Seed(seed).stream("disk"), DiskConfig { capacity, ..Default::default() });
     let mut handles = open_all(&disk);
     disk.sync_dir("").unwrap();
+    let mut gate = Gate { ops: 3, ..Gate::default() };
     let mut model = [ModelFile::default(), ModelFile::default()];
     let mut tag = 0u8;
     for op in ops {
@@ -206,11 +235,14 @@ fn run_data(seed: u64, capacity: Option<u64>, ops: Vec<DataOp>) -> Result<(), Te
             let growth = new_len.saturating_sub(model[file].visible.len() as u64);
             growth == 0 || capacity.is_none_or(|c| used + growth <= c)
         };
+        let crashed = Err(DiskError::Crashed);
         match op {
             DataOp::Write { file, offset, len } => {
                 tag += 1;
                 let result = handles[file].write_at(offset, &vec![tag; len as usize]);
-                if fits(file, offset + len) {
+                if !gate.pass() {
+                    prop_assert_eq!(result, crashed);
+                } else if fits(file, offset + len) {
                     prop_assert_eq!(result, Ok(()));
                     model[file].perform(Pending::Write { offset, len, tag });
                 } else {
@@ -219,7 +251,9 @@ fn run_data(seed: u64, capacity: Option<u64>, ops: Vec<DataOp>) -> Result<(), Te
             }
             DataOp::SetLen { file, len } => {
                 let result = handles[file].set_len(len);
-                if fits(file, len) {
+                if !gate.pass() {
+                    prop_assert_eq!(result, crashed);
+                } else if fits(file, len) {
                     prop_assert_eq!(result, Ok(()));
                     model[file].perform(Pending::SetLen(len));
                 } else {
@@ -227,18 +261,36 @@ fn run_data(seed: u64, capacity: Option<u64>, ops: Vec<DataOp>) -> Result<(), Te
                 }
             }
             DataOp::Sync { file } => {
-                prop_assert_eq!(handles[file].sync(), Ok(()));
-                model[file].sync();
+                let result = handles[file].sync();
+                if gate.pass() {
+                    prop_assert_eq!(result, Ok(()));
+                    model[file].sync();
+                } else {
+                    prop_assert_eq!(result, crashed);
+                }
             }
             DataOp::FailSync { file } => {
                 disk.fail_next_sync(FILES[file]);
                 let result = handles[file].sync();
-                prop_assert!(matches!(result, Err(DiskError::Io { op: "sync", .. })), "{result:?}");
-                // fsyncgate: the unsynced data will never be durable, but stays visible.
-                model[file].pending.clear();
+                if gate.pass() {
+                    prop_assert!(
+                        matches!(result, Err(DiskError::Io { op: "sync", .. })),
+                        "{result:?}"
+                    );
+                    // fsyncgate: the unsynced data will never be durable, but stays visible.
+                    model[file].pending.clear();
+                } else {
+                    prop_assert_eq!(result, crashed);
+                }
+            }
+            DataOp::CrashAfterOps(k) => {
+                disk.crash_after_ops(k);
+                gate.countdown = Some(k);
             }
             DataOp::Crash => {
                 disk.crash();
+                gate.countdown = None;
+                gate.crashed = false;
                 for h in &handles {
                     prop_assert_eq!(h.len(), Err(DiskError::Crashed), "old handles are dead");
                 }
@@ -249,12 +301,19 @@ fn run_data(seed: u64, capacity: Option<u64>, ops: Vec<DataOp>) -> Result<(), Te
                     *m =
                         ModelFile { durable: actual.clone(), pending: Vec::new(), visible: actual };
                 }
+                gate.ops += 6;
             }
         }
         for (file, m) in model.iter().enumerate() {
-            let mapped = handles[file].map().unwrap();
-            prop_assert_eq!(&mapped[..], &m.visible[..], "{} visible bytes", FILES[file]);
+            let mapped = handles[file].map();
+            if gate.pass() {
+                prop_assert_eq!(&mapped.unwrap()[..], &m.visible[..], "{} visible", FILES[file]);
+            } else {
+                prop_assert_eq!(mapped.err(), Some(DiskError::Crashed));
+            }
         }
+        prop_assert_eq!(disk.has_crashed(), gate.crashed);
+        prop_assert_eq!(disk.ops(), gate.ops);
     }
     Ok(())
 }
