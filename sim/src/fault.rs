@@ -35,7 +35,8 @@ pub enum Fault {
     Crash { node: u32 },
     /// The node's disk fails at its `op`-th operation from now (0 = the next one).
     CrashAtDiskOp { node: u32, op: u64 },
-    /// Restart a node that is down (no effect on a running node).
+    /// Restart a node that is down. On a running node whose disk crash is armed
+    /// (`crash_at_disk_op`) the restart happens as soon as that crash does; otherwise no effect.
     Restart { node: u32 },
     /// The node handles no events for `for_ns`.
     Pause { node: u32, for_ns: u64 },
@@ -369,6 +370,8 @@ impl SwarmKind {
             SwarmKind::SyncEio => {
                 let node = pick(rng);
                 put(t, Fault::SyncEio { node, path_prefix: String::new() });
+                // A node that fails stop on EIO comes back (no effect if it is still up).
+                put(undo_at(rng), Fault::Restart { node });
             }
             SwarmKind::DiskLatency => {
                 let node = pick(rng);
@@ -720,7 +723,8 @@ mod tests {
         let disk =
             plan.faults.iter().filter(|f| matches!(f.fault, Fault::CrashAtDiskOp { .. })).count();
         assert!(crashes > 0);
-        assert_eq!(restarts, crashes + disk);
+        let eio = plan.faults.iter().filter(|f| matches!(f.fault, Fault::SyncEio { .. })).count();
+        assert_eq!(restarts, crashes + disk + eio);
         let last_partition = plan.faults.iter().rposition(|f| {
             matches!(
                 f.fault,
