@@ -51,7 +51,7 @@ impl<S: Storage> Raft<S> {
                     }
                     pr.become_probe();
                     // Wait for a heartbeat response (or the MsgAppResp) before probing again.
-                    pr.probe_sent = true;
+                    pr.msg_app_paused = true;
                 }
             }
             MessageType::MsgUnreachable => {
@@ -150,7 +150,7 @@ impl<S: Storage> Raft<S> {
     fn handle_heartbeat_response(&mut self, m: &Message) {
         let pr = self.prs.progress.get_mut(&m.from).expect("caller checked");
         pr.recent_active = true;
-        pr.probe_sent = false;
+        pr.msg_app_paused = false;
         if pr.matched < self.raft_log.last_index() || pr.state == ProgressState::Probe {
             self.send_append(m.from);
         }
@@ -245,7 +245,11 @@ impl<S: Storage> Raft<S> {
         }
         let prev_index = pr.next - 1;
         let prev_term = self.raft_log.term(prev_index);
-        let ents = self.raft_log.entries(pr.next, self.max_msg_size);
+        // With full inflights only an empty probe goes out (after a heartbeat response): its
+        // answer tells whether the in-flight appends were lost.
+        let full = pr.state == ProgressState::Replicate && pr.inflights.full();
+        let ents =
+            if full { Ok(Vec::new()) } else { self.raft_log.entries(pr.next, self.max_msg_size) };
         let (prev_term, ents) = match (prev_term, ents) {
             (Ok(t), Ok(e)) => (t, e),
             _ => return self.maybe_send_snapshot(to),
@@ -254,17 +258,16 @@ impl<S: Storage> Raft<S> {
             return false;
         }
         let pr = self.prs.progress.get_mut(&to).expect("present");
-        if let Some(last) = ents.last().map(|e| e.index) {
-            match pr.state {
-                ProgressState::Replicate => {
+        match pr.state {
+            ProgressState::Replicate => {
+                if let Some(last) = ents.last().map(|e| e.index) {
                     pr.optimistic_update(last);
                     pr.inflights.add(last);
                 }
-                ProgressState::Probe => pr.probe_sent = true,
-                ProgressState::Snapshot => unreachable!("paused progress never sends"),
+                pr.msg_app_paused = pr.inflights.full();
             }
-        } else if pr.state == ProgressState::Probe {
-            pr.probe_sent = true;
+            ProgressState::Probe => pr.msg_app_paused = true,
+            ProgressState::Snapshot => unreachable!("paused progress never sends"),
         }
         let mut m = Message::new(MessageType::MsgApp, self.id, to);
         m.index = prev_index;

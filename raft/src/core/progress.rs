@@ -24,8 +24,10 @@ pub struct Progress {
     pub pending_snapshot: u64,
     /// Heard from since the last check-quorum round.
     pub recent_active: bool,
-    /// Probe mode: a MsgApp is outstanding, wait for its answer (or a heartbeat response).
-    pub probe_sent: bool,
+    /// Hold back MsgApps: in Probe mode one is outstanding; in Replicate mode the inflights
+    /// filled up. Cleared by an acknowledgement or a heartbeat response (which then lets one
+    /// more, possibly empty, MsgApp out so lost appends cannot stall the follower forever).
+    pub msg_app_paused: bool,
     pub inflights: Inflights,
     pub is_learner: bool,
 }
@@ -38,14 +40,14 @@ impl Progress {
             state: ProgressState::Probe,
             pending_snapshot: 0,
             recent_active: false,
-            probe_sent: false,
+            msg_app_paused: false,
             inflights: Inflights::new(max_inflight),
             is_learner: false,
         }
     }
 
     fn reset_state(&mut self, state: ProgressState) {
-        self.probe_sent = false;
+        self.msg_app_paused = false;
         self.pending_snapshot = 0;
         self.state = state;
         self.inflights.reset();
@@ -77,7 +79,7 @@ impl Progress {
         let updated = self.matched < n;
         if updated {
             self.matched = n;
-            self.probe_sent = false;
+            self.msg_app_paused = false;
         }
         self.next = self.next.max(n + 1);
         self.check();
@@ -104,7 +106,7 @@ impl Progress {
             return false;
         }
         self.next = rejected.min(match_hint + 1).max(self.matched + 1);
-        self.probe_sent = false;
+        self.msg_app_paused = false;
         self.check();
         true
     }
@@ -112,8 +114,7 @@ impl Progress {
     /// Whether the leader must hold back MsgApps to this follower.
     pub fn is_paused(&self) -> bool {
         match self.state {
-            ProgressState::Probe => self.probe_sent,
-            ProgressState::Replicate => self.inflights.full(),
+            ProgressState::Probe | ProgressState::Replicate => self.msg_app_paused,
             ProgressState::Snapshot => true,
         }
     }
