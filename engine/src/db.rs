@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use sim::io::{Disk, DiskError, File, Mapping, OpenOptions};
 
-use crate::error::{Error, MetaError, Result};
+use crate::error::{Corruption, Error, MetaError, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::{Meta, META_SIZE};
 use crate::options::Options;
@@ -100,6 +100,11 @@ impl Db {
         }
         let meta = read_metas(&*file, len, options.page_size)?;
         let page_size = meta.page_size as usize;
+        let needed = meta.pgid.saturating_mul(page_size as u64);
+        if len < needed {
+            let problem = PageProblem::OutOfBounds { end: needed, limit: len };
+            return Err(Corruption::page(meta.pgid - 1, problem).into());
+        }
         let map = file.map()?;
         let fl_bytes = page_bytes(&map, page_size, meta.freelist, meta.pgid)?;
         let freelist = Freelist::read(fl_bytes, meta.freelist, meta.pgid)?;

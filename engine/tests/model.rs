@@ -1,20 +1,15 @@
 //! Property test: the engine against a BTreeMap model — nested buckets, cursors in both
 //! directions, large (overflow) values, deletes, rollbacks and reopen.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
+
+mod common;
+use common::{dump_db, Entry, Tree};
 
 use engine::{Bucket, Db, Error, Options, Tx};
 use proptest::prelude::*;
 use sim::simulated::disk::{DiskConfig, SimDisk};
 use sim::Seed;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Entry {
-    Val(Vec<u8>),
-    Bucket(Tree),
-}
-type Tree = BTreeMap<Vec<u8>, Entry>;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -143,40 +138,6 @@ fn apply(tx: &Tx, model: &mut Tree, op: &Op) {
         }
         Op::Commit | Op::Rollback | Op::Reopen => unreachable!("handled by the driver"),
     }
-}
-
-/// Reads a bucket fully, forwards, checking that backwards gives the same keys reversed.
-fn dump(b: Bucket<'_>) -> Tree {
-    let mut t = Tree::new();
-    let mut c = b.cursor();
-    let mut item = c.first().unwrap();
-    while let Some((k, v)) = item {
-        let e = match v {
-            Some(v) => Entry::Val(v),
-            None => Entry::Bucket(dump(b.bucket(&k).unwrap().expect("bucket key opens"))),
-        };
-        assert!(t.insert(k, e).is_none(), "key twice");
-        item = c.next().unwrap();
-    }
-    let mut back = Vec::new();
-    let mut item = c.last().unwrap();
-    while let Some((k, _)) = item {
-        back.push(k);
-        item = c.prev().unwrap();
-    }
-    back.reverse();
-    assert_eq!(back, t.keys().cloned().collect::<Vec<_>>(), "reverse walk differs");
-    t
-}
-
-fn dump_db(tx: &Tx) -> Tree {
-    let mut t = Tree::new();
-    tx.for_each(|name, b| {
-        t.insert(name.to_vec(), Entry::Bucket(dump(b)));
-        Ok(())
-    })
-    .unwrap();
-    t
 }
 
 fn verify(db: &Db, model: &Tree) {

@@ -1,0 +1,159 @@
+//! Crash consistency on SimDisk: a crash at every disk operation of a commit (exhaustively over
+//! k for small random workloads), with SimDisk tearing or dropping every unsynced write. After
+//! reopen the database must equal the last state whose commit returned Ok, or the state being
+//! committed — nothing else — and `check` must be clean; the database must accept new writes.
+
+use std::rc::Rc;
+
+use engine::{Db, Options, Tx};
+use rand::Rng as _;
+use sim::simulated::disk::{DiskConfig, SimDisk};
+use sim::Seed;
+
+mod common;
+use common::{dump_db, Entry, Tree};
+
+/// One random write transaction, applied to the engine and the model alike.
+fn random_tx(tx: &Tx, model: &mut Tree, rng: &mut sim::Rng) {
+    let ops = rng.random_range(1..12);
+    for _ in 0..ops {
+        let bname = vec![b'a' + rng.random_range(0..3u8)];
+        let b = tx.create_bucket_if_not_exists(&bname).unwrap();
+        let Entry::Bucket(mb) =
+            model.entry(bname.clone()).or_insert_with(|| Entry::Bucket(Tree::new()))
+        else {
+            unreachable!()
+        };
+        let key = format!("k{:03}", rng.random_range(0..150u32)).into_bytes();
+        match rng.random_range(0..10) {
+            0..=5 => {
+                let len = if rng.random_range(0..8) == 0 {
+                    rng.random_range(2000..9000)
+                } else {
+                    rng.random_range(0..200)
+                };
+                let v = vec![rng.random::<u8>(); len];
+                b.put(&key, &v).unwrap();
+                mb.insert(key, Entry::Val(v));
+            }
+            6 | 7 => {
+                b.delete(&key).unwrap();
+                mb.remove(&key);
+            }
+            8 => {
+                let sub = b.create_bucket_if_not_exists(b"sub").unwrap();
+                let Entry::Bucket(ms) =
+                    mb.entry(b"sub".to_vec()).or_insert_with(|| Entry::Bucket(Tree::new()))
+                else {
+                    unreachable!()
+                };
+                let v = vec![7u8; rng.random_range(0..600)];
+                sub.put(&key, &v).unwrap();
+                ms.insert(key, Entry::Val(v));
+            }
+            _ => {
+                if mb.remove(b"sub".as_slice()).is_some() {
+                    b.delete_bucket(b"sub").unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// Runs `txs` random transactions with the given seed, crashing the disk at operation
+/// `crash_at` of the commit of transaction `target` (None: no crash). Returns the disk, the
+/// state before the target transaction and the state it commits.
+fn run(seed: u64, target: usize, crash_at: Option<u64>) -> (Rc<SimDisk>, Tree, Tree, u64) {
+    let disk = SimDisk::new(Seed(seed).stream("disk"), DiskConfig::default());
+    let mut rng = Seed(seed).stream("workload");
+    let db =
+        Db::open_on(disk.clone(), "db", Options { page_size: 1024, ..Options::default() }).unwrap();
+    let mut model = Tree::new();
+    for _ in 0..target {
+        let tx = db.begin(true).unwrap();
+        random_tx(&tx, &mut model, &mut rng);
+        tx.commit().unwrap();
+    }
+    let before = model.clone();
+    let tx = db.begin(true).unwrap();
+    random_tx(&tx, &mut model, &mut rng);
+    let ops_before = disk.ops();
+    if let Some(k) = crash_at {
+        disk.crash_after_ops(k);
+    }
+    let result = tx.commit();
+    let commit_ops = disk.ops() - ops_before;
+    if crash_at.is_some_and(|k| k < commit_ops) || disk.has_crashed() {
+        assert!(result.is_err(), "commit crashed at op {crash_at:?} but returned Ok");
+    } else {
+        result.unwrap();
+    }
+    drop(db);
+    (disk, before, model, commit_ops)
+}
+
+/// Reopens after a crash; returns whether the database holds the committed ("after") state.
+fn check_recovered(disk: &Rc<SimDisk>, before: &Tree, after: &Tree, what: &str) -> bool {
+    disk.crash();
+    let db = Db::open_on(disk.clone(), "db", Options { page_size: 1024, ..Options::default() })
+        .unwrap_or_else(|e| panic!("{what}: reopen failed: {e}"));
+    let is_after = {
+        let tx = db.begin(false).unwrap();
+        let got = dump_db(&tx);
+        assert!(&got == before || &got == after, "{what}: state is neither before nor after");
+        let problems = tx.check();
+        assert!(problems.is_empty(), "{what}: check: {problems:?}");
+        got == *after
+    };
+    // The recovered database accepts writes and stays consistent.
+    db.update(|tx| {
+        let b = tx.create_bucket_if_not_exists(b"after-crash")?;
+        for i in 0..50u32 {
+            b.put(&i.to_be_bytes(), &[1u8; 300])?;
+        }
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{what}: write after recovery: {e}"));
+    let tx = db.begin(false).unwrap();
+    assert!(tx.check().is_empty(), "{what}: check after new write: {:?}", tx.check());
+    is_after
+}
+
+#[test]
+fn crash_at_every_op_of_a_commit() {
+    let (mut sweeps, mut old, mut new) = (0, 0, 0);
+    for seed in 0..6u64 {
+        for target in 0..5usize {
+            let (_, _, _, ops) = run(seed, target, None);
+            assert!(ops >= 4, "a commit does at least write, sync, meta, sync: {ops}");
+            for k in 0..=ops {
+                let (disk, before, after, _) = run(seed, target, Some(k));
+                let what = format!("seed {seed} tx {target} crash at op {k}/{ops}");
+                if before == after {
+                    check_recovered(&disk, &before, &after, &what);
+                } else if check_recovered(&disk, &before, &after, &what) {
+                    new += 1;
+                } else {
+                    old += 1;
+                }
+                sweeps += 1;
+            }
+        }
+    }
+    assert!(sweeps > 100, "{sweeps} crash points");
+    // Early crash points lose the commit, late ones (after the meta sync) keep it.
+    assert!(old > 20 && new > 5, "recovered old {old} times, new {new} times");
+}
+
+#[test]
+fn crash_after_commit_keeps_it() {
+    for seed in 10..16u64 {
+        let (disk, _, after, _) = run(seed, 3, None);
+        disk.crash();
+        let db =
+            Db::open_on(disk, "db", Options { page_size: 1024, ..Options::default() }).unwrap();
+        let tx = db.begin(false).unwrap();
+        assert_eq!(dump_db(&tx), after, "seed {seed}: a commit that returned Ok survives a crash");
+        assert!(tx.check().is_empty());
+    }
+}
