@@ -5,7 +5,8 @@
 //! sends pings numbered `0, 1, 2, ...`, one at a time; the receiver answers each with a pong of
 //! the same number. Both sides persist a counter to their disk (write + sync; BUGGIFY may skip
 //! the sync) so disk crashes matter: a restarted node resumes from whatever survived. A broken
-//! connection or failed dial is retried after [`REDIAL`]. A node is done once `messages` pongs
+//! connection or failed dial is retried after [`REDIAL`]; the first dial also waits that long so
+//! that nodes starting together are all listening. A node is done once `messages` pongs
 //! were acknowledged; the world then goes quiet.
 //!
 //! Frame layout (little-endian): `[kind: u8 (1 = ping, 2 = pong)][number: u64]`, 9 bytes.
@@ -179,7 +180,8 @@ impl Actor for PingpongNode {
         self.acked = acked;
         self.served = served;
         env.net().listen(&Self::addr(self.id.0)).map_err(|e| Halt::Fatal(e.to_string()))?;
-        self.dial(env);
+        // Dial after a pause, so that peers starting at the same instant listen by then.
+        self.schedule_redial(env);
         Ok(())
     }
 
