@@ -221,8 +221,10 @@ impl<S: Storage> RawNode<S> {
             self.raft.raft_log.stable_snap_to(i);
         }
         if let Some((index, term)) = f.last_entry {
-            self.raft.raft_log.stable_to(index, term);
+            // Acknowledge to ourselves first: while the entries are still in the unstable tail
+            // we can tell whether (index, term) is still our entry.
             self.raft.on_persisted(index, term);
+            self.raft.raft_log.stable_to(index, term);
         }
         if f.applied_to > 0 {
             self.raft.raft_log.applied_to(f.applied_to);

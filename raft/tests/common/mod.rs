@@ -111,6 +111,9 @@ pub fn prop(to: PeerId, data: &[u8]) -> Message {
     m
 }
 
+/// A custom drop rule: true drops the message.
+pub type DropRule = Box<dyn FnMut(&Message) -> bool>;
+
 /// A test network: `None` peers are black holes that swallow everything.
 pub struct Network {
     pub peers: BTreeMap<PeerId, Option<TestRaft>>,
@@ -119,6 +122,8 @@ pub struct Network {
     rng: ChaCha8Rng,
     /// Every message delivered (after filtering), for assertions.
     pub delivered: Vec<Message>,
+    /// A custom rule: messages for which it returns true are dropped.
+    pub drop_if: Option<DropRule>,
 }
 
 impl Network {
@@ -150,6 +155,7 @@ impl Network {
             ignore: BTreeSet::new(),
             rng: ChaCha8Rng::seed_from_u64(7),
             delivered: Vec::new(),
+            drop_if: None,
         }
     }
 
@@ -186,6 +192,9 @@ impl Network {
                     return false;
                 }
                 assert_ne!(m.msg_type, MessageType::MsgHup, "MsgHup never goes out");
+                if self.drop_if.as_mut().is_some_and(|f| f(m)) {
+                    return false;
+                }
                 let p = self.drop.get(&(m.from, m.to)).copied().unwrap_or(0.0);
                 p <= 0.0 || self.rng.random::<f64>() >= p
             })
@@ -220,6 +229,7 @@ impl Network {
     pub fn recover(&mut self) {
         self.drop.clear();
         self.ignore.clear();
+        self.drop_if = None;
     }
 
     /// Starts an election at `id` and runs the network until quiet.
