@@ -162,6 +162,21 @@ impl Cluster {
         Ok(())
     }
 
+    /// Adds a member at run time (etcd's member add): no name, no token, the time taken from
+    /// the Clock seam (pass `env.now()`), learner or not; no client URLs until it publishes
+    /// them. Returns the new member's ID.
+    pub fn add_runtime_member(
+        &mut self,
+        peer_urls: Vec<String>,
+        now: sim::time::Instant,
+        is_learner: bool,
+    ) -> Result<MemberId, MembershipError> {
+        let m = Member::at_runtime(peer_urls, now, is_learner)?;
+        let id = m.id;
+        self.add_member(m)?;
+        Ok(id)
+    }
+
     /// Removes a member; its ID can never come back.
     pub fn remove_member(&mut self, id: MemberId) -> Result<Member, MembershipError> {
         if self.removed.contains(&id) {

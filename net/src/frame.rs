@@ -4,27 +4,7 @@
 //! frame carries the sender's cluster ID and both member IDs, so identity is checked on every
 //! frame, not only when a connection opens.
 //!
-//! # Byte layout (version 1, all integers big-endian)
-//!
-//! ```text
-//! offset size field
-//!      0    4 magic          b"RNF1"
-//!      4    1 version        1
-//!      5    1 kind           FrameKind code (see below)
-//!      6    2 reserved       must be 0
-//!      8    8 cluster id     the sender's cluster ID
-//!     16    8 from           the sender's member ID
-//!     24    8 to             the intended recipient's member ID
-//!     32    4 payload length n, at most MAX_PAYLOAD
-//!     36    4 crc32          CRC-32 (IEEE, crc32fast) over bytes 0..36 and the payload
-//!     40    n payload        opaque bytes
-//! ```
-//!
-//! Kind codes: 0x01 hello (general stream), 0x02 hello (append stream), 0x10 general message,
-//! 0x11 append message, 0x12 snapshot, 0x20 accepted, 0x21 ack, 0x22 refused.
-//!
-//! Invariant: `Frame::decode(&f.encode()) == Ok(f)` for every frame with a payload of at most
-//! [`MAX_PAYLOAD`] bytes; any other input gives a [`FrameError`] naming what is wrong.
+//! The byte layout is documented on [`Frame`].
 
 use std::fmt;
 
@@ -117,7 +97,29 @@ pub struct Header {
     pub to: MemberId,
 }
 
-/// A decoded frame.
+/// A frame: identity header plus opaque payload.
+///
+/// # Byte layout (version 1, all integers big-endian)
+///
+/// ```text
+/// offset size field
+///      0    4 magic          b"RNF1"
+///      4    1 version        1
+///      5    1 kind           FrameKind code (see below)
+///      6    2 reserved       must be 0
+///      8    8 cluster id     the sender's cluster ID
+///     16    8 from           the sender's member ID
+///     24    8 to             the intended recipient's member ID
+///     32    4 payload length n, at most MAX_PAYLOAD
+///     36    4 crc32          CRC-32 (IEEE, crc32fast) over bytes 0..36 and the payload
+///     40    n payload        opaque bytes
+/// ```
+///
+/// Kind codes: 0x01 hello (general stream), 0x02 hello (append stream), 0x10 general message,
+/// 0x11 append message, 0x12 snapshot, 0x20 accepted, 0x21 ack, 0x22 refused.
+///
+/// Invariant: `Frame::decode(&f.encode()) == Ok(f)` for every frame with a payload of at most
+/// [`MAX_PAYLOAD`] bytes; any other input gives a [`FrameError`] naming what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     pub header: Header,

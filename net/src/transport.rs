@@ -6,6 +6,12 @@
 //! [`Transport::on_timer`]) and drains [`Transport::take_events`] after each. Stream and pipeline
 //! mechanics are described in [`crate::peer`]; identity checks and the rate-limited refusal log
 //! in [`crate::refusal`].
+//!
+//! Which frames are checked: every frame but a `Refused` answer (which carries the refuser's
+//! identity by design). A hello or pipeline message arriving on an accepted connection is
+//! answered with `Refused` and a code, so the dialer can report the refusal too; a frame on a
+//! connection we dialled (`Accepted`, stream messages, `Ack`) that fails the check closes it. Both
+//! count as refusals.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -20,6 +26,9 @@ use crate::refusal::{check_identity, LocalIdentity, LogLimiter, LogLine, Refusal
 
 /// The timer tag every transport timer carries; [`Transport::on_timer`] ignores other tags.
 pub const TIMER_TAG: u64 = 0x6e65_745f_7265_6469; // "net_redi"
+
+/// How many refusal log lines [`Transport::log`] keeps (older ones are dropped).
+pub const LOG_KEEP: usize = 4096;
 
 /// Transport settings.
 #[derive(Clone, Debug)]
@@ -131,7 +140,7 @@ pub struct Transport {
     conns: BTreeMap<ConnId, Conn>,
     timers: BTreeMap<TimerId, (MemberId, StreamType)>,
     events: VecDeque<TransportEvent>,
-    log: Vec<LogLine>,
+    log: VecDeque<LogLine>,
     limiter: LogLimiter,
     stats: TransportStats,
     started: bool,
@@ -147,7 +156,7 @@ impl Transport {
             conns: BTreeMap::new(),
             timers: BTreeMap::new(),
             events: VecDeque::new(),
-            log: Vec::new(),
+            log: VecDeque::new(),
             limiter,
             stats: TransportStats::default(),
             started: false,
@@ -160,8 +169,9 @@ impl Transport {
     pub fn stats(&self) -> &TransportStats {
         &self.stats
     }
-    /// The refusal log lines written so far (also recorded in the trace as `net.refused`).
-    pub fn log(&self) -> &[LogLine] {
+    /// The most recent refusal log lines, oldest first, at most [`LOG_KEEP`] of them (every line
+    /// is also recorded in the trace as `net.refused`).
+    pub fn log(&self) -> &VecDeque<LogLine> {
         &self.log
     }
     /// Drains the events since the last call.
@@ -438,6 +448,18 @@ impl Transport {
                 return self.conn_lost(env, conn);
             }
         };
+        let ours_to_check = matches!(
+            (&role, h.kind),
+            (Conn::Reader { .. }, FrameKind::Accepted | FrameKind::Message(_))
+                | (Conn::Pipeline { .. }, FrameKind::Ack)
+        );
+        if ours_to_check {
+            if let Err(r) = self.check(&h) {
+                self.refuse(env, r);
+                env.net().close(conn);
+                return self.conn_lost(env, conn);
+            }
+        }
         match (role, h.kind) {
             (Conn::Inbound, FrameKind::Hello(stream)) => self.on_hello(env, conn, &h, stream),
             (Conn::Inbound, FrameKind::Message(kind)) => {
@@ -452,14 +474,7 @@ impl Transport {
                 trace(env, "net.stream_up", || format!("{peer} {stream:?} reader"));
                 self.refresh(env, peer);
             }
-            (Conn::Reader { .. }, FrameKind::Message(kind)) => {
-                if let Err(r) = self.check(&h) {
-                    self.refuse(env, r);
-                    env.net().close(conn);
-                    return self.conn_lost(env, conn);
-                }
-                self.deliver(h.from, kind, payload);
-            }
+            (Conn::Reader { .. }, FrameKind::Message(kind)) => self.deliver(h.from, kind, payload),
             (Conn::Reader { peer, .. } | Conn::Pipeline { peer, .. }, FrameKind::Refused) => {
                 let code = RefusalCode::from_payload(payload);
                 let r = match code {
@@ -577,7 +592,10 @@ impl Transport {
             Some(line) => {
                 env.trace("net.refused", &line.text);
                 self.stats.log_lines += 1;
-                self.log.push(line);
+                if self.log.len() == LOG_KEEP {
+                    self.log.pop_front();
+                }
+                self.log.push_back(line);
             }
             None => self.stats.log_suppressed += 1,
         }

@@ -344,3 +344,40 @@ fn a_new_hello_replaces_the_old_stream() {
     assert!(matches!(rig.take_calls().as_slice(), [Call::Send(ConnId(11), _)]));
     assert!(t.writer_up(MemberId(2), StreamType::General));
 }
+
+#[test]
+fn frames_on_our_own_connections_are_checked_too() {
+    let mut rig = Rig::new();
+    let cfg = TransportConfig::new(MemberId(1), crate::ids::ClusterId(7), Addr::new("n1:1"));
+    let mut t = Transport::new(cfg);
+    rig.with(|env| {
+        t.add_peer(env, MemberId(2), Addr::new("n2:1"));
+        t.start(env).unwrap();
+    });
+    let reader = rig
+        .take_calls()
+        .into_iter()
+        .find_map(|c| match c {
+            Call::Dial(conn, _) => Some(conn),
+            _ => None,
+        })
+        .unwrap();
+    rig.with(|env| t.on_net(env, NetEvent::Connected { conn: reader }));
+    // The "accepted" answer comes from a member of cluster 8.
+    let accepted = Frame::new(hdr(FrameKind::Accepted, 8, 2, 1), vec![]).encode();
+    rig.with(|env| t.on_net(env, NetEvent::Frame { conn: reader, data: accepted }));
+    assert!(!t.reader_up(MemberId(2), StreamType::General));
+    assert!(rig.take_calls().contains(&Call::Close(reader)));
+    assert_eq!(t.stats().cluster_id_mismatch, 1);
+    assert_eq!(t.log().len(), 1);
+    assert_eq!(
+        t.log()[0].text,
+        "cluster ID mismatch: local=0000000000000007, remote=0000000000000008 from member \
+         0000000000000002"
+    );
+    // The stream is re-dialled 100 ms later.
+    assert_eq!(
+        rig.timers.pending.values().filter(|(at, _)| *at == Instant::ZERO + ms(100)).count(),
+        1
+    );
+}

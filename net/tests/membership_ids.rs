@@ -147,9 +147,13 @@ fn membership_changes_and_their_errors() {
         Err(MembershipError::PeerUrlInUse { url: "http://a:2380".into(), by: a })
     );
 
-    let new = Member::at_runtime(urls(&["http://c:2380"]), Instant(9_000_000_000), true).unwrap();
-    let cid = new.id;
-    c.add_member(new).unwrap();
+    let cid = c.add_runtime_member(urls(&["http://c:2380"]), Instant(9_000_000_000), true).unwrap();
+    assert_eq!(cid, compute_member_id(&urls(&["http://c:2380"]), "", Some(9)));
+    assert_eq!(
+        c.add_runtime_member(urls(&["http://c:2380"]), Instant(9_500_000_000), true),
+        Err(MembershipError::DuplicateId { id: cid }),
+        "the same URLs in the same second give the same ID"
+    );
     assert_eq!(c.member(cid).unwrap().name, "");
     assert!(!c.member(cid).unwrap().is_started());
     c.publish(cid, "c", urls(&["http://c:2379"])).unwrap();
