@@ -6,3 +6,5 @@
 #![forbid(unsafe_code)]
 
 pub mod core;
+pub mod snap;
+pub mod wal;

@@ -1,0 +1,71 @@
+//! The encoder: frames records into a buffer with the running CRC and writes the buffer to the
+//! tail segment in one `write_at`.
+//!
+//! Invariant: `file_offset` is where the buffer starts in the file, so `end()` (the offset after
+//! the last encoded record) is where the next record goes, and every offset is 8-byte aligned.
+
+use sim::io::{DiskError, File};
+
+use super::record::{chain_crc, encode_frame, RecordType};
+
+/// Buffers above this size are written out by [`Encoder::encode`] before growing further.
+const FLUSH_THRESHOLD: usize = 1 << 20;
+
+/// Frames records for one segment file.
+#[derive(Debug)]
+pub struct Encoder {
+    file_offset: u64,
+    crc: u32,
+    buf: Vec<u8>,
+}
+
+impl Encoder {
+    /// An encoder appending at `offset` whose running CRC continues from `prev_crc`.
+    pub fn new(offset: u64, prev_crc: u32) -> Encoder {
+        assert!(offset.is_multiple_of(8), "encoder offset {offset} is not 8-byte aligned");
+        Encoder { file_offset: offset, crc: prev_crc, buf: Vec::new() }
+    }
+
+    /// The running CRC after the last encoded record.
+    pub fn crc(&self) -> u32 {
+        self.crc
+    }
+
+    /// The file offset after the last encoded record (flushed or not).
+    pub fn end(&self) -> u64 {
+        self.file_offset + self.buf.len() as u64
+    }
+
+    /// Encodes one non-crc record, continuing the running CRC. Writes the buffer out first if
+    /// it has grown past the flush threshold.
+    pub fn encode(
+        &mut self,
+        file: &dyn File,
+        kind: RecordType,
+        data: &[u8],
+    ) -> Result<(), DiskError> {
+        assert!(kind != RecordType::Crc, "crc records are written by encode_crc");
+        if self.buf.len() >= FLUSH_THRESHOLD {
+            self.flush(file)?;
+        }
+        self.crc = chain_crc(self.crc, kind, data);
+        encode_frame(&mut self.buf, kind, self.crc, data);
+        Ok(())
+    }
+
+    /// Encodes a crc record carrying the running CRC (it does not change the CRC).
+    pub fn encode_crc(&mut self) {
+        encode_frame(&mut self.buf, RecordType::Crc, self.crc, &[]);
+    }
+
+    /// Writes the buffered records to `file`.
+    pub fn flush(&mut self, file: &dyn File) -> Result<(), DiskError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        file.write_at(self.file_offset, &self.buf)?;
+        self.file_offset += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
