@@ -36,15 +36,6 @@ struct Flip {
     mask: Vec<u8>,
 }
 
-/// What happened to one unsynced write at a crash (for tests and traces).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteFate {
-    Kept,
-    Dropped,
-    /// Kept for a random subset of the sectors it touches.
-    Torn,
-}
-
 /// The data of one inode. See the module documentation for the invariants.
 #[derive(Debug, Default)]
 pub(crate) struct Image {
@@ -140,8 +131,7 @@ impl Image {
     /// the `sector`-aligned sectors it touches reaches the platter, each sector all-or-nothing);
     /// each pending length change is independently kept or dropped. Kept parts apply in their
     /// original order. Afterwards `visible == durable` and nothing is pending.
-    pub(crate) fn crash(&mut self, rng: &mut Rng, sector: u64) -> Vec<WriteFate> {
-        let mut fates = Vec::new();
+    pub(crate) fn crash(&mut self, rng: &mut Rng, sector: u64) {
         for op in std::mem::take(&mut self.pending) {
             match op {
                 DataOp::SetLen(_) => {
@@ -149,24 +139,16 @@ impl Image {
                         apply(&mut self.durable, &op);
                     }
                 }
-                DataOp::Write { offset, bytes } => {
-                    let fate = match rng.random_range(0..3u8) {
-                        0 => WriteFate::Kept,
-                        1 => WriteFate::Dropped,
-                        _ => WriteFate::Torn,
-                    };
-                    match fate {
-                        WriteFate::Kept => apply_write(&mut self.durable, offset, &bytes),
-                        WriteFate::Dropped => {}
-                        WriteFate::Torn => self.tear(rng, sector, offset, &bytes),
-                    }
-                    fates.push(fate);
-                }
+                // One third each: kept, dropped, torn.
+                DataOp::Write { offset, bytes } => match rng.random_range(0..3u8) {
+                    0 => apply_write(&mut self.durable, offset, &bytes),
+                    1 => {}
+                    _ => self.tear(rng, sector, offset, &bytes),
+                },
             }
         }
         self.visible = Arc::new(self.durable.clone());
         self.flipped = None;
-        fates
     }
 
     /// Applies each sector-sized piece of a write to `durable` with probability 1/2.
@@ -231,8 +213,7 @@ mod tests {
         img.set_len(8);
         img.sync();
         assert!(!img.has_pending());
-        let fates = img.crash(&mut Seed(1).stream("t"), 512);
-        assert!(fates.is_empty());
+        img.crash(&mut Seed(1).stream("t"), 512);
         let mut buf = [0xffu8; 8];
         assert_eq!(img.read(0, &mut buf), 8);
         assert_eq!(&buf, b"hello\0\0\0");

@@ -1,15 +1,29 @@
 //! SimDisk: an in-memory disk with a durable image and a volatile overlay, and seeded faults.
 //!
 //! Structure:
-//! - [`namespace`]: directory entries (names -> inodes), volatile and durable, with the log of
+//! - `namespace`: directory entries (names -> inodes), volatile and durable, with the log of
 //!   unsynced directory operations. `sync_dir` promotes, a crash may lose unsynced operations.
-//! - [`image`]: one inode's bytes: the visible bytes, the durable bytes and the unsynced data
+//! - `image`: one inode's bytes: the visible bytes, the durable bytes and the unsynced data
 //!   operations. `sync` promotes, a crash keeps, drops or tears each unsynced write.
-//! - [`file`]: the open-file handle ([`SimFile`]).
+//! - `file`: the open-file handle ([`SimFile`]).
 //!
 //! Faults (all randomness comes from the RNG given to [`SimDisk::new`]):
-//! - [`SimDisk::crash`]: power loss. See [`image`] and [`namespace`] for exactly what survives.
-//!   Locks are released and every handle opened before the crash returns `Crashed` forever.
+//! - [`SimDisk::crash`]: power loss. What survives:
+//!   - file data: each write since the file's last successful sync is independently kept (1/3),
+//!     dropped (1/3) or torn (1/3). A torn write keeps a random subset (each 1/2) of its pieces,
+//!     a piece being its part of one `sector`-aligned sector of the file, so every sector of a
+//!     torn write is wholly old or wholly new. Each unsynced length change (`set_len`,
+//!     `allocate`, truncate-on-open) is independently kept or dropped (1/2). Surviving parts
+//!     apply in their original order; a surviving write past the end extends the file with
+//!     zeros in any gap. Synced data always survives.
+//!   - directory entries: a file's identity (inode) is separate from its names. Each create,
+//!     mkdir, rename and remove not yet made durable by `sync_dir` is independently kept or lost
+//!     (1/2); kept ones replay in order, skipping any whose precondition no longer holds (a
+//!     rename of a file whose create was lost). So an unsynced create may vanish, an unsynced
+//!     rename may revert (the inode is then under exactly one of the two names), an unsynced
+//!     remove may be undone. `sync_dir(d)` makes durable every operation up to the last one
+//!     touching `d`, journal-style (earlier operations on other directories become durable too).
+//!   - locks are released and every handle opened before the crash returns `Crashed` forever.
 //! - [`SimDisk::crash_after_ops`]: the k-th operation from now fails with `Crashed`, and so does
 //!   every later one until `crash()`.
 //! - [`SimDisk::fail_next_sync`]: the next `sync` of a file opened under a path prefix returns
@@ -26,7 +40,7 @@
 //! `File::path`; fault knobs are not operations.
 
 mod file;
-pub mod image;
+mod image;
 mod namespace;
 
 use std::cell::RefCell;
