@@ -161,6 +161,9 @@ struct PeerLog {
     suppressed: u64,
 }
 
+/// Peers the limiter remembers before it forgets those whose window has closed.
+const LIMITER_PEERS: usize = 1024;
+
 /// At most one line per peer per `interval`; the suppressed ones are counted and reported in
 /// the next line for that peer.
 #[derive(Clone, Debug)]
@@ -187,6 +190,11 @@ impl LogLimiter {
             }
             Some(p) => std::mem::replace(p, PeerLog { last: now, suppressed: 0 }).suppressed,
             None => {
+                if self.peers.len() >= LIMITER_PEERS {
+                    // Many distinct senders (garbage IDs): forget the ones whose window closed.
+                    let interval = self.interval;
+                    self.peers.retain(|_, p| now.saturating_since(p.last) < interval);
+                }
                 self.peers.insert(peer, PeerLog { last: now, suppressed: 0 });
                 0
             }
