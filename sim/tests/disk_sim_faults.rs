@@ -329,3 +329,17 @@ fn runs_are_deterministic_per_seed() {
     let distinct: BTreeSet<_> = (0..8).map(run).collect();
     assert!(distinct.len() > 1, "different seeds should crash differently");
 }
+
+#[test]
+fn close_all_closes_handles_without_losing_anything() {
+    let d = disk(10);
+    let f = d.open("LOCK", OpenOptions::create()).unwrap();
+    f.try_lock().unwrap();
+    f.write_at(0, b"unsynced").unwrap();
+    d.close_all();
+    assert_eq!(f.len(), Err(DiskError::Crashed), "closed handles are dead");
+    let g = d.open("LOCK", OpenOptions::write()).unwrap();
+    g.try_lock().expect("close_all released the lock");
+    assert_eq!(read_all(g.as_ref()), b"unsynced", "nothing lost");
+    assert!(d.has_unsynced(), "unsynced data stays unsynced");
+}

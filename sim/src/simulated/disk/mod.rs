@@ -240,6 +240,16 @@ impl SimDisk {
         self.state.borrow_mut().crash();
     }
 
+    /// Clean process exit without power loss: every open handle is closed (returns Crashed from
+    /// now on) and every lock released; no data or directory entry is lost, unsynced ones stay
+    /// unsynced. For a clean stop whose actor may still hold handles.
+    pub fn close_all(&self) {
+        let mut st = self.state.borrow_mut();
+        st.epoch += 1;
+        st.locks.clear();
+        st.open.clear();
+    }
+
     /// The k-th disk operation from now (k = 0: the very next) and every later one return
     /// DiskError::Crashed until crash() is called.
     pub fn crash_after_ops(&self, k: u64) {
