@@ -2,10 +2,13 @@
 //!
 //! Data: two files take random writes (each write fills its range with a tag byte unique in the
 //! run), length changes, syncs, syncs failing with EIO, and crashes, under an optional capacity.
-//! Before a crash every read (through `map`) must equal the model's visible bytes; after a
+//! Before a crash every read (through `map`) must equal the model's visible bytes, and every
+//! mapping keeps showing what it showed when taken (snapshot), across writes and crashes; after a
 //! crash every byte must be explainable: its durable value, the tag of an unsynced write
 //! covering it, or zero where the file was shorter; a write survives per sector, all or nothing
 //! (tears fall on 512-byte sector boundaries); writes whose sync failed never survive.
+//! `crash_after_ops(k)` is part of the sequences: a gate model predicts which operation first
+//! returns `Crashed` (the k-th), that every later one does, and what `ops()` counts.
 //!
 //! Directories: random creates, renames, removes and sync_dirs over a few names in two
 //! directories, with crashes: a name `sync_dir` made durable never changes, an inode never ends
@@ -15,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use sim::io::{Disk, DiskError, File, OpenOptions};
+use sim::io::{Disk, DiskError, File, Mapping, OpenOptions};
 use sim::simulated::disk::{DiskConfig, SimDisk};
 use sim::Seed;
 
@@ -229,6 +232,8 @@ fn run_data(seed: u64, capacity: Option<u64>, ops: Vec<DataOp>) -> Result<(), Te
     let mut gate = Gate { ops: 3, ..Gate::default() };
     let mut model = [ModelFile::default(), ModelFile::default()];
     let mut tag = 0u8;
+    // The last mapping of each file and the bytes it showed: it must never change.
+    let mut snapshots = [(Mapping::empty(), Vec::new()), (Mapping::empty(), Vec::new())];
     for op in ops {
         let used: u64 = model.iter().map(|m| m.visible.len() as u64).sum();
         let fits = |file: usize, new_len: u64| {
@@ -304,10 +309,15 @@ fn run_data(seed: u64, capacity: Option<u64>, ops: Vec<DataOp>) -> Result<(), Te
                 gate.ops += 6;
             }
         }
+        for (mapping, expected) in &snapshots {
+            prop_assert_eq!(&mapping[..], &expected[..], "a mapping changed after it was taken");
+        }
         for (file, m) in model.iter().enumerate() {
             let mapped = handles[file].map();
             if gate.pass() {
-                prop_assert_eq!(&mapped.unwrap()[..], &m.visible[..], "{} visible", FILES[file]);
+                let mapped = mapped.unwrap();
+                prop_assert_eq!(&mapped[..], &m.visible[..], "{} visible", FILES[file]);
+                snapshots[file] = (mapped, m.visible.clone());
             } else {
                 prop_assert_eq!(mapped.err(), Some(DiskError::Crashed));
             }
