@@ -262,6 +262,11 @@ fn enospc_refuses_growth_beyond_capacity_and_applies_nothing() {
     d.set_capacity(None);
     a.allocate(1 << 20).unwrap();
     assert_eq!(a.len(), Ok(1 << 20));
+    let huge = sim::simulated::disk::MAX_FILE_LEN + 1;
+    assert!(matches!(a.set_len(huge), Err(DiskError::Io { op: "set_len", .. })));
+    assert!(matches!(a.write_at(huge, b"x"), Err(DiskError::Io { op: "write", .. })));
+    assert!(matches!(a.write_at(u64::MAX, b"x"), Err(DiskError::Invalid { op: "write", .. })));
+    assert_eq!(a.len(), Ok(1 << 20), "a refused resize changes nothing");
 }
 
 #[test]

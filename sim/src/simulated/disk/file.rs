@@ -48,9 +48,9 @@ impl SimFile {
     }
 
     /// Grows or shrinks to `len` after a capacity check (shared by set_len and allocate).
-    fn resize(&self, len: u64) -> Result<(), DiskError> {
+    fn resize(&self, op: &'static str, len: u64) -> Result<(), DiskError> {
         let mut st = self.state.borrow_mut();
-        st.reserve(self.ino, len, &self.path)?;
+        st.reserve(op, self.ino, len, &self.path)?;
         st.image(self.ino).set_len(len);
         Ok(())
     }
@@ -73,8 +73,11 @@ impl File for SimFile {
             path: self.path.clone(),
             detail: format!("offset {offset} + {} bytes overflows u64", data.len()),
         })?;
+        if data.is_empty() {
+            return Ok(());
+        }
         let mut st = self.state.borrow_mut();
-        st.reserve(self.ino, end, &self.path)?;
+        st.reserve("write", self.ino, end, &self.path)?;
         st.image(self.ino).write(offset, data);
         Ok(())
     }
@@ -103,7 +106,7 @@ impl File for SimFile {
 
     fn set_len(&self, len: u64) -> Result<(), DiskError> {
         self.begin(OpKind::Plain, Some("set_len"))?;
-        self.resize(len)
+        self.resize("set_len", len)
     }
 
     fn allocate(&self, len: u64) -> Result<(), DiskError> {
@@ -112,7 +115,7 @@ impl File for SimFile {
         if len <= current {
             return Ok(());
         }
-        self.resize(len)
+        self.resize("allocate", len)
     }
 
     fn try_lock(&self) -> Result<(), DiskError> {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use rand::Rng as _;
 
-use crate::seed::Rng;
+use crate::seed::{splitmix64, Rng};
 
 /// A data operation not yet made durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,11 +29,21 @@ pub(crate) enum DataOp {
     SetLen(u64),
 }
 
-/// Latent corruption of `mask.len()` bytes from `offset`: reads see `byte ^ mask[i]`.
+/// Latent corruption of `len` bytes from `offset`: reads see each byte with one bit flipped,
+/// the bit chosen by hashing `(seed, position)`, so a range of any size costs no memory.
 #[derive(Clone, Debug)]
 struct Flip {
     offset: u64,
-    mask: Vec<u8>,
+    len: u64,
+    seed: u64,
+}
+
+impl Flip {
+    /// The XOR mask of the byte at file position `pos` (inside the range).
+    fn mask(&self, pos: u64) -> u8 {
+        let mut state = self.seed ^ pos;
+        1u8 << (splitmix64(&mut state) % 8)
+    }
 }
 
 /// The data of one inode. See the module documentation for the invariants.
@@ -168,8 +178,8 @@ impl Image {
 
     /// Registers latent corruption of `[offset, offset + len)`: one seeded bit per byte.
     pub(crate) fn add_flip(&mut self, rng: &mut Rng, offset: u64, len: u64) {
-        let mask = (0..len).map(|_| 1u8 << rng.random_range(0..8u32)).collect();
-        self.flips.push(Flip { offset, mask });
+        let len = len.min(u64::MAX - offset);
+        self.flips.push(Flip { offset, len, seed: rng.random() });
         self.flipped = None;
     }
 
@@ -195,9 +205,9 @@ impl Image {
 /// XORs the part of `flip` that overlaps `buf` (which holds file bytes from `buf_offset`).
 fn xor_overlap(buf: &mut [u8], buf_offset: u64, flip: &Flip) {
     let start = flip.offset.max(buf_offset);
-    let end = (flip.offset + flip.mask.len() as u64).min(buf_offset + buf.len() as u64);
+    let end = (flip.offset + flip.len).min(buf_offset + buf.len() as u64);
     for pos in start..end {
-        buf[(pos - buf_offset) as usize] ^= flip.mask[(pos - flip.offset) as usize];
+        buf[(pos - buf_offset) as usize] ^= flip.mask(pos);
     }
 }
 

@@ -56,6 +56,10 @@ pub use file::SimFile;
 use image::Image;
 use namespace::{children, is_dir, parent, DirOp, Ino, Namespace, Node};
 
+/// The largest file SimDisk holds (files live in memory); growing beyond fails with `Io`
+/// (EFBIG) instead of exhausting memory, e.g. when a corrupt length reaches `set_len`.
+pub const MAX_FILE_LEN: u64 = 1 << 32;
+
 /// SimDisk knobs. `Default` is a fault-free 512-byte-sector disk with no capacity limit and no
 /// latency.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,15 +156,29 @@ impl State {
         named.iter().map(|ino| self.inodes.get(ino).map_or(0, Image::len)).sum()
     }
 
-    /// Fails with `NoSpace` if growing inode `ino` to `new_len` bytes exceeds the capacity.
-    fn reserve(&self, ino: Ino, new_len: u64, path: &str) -> Result<(), DiskError> {
-        let Some(capacity) = self.config.capacity else {
-            return Ok(());
-        };
+    /// Fails with `Io` (EFBIG) if `new_len` exceeds [`MAX_FILE_LEN`], and with `NoSpace` if
+    /// growing inode `ino` to `new_len` bytes exceeds the capacity.
+    fn reserve(
+        &self,
+        op: &'static str,
+        ino: Ino,
+        new_len: u64,
+        path: &str,
+    ) -> Result<(), DiskError> {
         let len = self.inodes.get(&ino).map_or(0, Image::len);
         if new_len <= len {
             return Ok(());
         }
+        if new_len > MAX_FILE_LEN {
+            return Err(DiskError::Io {
+                op,
+                path: path.to_string(),
+                detail: format!("file too large (EFBIG): {new_len} bytes > {MAX_FILE_LEN}"),
+            });
+        }
+        let Some(capacity) = self.config.capacity else {
+            return Ok(());
+        };
         if self.used().saturating_add(new_len - len) > capacity {
             return Err(DiskError::NoSpace { path: path.to_string() });
         }
