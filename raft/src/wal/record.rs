@@ -90,7 +90,7 @@ impl fmt::Display for RecordType {
             RecordType::Crc => "crc",
             RecordType::Snapshot => "snapshot",
         };
-        f.write_str(name)
+        f.pad(name)
     }
 }
 
