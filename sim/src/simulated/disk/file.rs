@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::namespace::Ino;
-use super::{OpKind, State};
+use super::state::{OpKind, State};
 use crate::io::{DiskError, File, Mapping};
 
 /// An open file on a [`super::SimDisk`].

@@ -42,9 +42,9 @@
 mod file;
 mod image;
 mod namespace;
+mod state;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::io::disk::normalize_path;
@@ -54,7 +54,8 @@ use crate::time::Duration;
 
 pub use file::SimFile;
 use image::Image;
-use namespace::{children, is_dir, parent, DirOp, Ino, Namespace, Node};
+use namespace::{children, is_dir, parent, DirOp, Node};
+use state::{OpKind, State};
 
 /// The largest file SimDisk holds (files live in memory); growing beyond fails with `Io`
 /// (EFBIG) instead of exhausting memory, e.g. when a corrupt length reaches `set_len`.
@@ -85,140 +86,6 @@ impl Default for DiskConfig {
     }
 }
 
-/// What kind of operation passes the gate (decides the latency it costs).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum OpKind {
-    Plain,
-    Sync,
-}
-
-/// Everything mutable, shared by the disk and its open handles.
-struct State {
-    rng: Rng,
-    config: DiskConfig,
-    ns: Namespace,
-    inodes: BTreeMap<Ino, Image>,
-    next_ino: Ino,
-    /// Incremented by every crash; a handle from an older epoch is dead.
-    epoch: u64,
-    /// Inode -> id of the handle holding its exclusive lock.
-    locks: BTreeMap<Ino, u64>,
-    /// Inode -> number of live handles (keeps unlinked-but-open inodes alive).
-    open: BTreeMap<Ino, u64>,
-    next_handle: u64,
-    ops: u64,
-    countdown: Option<u64>,
-    crashed: bool,
-    latency: Duration,
-    fail_sync_prefixes: Vec<String>,
-    /// Latent corruption registered for paths with no file yet: attached on creation.
-    pending_flips: Vec<(String, u64, u64)>,
-}
-
-impl State {
-    /// The gate every operation passes: dead handles, the crash countdown, op count, latency.
-    fn begin(&mut self, handle_epoch: Option<u64>, kind: OpKind) -> Result<(), DiskError> {
-        if handle_epoch.is_some_and(|e| e != self.epoch) || self.crashed {
-            return Err(DiskError::Crashed);
-        }
-        match self.countdown {
-            Some(0) => {
-                self.countdown = None;
-                self.crashed = true;
-                return Err(DiskError::Crashed);
-            }
-            Some(n) => self.countdown = Some(n - 1),
-            None => {}
-        }
-        self.ops += 1;
-        self.latency = self.latency + self.config.op_latency;
-        if kind == OpKind::Sync {
-            self.latency = self.latency + self.config.sync_latency;
-        }
-        Ok(())
-    }
-
-    fn image(&mut self, ino: Ino) -> &mut Image {
-        self.inodes.get_mut(&ino).unwrap_or_else(|| panic!("inode {ino} has no image"))
-    }
-
-    /// Total visible bytes of all named files.
-    fn used(&self) -> u64 {
-        let named: BTreeSet<Ino> = self
-            .ns
-            .volatile()
-            .values()
-            .filter_map(|node| match node {
-                Node::File(ino) => Some(*ino),
-                Node::Dir => None,
-            })
-            .collect();
-        named.iter().map(|ino| self.inodes.get(ino).map_or(0, Image::len)).sum()
-    }
-
-    /// Fails with `Io` (EFBIG) if `new_len` exceeds [`MAX_FILE_LEN`], and with `NoSpace` if
-    /// growing inode `ino` to `new_len` bytes exceeds the capacity.
-    fn reserve(
-        &self,
-        op: &'static str,
-        ino: Ino,
-        new_len: u64,
-        path: &str,
-    ) -> Result<(), DiskError> {
-        let len = self.inodes.get(&ino).map_or(0, Image::len);
-        if new_len <= len {
-            return Ok(());
-        }
-        if new_len > MAX_FILE_LEN {
-            return Err(DiskError::Io {
-                op,
-                path: path.to_string(),
-                detail: format!("file too large (EFBIG): {new_len} bytes > {MAX_FILE_LEN}"),
-            });
-        }
-        let Some(capacity) = self.config.capacity else {
-            return Ok(());
-        };
-        if self.used().saturating_add(new_len - len) > capacity {
-            return Err(DiskError::NoSpace { path: path.to_string() });
-        }
-        Ok(())
-    }
-
-    /// Attaches latent corruption registered for `path` before a file existed there.
-    fn attach_pending_flips(&mut self, path: &str, ino: Ino) {
-        let (mine, rest): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending_flips).into_iter().partition(|(p, _, _)| p == path);
-        self.pending_flips = rest;
-        for (_, offset, len) in mine {
-            let image = self.inodes.get_mut(&ino).expect("created inode has an image");
-            image.add_flip(&mut self.rng, offset, len);
-        }
-    }
-
-    /// Drops the images no name, log entry or handle can reach any more.
-    fn collect_garbage(&mut self) {
-        let mut live: BTreeSet<Ino> = self.ns.referenced().collect();
-        live.extend(self.open.keys().copied());
-        self.inodes.retain(|ino, _| live.contains(ino));
-    }
-
-    fn crash(&mut self) {
-        self.epoch += 1;
-        self.locks.clear();
-        self.open.clear();
-        self.countdown = None;
-        self.crashed = false;
-        self.fail_sync_prefixes.clear();
-        self.ns.crash(&mut self.rng);
-        self.collect_garbage();
-        let sector = self.config.sector;
-        for image in self.inodes.values_mut() {
-            image.crash(&mut self.rng, sector);
-        }
-    }
-}
-
 /// The simulated disk of one node. Cheap to share as `Rc<SimDisk>` (coerces to
 /// `Rc<dyn Disk>`); all state lives behind a `RefCell`.
 pub struct SimDisk {
@@ -229,23 +96,7 @@ impl SimDisk {
     /// An empty disk whose faults draw from `rng`.
     pub fn new(rng: Rng, config: DiskConfig) -> Rc<SimDisk> {
         assert!(config.sector > 0, "sector size must be positive, got {}", config.sector);
-        let state = State {
-            rng,
-            config,
-            ns: Namespace::default(),
-            inodes: BTreeMap::new(),
-            next_ino: 1,
-            epoch: 0,
-            locks: BTreeMap::new(),
-            open: BTreeMap::new(),
-            next_handle: 1,
-            ops: 0,
-            countdown: None,
-            crashed: false,
-            latency: Duration::ZERO,
-            fail_sync_prefixes: Vec::new(),
-            pending_flips: Vec::new(),
-        };
+        let state = State::new(rng, config);
         Rc::new(SimDisk { state: Rc::new(RefCell::new(state)) })
     }
 
