@@ -113,3 +113,19 @@ fn paths_escaping_the_root_are_refused() {
         assert!(matches!(disk.rename("x", bad), Err(DiskError::Invalid { .. })), "{bad}");
     }
 }
+
+#[test]
+fn data_survives_reopening_the_disk() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    {
+        let disk = RealDisk::new(tmp.path()).unwrap();
+        let f = disk.open("member", OpenOptions::create()).unwrap();
+        f.write_at(0, b"persisted").unwrap();
+        f.sync().unwrap();
+        disk.sync_dir("").unwrap();
+    }
+    let disk = RealDisk::new(tmp.path()).unwrap();
+    assert_eq!(disk.list("").unwrap(), vec!["member"]);
+    let f = disk.open("member", OpenOptions::read()).unwrap();
+    assert_eq!(&f.map().unwrap()[..], b"persisted");
+}
