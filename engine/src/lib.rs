@@ -24,6 +24,7 @@ pub mod db;
 pub mod error;
 pub mod freelist;
 pub mod meta;
+pub mod mvcc;
 pub mod node;
 pub mod options;
 pub mod page;
