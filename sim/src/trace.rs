@@ -28,6 +28,35 @@ pub fn digest(bytes: &[u8]) -> u64 {
     fnv1a64(bytes)
 }
 
+/// An event kind with its FNV-1a hash (what enters the trace hash).
+#[derive(Clone, Copy, Debug)]
+pub struct Kind<'a> {
+    pub name: &'a str,
+    pub hash: u64,
+}
+
+impl Kind<'static> {
+    /// A kind known at compile time; its hash is computed at compile time too.
+    pub const fn new(name: &'static str) -> Kind<'static> {
+        let bytes = name.as_bytes();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut i = 0;
+        while i < bytes.len() {
+            h ^= bytes[i] as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        Kind { name, hash: h }
+    }
+}
+
+impl<'a> Kind<'a> {
+    /// A kind named at run time (hashed now).
+    pub fn new_dynamic(name: &'a str) -> Kind<'a> {
+        Kind { name, hash: fnv1a64(name.as_bytes()) }
+    }
+}
+
 /// One recorded event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -98,10 +127,24 @@ impl Trace {
         digest: u64,
         detail: impl FnOnce() -> String,
     ) {
+        self.event_of(time, node, Kind::new_dynamic(kind), digest, detail)
+    }
+
+    /// [`Trace::event`] with the kind's hash computed ahead of time (hot paths).
+    #[inline]
+    pub fn event_of(
+        &mut self,
+        time: Instant,
+        node: Option<NodeId>,
+        kind: Kind<'_>,
+        digest: u64,
+        detail: impl FnOnce() -> String,
+    ) {
+        let Kind { name: kind, hash: kind_hash } = kind;
         let node_word = node.map_or(u64::MAX, |n| u64::from(n.0));
         let mut h = mix(self.hash, time.as_nanos());
         h = mix(h, node_word);
-        h = mix(h, fnv1a64(kind.as_bytes()));
+        h = mix(h, kind_hash);
         self.hash = mix(h, digest);
         self.events += 1;
         if self.keep {
@@ -176,6 +219,17 @@ mod tests {
         // invalidate every recorded trace hash.
         assert_eq!(sample(false, &["start", "timer"]).hash(), 0xbb26_311a_dd55_d5ea);
         assert_eq!(mix(0, 0), 0xd85d_1d82_3d12_cde7);
+    }
+
+    #[test]
+    fn compile_time_kind_hash_matches_run_time() {
+        const TIMER: Kind<'static> = Kind::new("timer");
+        assert_eq!(TIMER.hash, fnv1a64(b"timer"));
+        let mut a = Trace::new(false);
+        let mut b = Trace::new(false);
+        a.event(Instant(1), None, "timer", 2, String::new);
+        b.event_of(Instant(1), None, TIMER, 2, String::new);
+        assert_eq!(a.hash(), b.hash());
     }
 
     #[test]

@@ -36,7 +36,11 @@ use crate::simulated::clock::ClockConfig;
 use crate::simulated::disk::{DiskConfig, SimDisk};
 use crate::simulated::net::{LinkConfig, NetConfig, SimNet, Wake};
 use crate::time::{Duration, Instant};
-use crate::trace::{mix, Trace};
+use crate::trace::{mix, Kind, Trace};
+
+const START: Kind<'static> = Kind::new("start");
+const TIMER: Kind<'static> = Kind::new("timer");
+const NET: Kind<'static> = Kind::new("net");
 
 use node::{Node, NodeTimers, NodeTrace};
 
@@ -377,6 +381,9 @@ impl<A: Actor> World<A> {
     }
 
     fn drain_net(&mut self) {
+        if !self.net.has_wakes() {
+            return;
+        }
         for wake in self.net.drain_wakes() {
             self.queue.push(wake.at, Event::Net(wake));
         }
@@ -431,7 +438,7 @@ impl<A: Actor> World<A> {
         n.status = Status::Up;
         self.net.node_up(node);
         self.events += 1;
-        self.trace.event(self.now, Some(node), "start", incarnation, || {
+        self.trace.event_of(self.now, Some(node), START, incarnation, || {
             format!("incarnation {incarnation}")
         });
         self.call(i, |a, env| a.on_start(env));
@@ -440,12 +447,12 @@ impl<A: Actor> World<A> {
     fn timer(&mut self, node: NodeId, incarnation: u64, id: TimerId, tag: u64) {
         let Some(i) = self.index(node) else { return };
         let n = &mut self.nodes[i];
-        if n.incarnation != incarnation || n.status != Status::Up || !n.pending_timers.remove(&id.0)
+        if n.incarnation != incarnation || n.status != Status::Up || !n.pending_timers.remove(id.0)
         {
             return;
         }
         self.events += 1;
-        self.trace.event(self.now, Some(node), "timer", mix(id.0, tag), || {
+        self.trace.event_of(self.now, Some(node), TIMER, mix(id.0, tag), || {
             format!("id={} tag={tag}", id.0)
         });
         self.call(i, |a, env| a.on_timer(env, id, tag));
@@ -460,7 +467,7 @@ impl<A: Actor> World<A> {
         self.events += 1;
         let keep = self.trace.keeps_records();
         let (digest, detail) = describe_net(&event, keep);
-        self.trace.event(self.now, Some(wake.node), "net", digest, || detail);
+        self.trace.event_of(self.now, Some(wake.node), NET, digest, || detail);
         self.call(i, |a, env| a.on_net(env, event));
     }
 
@@ -512,8 +519,9 @@ impl<A: Actor> World<A> {
         });
         let result = handler(actor, &mut env);
         let id = n.id;
+        let responses = &mut self.responses;
         for r in self.response_buf.drain(..) {
-            self.responses.push((id, now, r));
+            responses.push((id, now, r));
         }
         let n = &mut self.nodes[i];
         let latency = n.disk.take_latency();

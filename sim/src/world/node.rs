@@ -1,7 +1,7 @@
 //! One simulated node: its actor (while running), its seams (clock, disk), its RNG streams, its
 //! timers, and the adapters that build an [`crate::env::Env`] for a handler call.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::env::{Actor, NodeId, TimerId, Timers, TraceSink};
@@ -48,7 +48,7 @@ pub(crate) struct Node<A: Actor> {
     /// Timer ids are unique for the node's lifetime, across restarts.
     pub next_timer: u64,
     /// Timers set by the current incarnation that have neither fired nor been cancelled.
-    pub pending_timers: BTreeSet<u64>,
+    pub pending_timers: TimerSet,
     /// No event is handled before this time (pause, disk latency).
     pub busy_until: Instant,
     /// A disk crash (`crash_at_disk_op`) or sync EIO was injected and the disk has not crashed
@@ -81,7 +81,7 @@ impl<A: Actor> Node<A> {
             rng: seed.stream(&format!("node/{}", id.0)),
             buggify_rng: seed.stream(&format!("node/{}/buggify", id.0)),
             next_timer: 1,
-            pending_timers: BTreeSet::new(),
+            pending_timers: TimerSet::default(),
             busy_until: Instant::ZERO,
             fault_armed: false,
             restarts_owed: 0,
@@ -98,6 +98,53 @@ impl<A: Actor> Node<A> {
     }
 }
 
+/// The set of pending timer ids of one node: a bitmap over the window from the oldest pending id
+/// to the newest issued one. Ids are issued in increasing order, so inserting appends; the window
+/// slides forward as the oldest timers fire or are cancelled. O(1) insert and remove, no
+/// allocation in steady state; memory is one bit per id in the window.
+#[derive(Default)]
+pub(crate) struct TimerSet {
+    /// Id of bit 0 of `words[0]`; a multiple of 64.
+    base: u64,
+    words: VecDeque<u64>,
+}
+
+impl TimerSet {
+    /// Adds `id`, which must be larger than every id inserted before.
+    pub fn insert(&mut self, id: u64) {
+        if self.words.is_empty() {
+            self.base = id & !63;
+        }
+        assert!(id >= self.base, "timer ids must increase: {id} < window base {}", self.base);
+        let word = ((id - self.base) / 64) as usize;
+        while self.words.len() <= word {
+            self.words.push_back(0);
+        }
+        self.words[word] |= 1 << (id % 64);
+    }
+
+    /// Removes `id`; returns whether it was pending.
+    pub fn remove(&mut self, id: u64) -> bool {
+        if id < self.base {
+            return false;
+        }
+        let word = ((id - self.base) / 64) as usize;
+        let Some(w) = self.words.get_mut(word) else { return false };
+        let bit = 1 << (id % 64);
+        let was = *w & bit != 0;
+        *w &= !bit;
+        while self.words.front() == Some(&0) {
+            self.words.pop_front();
+            self.base += 64;
+        }
+        was
+    }
+
+    pub fn clear(&mut self) {
+        self.words.clear();
+    }
+}
+
 /// The [`Timers`] service of one node during one handler call.
 pub(crate) struct NodeTimers<'a, A: Actor> {
     pub queue: &'a mut EventQueue<Event<A>>,
@@ -106,7 +153,7 @@ pub(crate) struct NodeTimers<'a, A: Actor> {
     pub now: Instant,
     pub clock: &'a SimClock,
     pub next: &'a mut u64,
-    pub pending: &'a mut BTreeSet<u64>,
+    pub pending: &'a mut TimerSet,
 }
 
 impl<A: Actor> Timers for NodeTimers<'_, A> {
@@ -121,7 +168,7 @@ impl<A: Actor> Timers for NodeTimers<'_, A> {
     }
 
     fn cancel(&mut self, id: TimerId) {
-        self.pending.remove(&id.0);
+        self.pending.remove(id.0);
     }
 }
 
@@ -137,5 +184,36 @@ impl TraceSink for NodeTrace<'_> {
     fn record(&mut self, kind: &str, detail: &str) {
         let digest = fnv1a64(detail.as_bytes());
         self.trace.event(self.now, Some(self.node), kind, digest, || detail.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TimerSet;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        /// TimerSet behaves like a set of increasing ids with arbitrary removals.
+        #[test]
+        fn timer_set_matches_a_btreeset(ops in proptest::collection::vec((any::<bool>(), 0u64..300), 1..400)) {
+            let mut set = TimerSet::default();
+            let mut model = BTreeSet::new();
+            let mut next = 1u64;
+            for (insert, pick) in ops {
+                if insert {
+                    next += pick % 70;
+                    set.insert(next);
+                    model.insert(next);
+                    next += 1;
+                } else {
+                    let id = pick * next / 300;
+                    prop_assert_eq!(set.remove(id), model.remove(&id), "remove {}", id);
+                }
+            }
+            for id in 0..next + 64 {
+                prop_assert_eq!(set.remove(id), model.remove(&id));
+            }
+        }
     }
 }
