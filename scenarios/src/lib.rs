@@ -3,3 +3,6 @@
 //!
 //! Dependency rule: the only crate that knows all the others.
 #![forbid(unsafe_code)]
+
+pub mod check;
+pub mod cli;

@@ -1,0 +1,221 @@
+//! The `dst` command line, as a library so it can be tested without a process.
+//!
+//! Subcommands so far: `check-history`. The scenario subcommands (`run`, `sweep`, `list`,
+//! `shrink`) join this enum when the cluster scenarios land. A bare `dst` prints help and exits
+//! 2 for now; once the scenarios exist it will run the default sweep.
+//!
+//! Exit codes: 0 all good, 1 a property failed (not linearizable), 2 usage or input error,
+//! 3 undecided (the check's budget ran out).
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::check::{
+    self, history_file, Budget, Func, History, KvModel, Model, RegisterModel, Report, Verdict,
+};
+
+/// Exit code: every property holds.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a property failed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: usage error or unreadable input.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: no verdict within the budget.
+pub const EXIT_UNKNOWN: i32 = 3;
+
+/// Deterministic simulation testing of the storage + consensus stack.
+#[derive(Parser, Debug)]
+#[command(name = "dst", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a Jepsen-style EDN history file for linearizability.
+    ///
+    /// Prints `linearizable` (exit 0), `not linearizable` with the offending key and operations
+    /// (exit 1) or `unknown` when the budget runs out (exit 3); unreadable input exits 2.
+    CheckHistory(CheckHistoryArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckHistoryArgs {
+    /// The history: one EDN map per line, e.g. {:process 3, :type :invoke, :f :write, :value 4}.
+    pub file: PathBuf,
+    /// The model; by default inferred from the functions used (read/write/cas: register,
+    /// get/put/append/delete: kv).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
+    /// Give up (verdict `unknown`) after this many seconds of wall-clock time.
+    #[arg(long, value_name = "N")]
+    pub budget_secs: Option<u64>,
+    /// Give up (verdict `unknown`) after this many search steps (deterministic).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    Register,
+    Kv,
+}
+
+/// What the command line needs from the real world; the `dst` binary provides the real one.
+pub trait World {
+    fn read_file(&mut self, path: &Path) -> io::Result<Vec<u8>>;
+    /// A test that turns true once `secs` seconds of wall-clock time have passed from now.
+    fn deadline(&mut self, secs: u64) -> Box<dyn FnMut() -> bool>;
+}
+
+/// Runs `dst` with `args` (including the program name); returns the exit code.
+pub fn run<I, T>(args: I, world: &mut dyn World, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let sink: &mut dyn Write = if e.use_stderr() { err } else { out };
+            let _ = write!(sink, "{}", e.render());
+            return e.exit_code();
+        }
+    };
+    let result = match cli.command {
+        None => {
+            let _ = writeln!(err, "{}", Cli::command().render_help());
+            let _ =
+                writeln!(err, "(a bare `dst` will run the default sweep once the scenarios land)");
+            return EXIT_USAGE;
+        }
+        Some(Command::CheckHistory(args)) => check_history(&args, world, out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            let _ = writeln!(err, "dst: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn infer_model(history: &History) -> Result<ModelKind, String> {
+    let is_register = |f: Func| matches!(f, Func::Read | Func::Write | Func::Cas);
+    let register = history.ops().iter().filter(|o| is_register(o.func)).count();
+    match (register, history.len() - register) {
+        (_, 0) => Ok(ModelKind::Register),
+        (0, _) => Ok(ModelKind::Kv),
+        _ => Err("the history mixes register (read/write/cas) and kv (get/put/append/delete) \
+                  functions; choose one with --model"
+            .to_string()),
+    }
+}
+
+/// `dst check-history`; `Err` is an input error (exit 2).
+fn check_history(
+    args: &CheckHistoryArgs,
+    world: &mut dyn World,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let path = args.file.display();
+    let bytes = world.read_file(&args.file).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let history = history_file::read(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let model = match args.model {
+        Some(m) => m,
+        None => infer_model(&history).map_err(|e| format!("{path}: {e}"))?,
+    };
+    let mut deadline = args.budget_secs.map(|s| world.deadline(s));
+    let mut budget = match args.max_steps {
+        Some(n) => Budget::steps(n),
+        None => Budget::unlimited(),
+    };
+    if let Some(expired) = deadline.as_mut() {
+        budget = budget.with_deadline(&mut **expired);
+    }
+    let report = match model {
+        ModelKind::Register => check::check(&RegisterModel, &history, &mut budget),
+        ModelKind::Kv => check::check(&KvModel, &history, &mut budget),
+    }
+    .map_err(|e| format!("{path}: {e}"))?;
+    let name = match model {
+        ModelKind::Register => RegisterModel.name(),
+        ModelKind::Kv => KvModel.name(),
+    };
+    print_report(&report, &history, name, out).map_err(|e| format!("cannot write output: {e}"))?;
+    Ok(match report.verdict {
+        Verdict::Linearizable => EXIT_OK,
+        Verdict::NotLinearizable(_) => EXIT_FAILED,
+        Verdict::Unknown { .. } => EXIT_UNKNOWN,
+    })
+}
+
+/// How many operations of a long list a report shows.
+const SHOWN: usize = 10;
+
+fn print_report(
+    report: &Report,
+    history: &History,
+    model: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match &report.verdict {
+        Verdict::Linearizable => writeln!(out, "linearizable")?,
+        Verdict::Unknown { keys } => {
+            writeln!(out, "unknown")?;
+            let names: Vec<String> = keys.iter().take(SHOWN).map(|k| k.to_string()).collect();
+            writeln!(
+                out,
+                "budget exhausted; undecided keys ({}): {}",
+                keys.len(),
+                names.join(", ")
+            )?;
+        }
+        Verdict::NotLinearizable(failures) => {
+            writeln!(out, "not linearizable")?;
+            for f in failures {
+                writeln!(out, "key {}: no order of the operations places", f.key)?;
+                writeln!(out, "  {}", history.get(f.blocked))?;
+                writeln!(
+                    out,
+                    "  after the longest linearizable prefix ({} operations), {}",
+                    f.prefix.len(),
+                    f.state
+                )?;
+                let tail = f.prefix.len().saturating_sub(SHOWN);
+                if !f.prefix.is_empty() {
+                    writeln!(out, "  the prefix ends with:")?;
+                }
+                for id in &f.prefix[tail..] {
+                    writeln!(out, "    {}", history.get(*id))?;
+                }
+                if !f.pending.is_empty() {
+                    writeln!(out, "  none of these fits next either:")?;
+                }
+                for id in f.pending.iter().take(SHOWN) {
+                    writeln!(out, "    {}", history.get(*id))?;
+                }
+                if f.pending.len() > SHOWN {
+                    writeln!(out, "    ... and {} more", f.pending.len() - SHOWN)?;
+                }
+            }
+        }
+    }
+    let s = &report.stats;
+    writeln!(
+        out,
+        "model {model}: {} operations on {} keys; {} unknown outcomes ({} dropped, {} bounded); \
+         {} searched, {} steps",
+        history.len(),
+        s.keys,
+        s.unknown,
+        s.reduction.dropped,
+        s.reduction.bounded,
+        s.searched,
+        s.steps
+    )
+}
