@@ -397,7 +397,8 @@ impl SimNet {
         } else {
             self.rng.random_range(0..=link.jitter.as_nanos())
         };
-        sent + link.latency + Duration(jitter)
+        // Saturating: latencies come from fault plans, which may be written by hand.
+        Instant(sent.as_nanos().saturating_add(link.latency.as_nanos()).saturating_add(jitter))
     }
 
     fn host_of(addr: &Addr) -> Option<NodeId> {

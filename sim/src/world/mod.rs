@@ -245,7 +245,9 @@ impl<A: Actor> World<A> {
     pub fn pause(&mut self, node: NodeId, for_: Duration) {
         let i = self.must(node);
         let n = &mut self.nodes[i];
-        n.busy_until = n.busy_until.max(self.now + for_);
+        // Saturating: a hand-written plan may ask for an absurd pause; that is not a panic.
+        n.busy_until =
+            n.busy_until.max(Instant(self.now.as_nanos().saturating_add(for_.as_nanos())));
         self.trace.event(self.now, Some(node), "pause", for_.as_nanos(), || format!("for {for_}"));
     }
 

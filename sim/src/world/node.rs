@@ -161,7 +161,9 @@ impl<A: Actor> Timers for NodeTimers<'_, A> {
         let id = TimerId(*self.next);
         *self.next += 1;
         self.pending.insert(id.0);
-        let at = self.now + self.clock.global_delay(after);
+        // Saturating: a timer beyond the end of time (huge delay on a slow clock) never fires.
+        let at =
+            Instant(self.now.as_nanos().saturating_add(self.clock.global_delay(after).as_nanos()));
         let event = Event::Timer { node: self.node, incarnation: self.incarnation, id, tag };
         self.queue.push(at, event);
         id
