@@ -6,7 +6,7 @@
 
 use super::error::StorageError;
 use super::message::{Entry, Snapshot};
-use super::storage::{limit_size, Storage};
+use super::storage::{entry_size, fitting, Storage};
 use super::unstable::Unstable;
 
 pub struct RaftLog<S: Storage> {
@@ -206,9 +206,22 @@ impl<S: Storage> RaftLog<S> {
             }
         }
         if hi > uoff {
-            ents.extend_from_slice(self.unstable.slice(lo.max(uoff), hi));
+            let tail = self.unstable.slice(lo.max(uoff), hi);
+            let used: u64 = ents.iter().map(entry_size).sum();
+            let n = if ents.is_empty() {
+                fitting(tail, max_size)
+            } else {
+                // Only whole entries that still fit after the stored part.
+                let room = max_size.saturating_sub(used);
+                let k = fitting(tail, room);
+                if tail.first().is_some_and(|e| entry_size(e) > room) {
+                    0
+                } else {
+                    k
+                }
+            };
+            ents.extend_from_slice(&tail[..n]);
         }
-        limit_size(&mut ents, max_size);
         Ok(ents)
     }
 

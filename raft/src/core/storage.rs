@@ -28,17 +28,22 @@ pub fn entry_size(e: &Entry) -> u64 {
     e.data.len() as u64 + 16
 }
 
-/// Keeps at least one entry, then as many as fit in `max_size`.
-pub fn limit_size(ents: &mut Vec<Entry>, max_size: u64) {
+/// How many leading entries of `ents` fit in `max_size` bytes (at least one, if any).
+pub fn fitting(ents: &[Entry], max_size: u64) -> usize {
     let mut total = 0u64;
-    let keep = ents
-        .iter()
+    ents.iter()
         .position(|e| {
             total += entry_size(e);
             total > max_size
         })
         .unwrap_or(ents.len())
-        .max(1);
+        .max(1)
+        .min(ents.len())
+}
+
+/// Keeps at least one entry, then as many as fit in `max_size`.
+pub fn limit_size(ents: &mut Vec<Entry>, max_size: u64) {
+    let keep = fitting(ents, max_size);
     ents.truncate(keep);
 }
 
@@ -175,9 +180,8 @@ impl Storage for MemoryStorage {
             return Err(StorageError::Unavailable);
         }
         let off = self.offset();
-        let mut v = self.entries[(lo - off) as usize..(hi - off) as usize].to_vec();
-        limit_size(&mut v, max_size);
-        Ok(v)
+        let range = &self.entries[(lo - off) as usize..(hi - off) as usize];
+        Ok(range[..fitting(range, max_size)].to_vec())
     }
 
     fn term(&self, i: u64) -> Result<u64, StorageError> {
