@@ -30,3 +30,5 @@ pub mod world;
 pub use env::{Actor, Env, EnvParts, Halt, NodeId, TimerId};
 pub use seed::{Rng, Seed};
 pub use time::{Duration, Instant};
+pub use fault::{Fault, FaultPlan};
+pub use world::{World, WorldConfig};
