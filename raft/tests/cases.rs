@@ -499,3 +499,15 @@ fn raw_node_refuses_local_messages_from_the_network() {
     let err = n.step(msg(MessageType::MsgAppResp, 9, 1, 1)).unwrap_err();
     assert_eq!(err, StepError::PeerNotFound(9));
 }
+
+// A transfer request made at a follower is forwarded to the leader and still names the
+// requested transferee.
+#[test]
+fn transfer_request_forwarded_by_follower() {
+    let mut nw = Network::new(3);
+    nw.campaign(1);
+    // Node 2 is asked (locally) to make node 3 the leader.
+    nw.send_one(msg(MessageType::MsgTransferLeader, 3, 2, 0));
+    assert_eq!(nw.peek(3).state, StateRole::Leader);
+    assert_eq!(nw.peek(2).state, StateRole::Follower);
+}

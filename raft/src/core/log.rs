@@ -266,3 +266,76 @@ impl<S: Storage> RaftLog<S> {
         self.unstable.restore(s);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::storage::MemoryStorage;
+
+    fn ents(first: u64, terms: &[u64]) -> Vec<Entry> {
+        terms
+            .iter()
+            .enumerate()
+            .map(|(i, &term)| Entry { index: first + i as u64, term, ..Entry::default() })
+            .collect()
+    }
+
+    fn log_with(terms: &[u64]) -> RaftLog<MemoryStorage> {
+        let mut s = MemoryStorage::new();
+        s.append(&ents(1, terms));
+        RaftLog::new(s, u64::MAX)
+    }
+
+    #[test]
+    fn conflicts_and_rejection_hints() {
+        let l = log_with(&[1, 2, 3]);
+        assert_eq!(l.find_conflict(&ents(1, &[1, 2])), 0);
+        assert_eq!(l.find_conflict(&ents(2, &[2, 3, 4])), 4, "new entries conflict at 4");
+        assert_eq!(l.find_conflict(&ents(2, &[5])), 2);
+        let l = log_with(&[1, 1, 3, 3, 5]);
+        assert_eq!(l.find_conflict_by_term(5, 4), (4, 3));
+        assert_eq!(l.find_conflict_by_term(5, 2), (2, 1));
+        assert_eq!(l.find_conflict_by_term(5, 0), (0, 0));
+    }
+
+    #[test]
+    fn maybe_append_commits_min_of_leader_commit_and_last_new() {
+        let mut l = log_with(&[1, 1]);
+        assert_eq!(l.maybe_append(2, 1, 10, &ents(3, &[2])), Some(3));
+        assert_eq!(l.committed, 3, "not beyond the last new entry");
+        assert_eq!(l.maybe_append(3, 9, 10, &[]), None, "term mismatch at prev");
+        assert_eq!(l.maybe_append(1, 1, 3, &ents(2, &[1])), Some(2));
+        assert_eq!(l.last_index(), 3, "a stale, matching append does not truncate");
+    }
+
+    #[test]
+    #[should_panic(expected = "conflicts with committed entry")]
+    fn overwriting_a_committed_entry_panics() {
+        let mut l = log_with(&[1, 1, 1]);
+        l.commit_to(2);
+        l.maybe_append(1, 1, 2, &ents(2, &[2, 2]));
+    }
+
+    #[test]
+    fn slices_respect_size_and_span_storage_and_unstable() {
+        let mut l = log_with(&[1, 1]);
+        l.append(&ents(3, &[2, 2]));
+        assert_eq!(l.slice(1, 5, u64::MAX).unwrap(), {
+            let mut v = ents(1, &[1, 1]);
+            v.extend(ents(3, &[2, 2]));
+            v
+        });
+        assert_eq!(l.slice(1, 5, 0).unwrap().len(), 1, "always at least one entry");
+        assert_eq!(l.slice(2, 5, 33).unwrap().len(), 2, "two 16-byte entries fit in 33");
+        assert_eq!(l.term(5), Err(StorageError::Unavailable));
+        assert_eq!(l.term(0), Ok(0));
+        assert!(l.is_up_to_date(4, 2) && !l.is_up_to_date(3, 2) && l.is_up_to_date(1, 3));
+    }
+
+    #[test]
+    #[should_panic(expected = "out of range")]
+    fn committing_past_the_last_index_panics() {
+        let mut l = log_with(&[1]);
+        l.commit_to(2);
+    }
+}

@@ -215,7 +215,10 @@ impl<S: Storage> Raft<S> {
 
     /// Queues `m` for sending, stamping sender and term, and choosing its queue.
     pub(crate) fn send(&mut self, mut m: Message) {
-        m.from = self.id;
+        // Forwarded requests keep their origin (a transfer request names the transferee).
+        if m.from == NONE {
+            m.from = self.id;
+        }
         let t = m.msg_type;
         if matches!(
             t,
