@@ -73,7 +73,8 @@ fn main() -> ExitCode {
     println!("frames-delivered: {}", report.frames_delivered);
     println!("seed: {}", report.seed);
     println!("events: {}", report.events);
-    println!("sim-time: {:.9}", report.sim_time.as_secs_f64());
+    let ns = report.sim_time.as_nanos();
+    println!("sim-time: {}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
     println!("trace-hash: 0x{:016x}", report.trace_hash);
     ExitCode::SUCCESS
 }

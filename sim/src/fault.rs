@@ -222,6 +222,17 @@ impl FaultPlan {
         duration: Duration,
         config: &SwarmConfig,
     ) -> FaultPlan {
+        assert!(
+            (0.0..=1.0).contains(&config.enable),
+            "SwarmConfig.enable must be a probability, got {}",
+            config.enable
+        );
+        assert!(
+            0.0 < config.min_per_sec && config.min_per_sec <= config.max_per_sec,
+            "SwarmConfig rates must satisfy 0 < min <= max, got {}..={}",
+            config.min_per_sec,
+            config.max_per_sec
+        );
         let mut rng = seed.stream("faults");
         let mut plan = FaultPlan::default();
         if nodes.is_empty() || duration.as_nanos() == 0 {
