@@ -155,12 +155,16 @@ impl Db {
     }
 
     /// Closes the database: releases the file (and its lock). Later calls fail with
-    /// `DatabaseNotOpen`; transactions already open keep their snapshot but cannot commit.
+    /// `DatabaseNotOpen`; transactions already open keep their snapshot but cannot commit. On
+    /// a real disk the lock is released once the last open transaction (holding a mapping of
+    /// the file) is dropped too.
     pub fn close(&self) -> Result<()> {
         let mut s = self.state.borrow_mut();
         if s.file.take().is_none() {
             return Err(Error::DatabaseNotOpen);
         }
+        // A live mmap keeps the file (and so its flock) referenced: drop ours too.
+        s.map = Mapping::empty();
         Ok(())
     }
 
