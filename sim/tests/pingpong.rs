@@ -58,3 +58,38 @@ fn first_trace_lines_of_seed_1() {
     world.run_until_quiescent(sim::Instant::ZERO + sim::Duration::from_secs(10));
     insta::assert_snapshot!(world.trace().render(30));
 }
+
+/// A crash resets the crashed node's connections at its peers, and the restarted node resumes
+/// from the counters it had synced to disk.
+#[test]
+fn crash_resets_peers_and_restart_resumes_from_disk() {
+    use sim::world::pingpong::PingpongNode;
+    use sim::world::{World, WorldConfig};
+    use sim::{Duration, Instant, NodeId, Seed};
+
+    let config = WorldConfig { keep_trace: true, ..WorldConfig::default() };
+    let mut world: World<PingpongNode> = World::new(Seed(9), config);
+    for id in (0..3).map(NodeId) {
+        world.add_node(id, |id| PingpongNode::new(id, 3, 40));
+    }
+    world.run_until(Instant::ZERO + Duration::from_millis(40));
+    let acked = world.node(NodeId(1)).expect("up").acked();
+    assert!(acked > 0, "no progress before the crash");
+    let crash_at = world.now();
+    world.crash(NodeId(1));
+    world.run_until(crash_at + Duration::from_millis(1));
+    let resets: Vec<u32> = world
+        .trace()
+        .records()
+        .iter()
+        .filter(|r| r.time >= crash_at && r.detail.contains("closed: Reset"))
+        .filter_map(|r| r.node.map(|n| n.0))
+        .collect();
+    assert_eq!(resets, vec![0, 2], "both peers of n1 see a reset at once");
+    world.restart(NodeId(1));
+    world.run_until(world.now());
+    let resumed = world.node(NodeId(1)).expect("restarted").acked();
+    assert_eq!(resumed, acked, "synced counter survives the crash");
+    assert!(world.run_until_quiescent(Instant::ZERO + Duration::from_secs(10)));
+    assert!((0..3).all(|n| world.node(NodeId(n)).expect("up").done()));
+}
