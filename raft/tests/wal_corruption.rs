@@ -3,7 +3,7 @@
 
 mod wal_support;
 
-use raft::wal::{dump, repair, RecordType, Repair, Wal, WalError};
+use raft::wal::{dump, read_all, repair, RecordType, Repair, Wal, WalError};
 use sim::io::{Disk, OpenOptions};
 use wal_support::*;
 
@@ -133,6 +133,8 @@ fn torn_case(seed: u64, damage: Damage) {
         WalError::TornTail { segment: last.clone(), offset: record.offset },
         "{damage:?}"
     );
+    let read = read_all(&*disk, "wal", &marker(0, 0)).unwrap();
+    assert_eq!(read.entries, small, "{damage:?}: read mode stops at the torn record");
     let (_wal, got, repaired) =
         Wal::open_repairing(dyn_disk(&disk), "wal", &marker(0, 0), config(1 << 20)).unwrap();
     let broken = format!("{path}.broken");

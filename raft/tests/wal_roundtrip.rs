@@ -6,7 +6,7 @@ mod wal_support;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use raft::core::{Entry, HardState};
-use raft::wal::{read_all, Wal};
+use raft::wal::{read_all, snapshot_markers, Wal};
 use wal_support::*;
 
 #[derive(Clone, Debug)]
@@ -76,6 +76,15 @@ fn run(segment_size: u64, ops: &[Op], cuts: &mut u64) -> Result<(), TestCaseErro
         m.bytes
     );
     wal.close().unwrap();
+
+    let markers = snapshot_markers(&*disk, "wal").unwrap();
+    prop_assert!(markers.iter().all(|s| s.index <= m.state.commit));
+    prop_assert!(
+        markers.iter().any(|s| (s.index, s.term) == m.snap),
+        "last marker {:?} missing from {:?}",
+        m.snap,
+        markers
+    );
 
     // Reopen from the start and from the last marker.
     for (index, term) in [(0, 0), m.snap] {

@@ -105,7 +105,7 @@ impl Wal {
         let name = SegmentName { seq: 0, index: 0 };
         disk.rename(&tmp.path, &join(dir, &name.to_string()))?;
         disk.sync_dir(dir)?;
-        pipeline.prepare()?;
+        pipeline.prepare_ahead();
         Ok(Wal {
             disk,
             dir: dir.to_string(),
@@ -153,7 +153,7 @@ impl Wal {
         }
         drop(segments);
         let mut pipeline = FilePipeline::new(Rc::clone(&disk), dir, config.segment_size);
-        pipeline.prepare()?;
+        pipeline.prepare_ahead();
         let locks = names.into_iter().zip(files).map(|(name, file)| LockedSegment { name, file });
         let contents = replayed.contents;
         let wal = Wal {
@@ -270,7 +270,7 @@ impl Wal {
     /// 2. take a preallocated tmp file from the pipeline;
     /// 3. write a crc record (the running CRC), the metadata and the hard state; sync;
     /// 4. rename it to `%016x-%016x.wal` (sequence + 1, last index + 1); sync the directory;
-    /// 5. prepare the next tmp file.
+    /// 5. prepare the next tmp file ahead (a failure there surfaces at the next cut).
     ///
     /// A crash before step 4 is durable leaves the old tail complete and the tmp file unnamed
     /// (the pipeline truncates it when it reuses it).
@@ -295,7 +295,8 @@ impl Wal {
         self.disk.sync_dir(&self.dir)?;
         self.locks.push(LockedSegment { name, file: tmp.file });
         self.encoder = enc;
-        pipeline_prepare(self.pipeline.as_mut())
+        self.pipeline.as_mut().expect("an open WAL has a pipeline").prepare_ahead();
+        Ok(())
     }
 
     /// Releases the locks of segments that only hold entries below `index`, keeping the
@@ -345,8 +346,4 @@ impl Wal {
 /// The tail's file (borrowing only the lock list, so the encoder can be borrowed beside it).
 fn tail_file(locks: &[LockedSegment]) -> &dyn File {
     &*locks.last().expect("a WAL always holds its tail").file
-}
-
-fn pipeline_prepare(p: Option<&mut FilePipeline>) -> Result<(), WalError> {
-    Ok(p.expect("an open WAL has a pipeline").prepare()?)
 }

@@ -8,7 +8,8 @@
 //! - [`segment`]: file names, listing, choosing the segments after a snapshot.
 //! - [`pipeline`]: the preallocated, locked `0.tmp` / `1.tmp` files a cut renames into place.
 //! - [`append`]: [`Wal`] itself: create, open, save, save_snapshot, cut, release_lock_to.
-//! - [`read`]: replaying records ([`read_all`] in read mode, [`dump`] for inspection).
+//! - [`read`]: replaying records ([`read_all`] in read mode, [`snapshot_markers`] to choose a
+//!   snapshot to boot from, [`dump`] for inspection).
 //! - [`repair`]: truncating a torn tail. [`purge`]: removing released segments.
 //!
 //! Durability contract: when [`Wal::save`] (with entries, or a new term or vote),
@@ -29,7 +30,7 @@ pub mod segment;
 pub use append::{Wal, WalConfig, DEFAULT_SEGMENT_SIZE};
 pub use error::WalError;
 pub use purge::purge;
-pub use read::{dump, read_all, RecordInfo, WalContents};
+pub use read::{dump, read_all, snapshot_markers, RecordInfo, WalContents};
 pub use record::RecordType;
 pub use repair::{repair, Repair};
 pub use segment::SegmentName;

@@ -3,9 +3,11 @@
 //! etcd runs a goroutine that keeps one preallocated file ready, alternating between `0.tmp`
 //! and `1.tmp` so that a file just handed out is never the one being prepared. Our world is
 //! single-threaded, so the pipeline prepares **eagerly but synchronously**: the WAL calls
-//! [`FilePipeline::prepare`] when it opens and right after every cut, so a cut normally finds
-//! its file ready; [`FilePipeline::take`] prepares one on the spot if none is (e.g. the eager
-//! preparation failed with `NoSpace`). Preparing is: open `N.tmp` (created, truncated so no
+//! [`FilePipeline::prepare_ahead`] when it is created or opened and right after every cut, so
+//! a cut normally finds its file ready. Like a failure in etcd's goroutine, a failure to
+//! prepare ahead does not fail the operation that triggered it (that operation's records are
+//! already durable): [`FilePipeline::take`] prepares on the spot if nothing is ready and reports
+//! the error to the cut that needs the file. Preparing is: open `N.tmp` (created, truncated so no
 //! stale bytes survive from a crashed cut), take its exclusive lock, allocate it to the segment
 //! size. The lock stays with the handle when the file is renamed into a segment.
 
@@ -69,6 +71,14 @@ impl FilePipeline {
             self.ready = Some(self.alloc()?);
         }
         Ok(())
+    }
+
+    /// Tries to have a file ready; on failure nothing is ready and the next
+    /// [`FilePipeline::take`] retries and reports the error (see the module docs).
+    pub fn prepare_ahead(&mut self) {
+        if self.prepare().is_err() {
+            self.ready = None;
+        }
     }
 
     /// The ready file (prepared now if none is).

@@ -168,6 +168,35 @@ pub fn read_all(
     Ok(replay(&mut dec, start, true)?.contents)
 }
 
+/// The snapshot markers in `dir` that a restart may start from: every marker whose index is at
+/// most the commit index of the last hard state (a marker above it would describe a snapshot
+/// of entries not known committed), like etcd's `ValidSnapshotEntries`. Reads every segment in
+/// read mode (a torn tail ends the read). Pair with
+/// [`crate::snap::Snapshotter::load_newest_available`] to choose the snapshot to boot from.
+pub fn snapshot_markers(disk: &dyn Disk, dir: &str) -> Result<Vec<SnapshotMetadata>, WalError> {
+    let opened = open_segments(disk, dir, None, false)?;
+    let mut dec = Decoder::new(opened.bytes);
+    let mut markers = Vec::new();
+    let mut state = HardState::default();
+    loop {
+        let d = match dec.next_record() {
+            Ok(Some(d)) => d,
+            Ok(None) | Err(WalError::TornTail { .. }) => break,
+            Err(e) => return Err(e),
+        };
+        match d.kind {
+            RecordType::Snapshot => markers
+                .push(SnapshotMetadata::decode(&d.data).map_err(|s| bad_record(&d, &dec, s))?),
+            RecordType::State => {
+                state = HardState::decode(&d.data).map_err(|s| bad_record(&d, &dec, s))?;
+            }
+            _ => {}
+        }
+    }
+    markers.retain(|m| m.index <= state.commit);
+    Ok(markers)
+}
+
 /// One record's place and kind, for inspection tools and tests (like etcd's dump-logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordInfo {
