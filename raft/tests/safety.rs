@@ -5,7 +5,8 @@
 //! - log matching: two logs with an entry of the same (index, term) hold the same entry, and
 //!   agree on the term of the entry before it (so, inductively, on the whole prefix);
 //! - leader completeness: a leader holds every entry known committed before its term began;
-//! - state-machine safety: every node applies the same entry at each index, in index order.
+//! - state-machine safety: every node applies the same entry at each index, in index order;
+//! - ReadIndex: a read answered at index i saw every entry known committed when it was asked.
 //!
 //! In half of the seeds the workload also changes the membership one step at a time (remove a
 //! voter, add or demote to a learner, promote), each node applying committed changes as it
@@ -63,6 +64,9 @@ struct Sim {
     /// Whether this seed's workload changes the membership.
     membership: bool,
     conf_changes_applied: u64,
+    /// Read request context -> highest index known committed when the read was requested.
+    reads: BTreeMap<u64, u64>,
+    reads_answered: u64,
 }
 
 fn voters() -> Vec<PeerId> {
@@ -99,6 +103,8 @@ impl Sim {
             p_dup,
             membership,
             conf_changes_applied: 0,
+            reads: BTreeMap::new(),
+            reads_answered: 0,
         };
         for id in 1..=N {
             sim.disks.insert(id, MemoryStorage::with_voters(&voters()));
@@ -145,7 +151,16 @@ impl Sim {
                 }
             }
             80..=89 => {
-                if self.membership && self.rng.random_bool(0.05) {
+                if self.rng.random_bool(0.1) {
+                    if let Some(&id) = pick(&mut self.rng, &live) {
+                        self.next_data += 1;
+                        let ctx = self.next_data;
+                        let known = self.committed.keys().next_back().copied().unwrap_or(0);
+                        self.reads.insert(ctx, known);
+                        let node = self.nodes.get_mut(&id).unwrap().as_mut().unwrap();
+                        let _ = node.raw.read_index(ctx.to_be_bytes().to_vec());
+                    }
+                } else if self.membership && self.rng.random_bool(0.05) {
                     if let Some(&id) = pick(&mut self.rng, &live) {
                         self.propose_conf_change(id);
                     }
@@ -351,6 +366,16 @@ impl Sim {
             node.applied = i;
             node.conf = s.metadata.conf_state.clone();
         }
+        for rs in &rd.read_states {
+            let ctx = u64::from_be_bytes(rs.request_ctx[..].try_into().expect("8-byte context"));
+            let known = self.reads[&ctx];
+            assert!(
+                rs.index >= known,
+                "ReadIndex: node {id} answered read {ctx} at {} but {known} was already committed",
+                rs.index
+            );
+            self.reads_answered += 1;
+        }
         for e in &rd.committed_entries {
             assert_eq!(e.index, node.applied + 1, "node {id} applies out of order");
             node.applied = e.index;
@@ -423,34 +448,49 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Runs one seed; returns (committed entries, terms with a leader, restarts, conf changes
-/// applied).
-fn run(seed: u64, steps: usize) -> (usize, usize, u64, u64) {
+/// What one seed exercised.
+#[derive(Debug, PartialEq, Eq, Default)]
+struct Stats {
+    committed: usize,
+    leader_terms: usize,
+    restarts: u64,
+    conf_changes: u64,
+    reads: u64,
+}
+
+/// Runs one seed.
+fn run(seed: u64, steps: usize) -> Stats {
     let mut sim = Sim::new(seed);
     for _ in 0..steps {
         sim.step(seed);
     }
-    (sim.committed.len(), sim.leaders.len(), sim.restarts, sim.conf_changes_applied)
+    Stats {
+        committed: sim.committed.len(),
+        leader_terms: sim.leaders.len(),
+        restarts: sim.restarts,
+        conf_changes: sim.conf_changes_applied,
+        reads: sim.reads_answered,
+    }
 }
 
 fn sweep(seeds: u64, steps: usize) {
-    let (mut committed, mut leaders, mut restarts, mut changes) = (0, 0, 0, 0);
+    let mut t = Stats::default();
     for seed in 0..seeds {
-        let (c, l, r, m) = run(seed, steps);
-        committed += c;
-        leaders += l;
-        restarts += r;
-        changes += m;
+        let s = run(seed, steps);
+        t.committed += s.committed;
+        t.leader_terms += s.leader_terms;
+        t.restarts += s.restarts;
+        t.conf_changes += s.conf_changes;
+        t.reads += s.reads;
     }
-    assert!(changes > 0, "no membership change was applied");
-    // The run must have exercised something: elections, commits and crashes happened.
-    assert!(committed > seeds as usize * 10, "only {committed} entries committed");
-    assert!(leaders > seeds as usize, "only {leaders} terms had a leader");
-    assert!(restarts > 0, "no crash-restart happened");
-    eprintln!(
-        "{seeds} seeds x {steps} steps: {committed} committed, {leaders} leader terms, \
-         {restarts} crashes, {changes} membership changes applied"
-    );
+    // The run must have exercised something: elections, commits, crashes, membership changes
+    // and reads all happened.
+    assert!(t.committed > seeds as usize * 10, "only {} entries committed", t.committed);
+    assert!(t.leader_terms > seeds as usize, "only {} terms had a leader", t.leader_terms);
+    assert!(t.restarts > 0, "no crash-restart happened");
+    assert!(t.conf_changes > 0, "no membership change was applied");
+    assert!(t.reads > 0, "no read was answered");
+    eprintln!("{seeds} seeds x {steps} steps: {t:?}");
 }
 
 #[test]
