@@ -18,31 +18,28 @@
 //!
 //! Every handled event enters the [`Trace`]: `(time, node, kind, digest)`.
 
+mod faults;
 mod node;
 pub mod pingpong;
 mod queue;
+mod run;
 
 use std::rc::Rc;
 
 pub use node::Status;
 pub use queue::EventQueue;
 
-use crate::buggify::{BuggifyConfig, NodeBuggify, Sites};
-use crate::env::{Actor, Env, EnvParts, Halt, NodeId, TimerId};
-use crate::fault::{Fault, FaultPlan};
-use crate::io::{CloseReason, DialError, NetEvent};
+use crate::buggify::{BuggifyConfig, Sites};
+use crate::env::{Actor, Halt, NodeId, TimerId};
+use crate::fault::Fault;
 use crate::seed::{fnv1a64, Seed};
 use crate::simulated::clock::ClockConfig;
 use crate::simulated::disk::{DiskConfig, SimDisk};
-use crate::simulated::net::{LinkConfig, NetConfig, SimNet, Wake};
+use crate::simulated::net::{NetConfig, SimNet, Wake};
 use crate::time::{Duration, Instant};
-use crate::trace::{mix, Kind, Trace};
+use crate::trace::Trace;
 
-const START: Kind<'static> = Kind::new("start");
-const TIMER: Kind<'static> = Kind::new("timer");
-const NET: Kind<'static> = Kind::new("net");
-
-use node::{Node, NodeTimers, NodeTrace};
+use node::Node;
 
 /// Everything configurable about a world. `Default`: no faults, no skew, BUGGIFY off, records
 /// not kept (the trace hash is always computed).
@@ -288,66 +285,6 @@ impl<A: Actor> World<A> {
         &mut self.net
     }
 
-    /// Applies one fault now. Faults naming an unknown node are ignored (and traced): plans are
-    /// data and may be written by hand.
-    pub fn apply(&mut self, fault: &Fault) {
-        let json = fault.to_json();
-        let known = fault.node().is_none_or(|n| self.index(n).is_some());
-        let kind = if known { "fault" } else { "fault-ignored" };
-        self.trace.event(self.now, fault.node(), kind, fnv1a64(json.as_bytes()), || json);
-        if !known {
-            return;
-        }
-        self.net.set_now(self.now);
-        let disk = |w: &World<A>, n: u32| w.disk(NodeId(n));
-        match fault {
-            Fault::Crash { node } => self.crash(NodeId(*node)),
-            Fault::CrashAtDiskOp { node, op } => self.crash_at_disk_op(NodeId(*node), *op),
-            Fault::Restart { node } => self.restart(NodeId(*node)),
-            Fault::Pause { node, for_ns } => self.pause(NodeId(*node), Duration(*for_ns)),
-            Fault::Partition { a, b } => self.net.partition(NodeId(*a), NodeId(*b)),
-            Fault::PartitionOneWay { from, to } => {
-                self.net.partition_one_way(NodeId(*from), NodeId(*to))
-            }
-            Fault::Isolate { node } => self.net.isolate(NodeId(*node)),
-            Fault::Heal => self.net.heal(),
-            Fault::Clog { a, b } => self.net.clog(NodeId(*a), NodeId(*b)),
-            Fault::Unclog { a, b } => self.net.unclog(NodeId(*a), NodeId(*b)),
-            Fault::LinkLatency { a, b, latency_ns, jitter_ns } => {
-                let link =
-                    LinkConfig { latency: Duration(*latency_ns), jitter: Duration(*jitter_ns) };
-                self.net.set_link(NodeId(*a), NodeId(*b), link)
-            }
-            Fault::SyncEio { node, path_prefix } => {
-                disk(self, *node).fail_next_sync(path_prefix);
-                let i = self.must(NodeId(*node));
-                self.nodes[i].fault_armed = true;
-            }
-            Fault::BitFlip { node, path, offset, len } => {
-                disk(self, *node).flip_bits_on_read(path, *offset, *len)
-            }
-            Fault::DiskFull { node, capacity } => disk(self, *node).set_capacity(*capacity),
-            Fault::DiskLatency { node, op_ns, sync_ns } => {
-                disk(self, *node).set_latency(Duration(*op_ns), Duration(*sync_ns))
-            }
-            Fault::ClockSkew { node, skew_ns, drift_ppm } => {
-                let config = ClockConfig {
-                    skew_ns: *skew_ns,
-                    drift_ppm: (*drift_ppm).clamp(-999_999, 999_999),
-                };
-                self.clock(NodeId(*node)).set_config(config)
-            }
-        }
-        self.drain_net();
-    }
-
-    /// Schedules every fault of `plan` at its time (faults in the past apply now).
-    pub fn install_plan(&mut self, plan: &FaultPlan) {
-        for tf in &plan.faults {
-            self.queue.push(tf.at().max(self.now), Event::Fault(tf.fault.clone()));
-        }
-    }
-
     /// Responses handed back by nodes since the last call, with who and when.
     pub fn take_responses(&mut self) -> Vec<(NodeId, Instant, A::Response)> {
         std::mem::take(&mut self.responses)
@@ -375,254 +312,4 @@ impl<A: Actor> World<A> {
     pub fn pending(&self) -> usize {
         self.queue.len() + usize::from(self.net.has_wakes())
     }
-
-    /// Time of the next queued event.
-    pub fn next_event_time(&mut self) -> Option<Instant> {
-        self.drain_net();
-        self.queue.peek_time()
-    }
-
-    fn drain_net(&mut self) {
-        if !self.net.has_wakes() {
-            return;
-        }
-        for wake in self.net.drain_wakes() {
-            self.queue.push(wake.at, Event::Net(wake));
-        }
-    }
-
-    /// Handles the next event. False when the queue is empty.
-    pub fn step(&mut self) -> bool {
-        self.drain_net();
-        let Some((at, event)) = self.queue.pop() else { return false };
-        assert!(at >= self.now, "event at {at} is before now {}", self.now);
-        self.now = at;
-        self.net.set_now(at);
-        if let Some(node) = event.node() {
-            if let Some(i) = self.index(node) {
-                let busy = self.nodes[i].busy_until;
-                if busy > at {
-                    self.queue.push(busy, event);
-                    return true;
-                }
-            }
-        }
-        self.handle(event);
-        self.drain_net();
-        true
-    }
-
-    fn handle(&mut self, event: Event<A>) {
-        match event {
-            Event::Start { node, incarnation } => self.start(node, incarnation),
-            Event::Timer { node, incarnation, id, tag } => self.timer(node, incarnation, id, tag),
-            Event::Net(wake) => self.net_event(wake),
-            Event::Request { node, request } => self.deliver_request(node, request),
-            Event::Fault(fault) => {
-                self.events += 1;
-                self.apply(&fault);
-            }
-            Event::Action(action) => {
-                self.events += 1;
-                self.trace.event(self.now, None, "action", 0, String::new);
-                action(self);
-            }
-        }
-    }
-
-    fn start(&mut self, node: NodeId, incarnation: u64) {
-        let Some(i) = self.index(node) else { return };
-        let n = &mut self.nodes[i];
-        if n.incarnation != incarnation || n.status != Status::Starting {
-            return;
-        }
-        n.actor = Some((n.factory)(node));
-        n.status = Status::Up;
-        self.net.node_up(node);
-        self.events += 1;
-        self.trace.event_of(self.now, Some(node), START, incarnation, || {
-            format!("incarnation {incarnation}")
-        });
-        self.call(i, |a, env| a.on_start(env));
-    }
-
-    fn timer(&mut self, node: NodeId, incarnation: u64, id: TimerId, tag: u64) {
-        let Some(i) = self.index(node) else { return };
-        let n = &mut self.nodes[i];
-        if n.incarnation != incarnation || n.status != Status::Up || !n.pending_timers.remove(id.0)
-        {
-            return;
-        }
-        self.events += 1;
-        self.trace.event_of(self.now, Some(node), TIMER, mix(id.0, tag), || {
-            format!("id={} tag={tag}", id.0)
-        });
-        self.call(i, |a, env| a.on_timer(env, id, tag));
-    }
-
-    fn net_event(&mut self, wake: Wake) {
-        let Some(i) = self.index(wake.node) else { return };
-        if self.nodes[i].status != Status::Up {
-            return;
-        }
-        let Some(event) = self.net.deliver(wake) else { return };
-        self.events += 1;
-        let keep = self.trace.keeps_records();
-        let (digest, detail) = describe_net(&event, keep);
-        self.trace.event_of(self.now, Some(wake.node), NET, digest, || detail);
-        self.call(i, |a, env| a.on_net(env, event));
-    }
-
-    fn deliver_request(&mut self, node: NodeId, request: A::Request) {
-        self.events += 1;
-        let up = self.index(node).filter(|&i| self.nodes[i].status == Status::Up);
-        let Some(i) = up else {
-            self.trace.event(self.now, Some(node), "request-lost", 0, || "node is down".into());
-            return;
-        };
-        self.trace.event(self.now, Some(node), "request", 0, String::new);
-        self.call(i, |a, env| a.on_request(env, request));
-    }
-
-    /// Runs one handler of node `i` with a freshly built [`Env`], then applies its consequences
-    /// (disk latency, crash, halt, responses).
-    fn call(
-        &mut self,
-        i: usize,
-        handler: impl FnOnce(&mut A, &mut Env<'_, A::Response>) -> Result<(), Halt>,
-    ) {
-        let now = self.now;
-        let World { nodes, queue, net, trace, sites, response_buf, .. } = self;
-        let n = &mut nodes[i];
-        let Some(actor) = n.actor.as_mut() else { return };
-        n.clock.set_global(now);
-        let mut timers = NodeTimers {
-            queue,
-            node: n.id,
-            incarnation: n.incarnation,
-            now,
-            clock: &n.clock,
-            next: &mut n.next_timer,
-            pending: &mut n.pending_timers,
-        };
-        let mut endpoint = net.endpoint(n.id);
-        let mut sink = NodeTrace { trace, node: n.id, now };
-        let mut buggify = NodeBuggify { sites, rng: &mut n.buggify_rng };
-        let mut env = Env::new(EnvParts {
-            node: n.id,
-            clock: &n.clock,
-            disk: &n.disk_dyn,
-            net: &mut endpoint,
-            timers: &mut timers,
-            rng: &mut n.rng,
-            trace: &mut sink,
-            buggify: &mut buggify,
-            responses: response_buf,
-        });
-        let result = handler(actor, &mut env);
-        let id = n.id;
-        let responses = &mut self.responses;
-        for r in self.response_buf.drain(..) {
-            responses.push((id, now, r));
-        }
-        let n = &mut self.nodes[i];
-        let latency = n.disk.take_latency();
-        if latency > Duration::ZERO {
-            n.busy_until = n.busy_until.max(now) + latency;
-        }
-        if n.disk.has_crashed() || result == Err(Halt::Crashed) {
-            self.crash_index(i, "disk");
-        } else if let Err(halt) = result {
-            n.bury(Status::Halted, now);
-            self.net.stop_node(id);
-            let text = halt.to_string();
-            self.trace.event(now, Some(id), "halt", fnv1a64(text.as_bytes()), || text);
-            self.halts.push((now, id, halt));
-            if self.nodes[i].restarts_owed > 0 {
-                self.nodes[i].restarts_owed -= 1;
-                self.restart(id);
-            }
-        }
-    }
-
-    /// Handles events up to and including time `t`, then sets the clock to `t`.
-    pub fn run_until(&mut self, t: Instant) {
-        while self.next_event_time().is_some_and(|next| next <= t) {
-            self.step();
-        }
-        if self.now < t {
-            self.now = t;
-            self.net.set_now(t);
-        }
-    }
-
-    /// Handles events until none is left or the next one is after `limit`. Returns whether the
-    /// world went quiet (no event left) rather than hitting the limit.
-    pub fn run_until_quiescent(&mut self, limit: Instant) -> bool {
-        loop {
-            match self.next_event_time() {
-                None => return true,
-                Some(next) if next > limit => return false,
-                Some(_) => {
-                    self.step();
-                }
-            }
-        }
-    }
-
-    /// Handles events while `pred` holds and the next event is at or before `limit`. Returns
-    /// whether it stopped because `pred` became false.
-    pub fn run_while(&mut self, limit: Instant, mut pred: impl FnMut(&World<A>) -> bool) -> bool {
-        loop {
-            if !pred(self) {
-                return true;
-            }
-            match self.next_event_time() {
-                Some(next) if next <= limit => {
-                    self.step();
-                }
-                _ => return false,
-            }
-        }
-    }
-}
-
-/// Digest and (when records are kept) a one-line description of a network event.
-fn describe_net(event: &NetEvent, keep: bool) -> (u64, String) {
-    let (code, conn, extra, text) = match event {
-        NetEvent::Connected { conn } => (1, conn, 0, None),
-        NetEvent::DialFailed { conn, error } => {
-            let e = match error {
-                DialError::Refused => 1,
-                DialError::Timeout => 2,
-            };
-            (2, conn, e, keep.then(|| format!("dial failed: {error:?}")))
-        }
-        NetEvent::Accepted { conn, local } => (
-            3,
-            conn,
-            fnv1a64(local.as_str().as_bytes()),
-            keep.then(|| format!("accepted on {local}")),
-        ),
-        NetEvent::Frame { conn, data } => {
-            let d = fnv1a64(data);
-            (4, conn, d, keep.then(|| format!("frame len={} digest={d:016x}", data.len())))
-        }
-        NetEvent::Closed { conn, reason } => {
-            let r = match reason {
-                CloseReason::PeerClosed => 1,
-                CloseReason::Reset => 2,
-            };
-            (5, conn, r, keep.then(|| format!("closed: {reason:?}")))
-        }
-    };
-    let digest = mix(mix(code, conn.0), extra);
-    let detail = if keep {
-        let what =
-            text.unwrap_or_else(|| if code == 1 { "connected".into() } else { String::new() });
-        format!("conn={} {what}", conn.0)
-    } else {
-        String::new()
-    };
-    (digest, detail)
 }
