@@ -279,3 +279,48 @@ fn dropping_the_endpoint_ends_every_helper_thread() {
     }
     assert_eq!(late_threads.live(), 0, "late dialler's thread left running");
 }
+
+#[test]
+fn symbolic_addresses_resolve_through_a_shared_address_book() {
+    use sim::real::net::AddressBook;
+    let book = AddressBook::new();
+    let named =
+        || RealNet::with_config(RealNetConfig { names: Some(book.clone()), ..Default::default() });
+    let name = Addr::new("n1:7000");
+    assert!(
+        matches!(RealNet::new().listen(&name), Err(NetError::BadAddr { .. })),
+        "without an address book a name is not an address"
+    );
+
+    let mut server = named();
+    server.listen(&name).unwrap();
+    let bound = book.resolve(&name).expect("listen registered the name");
+    assert!(bound.ip().is_loopback() && bound.port() != 0, "bound to {bound}");
+    assert_eq!(named().listen(&name), Err(NetError::AddrInUse { addr: name.clone() }));
+
+    let mut client = named();
+    let c = client.dial(&name).unwrap();
+    assert_eq!(next(&mut client, "Connected"), NetEvent::Connected { conn: c });
+    let s = match next(&mut server, "Accepted") {
+        NetEvent::Accepted { conn, local } => {
+            assert_eq!(local, name, "Accepted names the symbolic address");
+            conn
+        }
+        other => panic!("expected Accepted, got {other:?}"),
+    };
+    client.send(c, b"by name".to_vec()).unwrap();
+    assert_eq!(frame_on(&mut server, s), b"by name");
+
+    let unknown = client.dial(&Addr::new("n9:7000")).unwrap();
+    assert_eq!(
+        next(&mut client, "DialFailed"),
+        NetEvent::DialFailed { conn: unknown, error: DialError::Refused }
+    );
+
+    // A dropped endpoint gives its names back: a restarted node can listen again.
+    drop(server);
+    assert_eq!(book.resolve(&name), None);
+    let mut restarted = named();
+    restarted.listen(&name).unwrap();
+    assert!(book.resolve(&name).is_some());
+}

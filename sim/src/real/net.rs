@@ -33,9 +33,15 @@
 //!
 //! # Addresses
 //!
-//! Addresses are `ip:port` ([`Addr`] strings parsed as `SocketAddr`; no name lookups). Listening
+//! Addresses are `ip:port` ([`Addr`] strings parsed as `SocketAddr`; no DNS lookups). Listening
 //! on port 0 picks a free port: learn it with [`RealNet::local_addr`] or
 //! [`RealNet::bound_addr`]. An `Accepted` event names the address as it was passed to `listen`.
+//!
+//! Symbolic addresses, as the simulated world uses (`n1:7000`), work when the endpoint has an
+//! [`AddressBook`] (shared by the endpoints of one process): `listen` on a name binds
+//! `127.0.0.1:0` and records the name; `dial` of a name looks it up, and an unknown name fails
+//! like a closed port (`DialFailed{Refused}`, as an event). So actors written for the simulator
+//! run unchanged over real loopback TCP.
 
 pub mod frame;
 
@@ -44,7 +50,7 @@ use std::io::{self, BufReader};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Instant as StdInstant;
 
@@ -60,12 +66,66 @@ pub struct RealNetConfig {
     pub dial_timeout: core::time::Duration,
     /// The largest frame sent or accepted; at most [`MAX_FRAME`].
     pub max_frame: usize,
+    /// Where symbolic addresses are resolved; without one only `ip:port` addresses work.
+    pub names: Option<AddressBook>,
 }
 
 impl Default for RealNetConfig {
     fn default() -> RealNetConfig {
-        RealNetConfig { dial_timeout: core::time::Duration::from_secs(1), max_frame: MAX_FRAME }
+        RealNetConfig {
+            dial_timeout: core::time::Duration::from_secs(1),
+            max_frame: MAX_FRAME,
+            names: None,
+        }
     }
+}
+
+/// Symbolic address -> the loopback socket listening for it. Clones share one table, so several
+/// endpoints in one process (the nodes of a real test cluster) can find each other by the names
+/// the simulator uses. A name is registered by `listen` and removed when its endpoint is dropped.
+#[derive(Clone, Debug, Default)]
+pub struct AddressBook(Arc<Mutex<BTreeMap<Addr, SocketAddr>>>);
+
+impl AddressBook {
+    pub fn new() -> AddressBook {
+        AddressBook::default()
+    }
+
+    /// The socket listening for `name`, if any.
+    pub fn resolve(&self, name: &Addr) -> Option<SocketAddr> {
+        self.table().get(name).copied()
+    }
+
+    /// Records `name -> socket`; false if the name is taken.
+    fn register(&self, name: &Addr, socket: SocketAddr) -> bool {
+        let mut table = self.table();
+        if table.contains_key(name) {
+            return false;
+        }
+        table.insert(name.clone(), socket);
+        true
+    }
+
+    /// Removes `name` if it still points at `socket`.
+    fn unregister(&self, name: &Addr, socket: SocketAddr) {
+        let mut table = self.table();
+        if table.get(name) == Some(&socket) {
+            table.remove(name);
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, BTreeMap<Addr, SocketAddr>> {
+        // The table is always consistent (single inserts and removes), so a poisoned lock is
+        // still usable.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How an address given to `listen` or `dial` is to be reached.
+enum Target {
+    Socket(SocketAddr),
+    /// A symbolic name, to be resolved through the address book.
+    Name(AddressBook),
 }
 
 /// How many stream errors [`RealNet`] remembers for [`RealNet::take_stream_errors`].
@@ -109,6 +169,8 @@ struct Listener {
     requested: Addr,
     bound: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// The address book `requested` is registered in, for a symbolic address.
+    named_in: Option<AddressBook>,
 }
 
 /// A message from a helper thread to the node's thread.
@@ -290,6 +352,15 @@ impl RealNet {
         }
     }
 
+    /// Whether `addr` is a socket address or, with an address book, a name.
+    fn target(&self, addr: &Addr) -> Result<Target, NetError> {
+        match (parse(addr), &self.config.names) {
+            (Ok(socket), _) => Ok(Target::Socket(socket)),
+            (Err(_), Some(book)) if addr.as_str().contains(':') => Ok(Target::Name(book.clone())),
+            (Err(e), _) => Err(e),
+        }
+    }
+
     fn new_conn_id(&self) -> ConnId {
         ConnId(self.shared.next_conn.fetch_add(1, Ordering::SeqCst))
     }
@@ -303,15 +374,27 @@ impl Default for RealNet {
 
 impl Net for RealNet {
     fn listen(&mut self, addr: &Addr) -> Result<(), NetError> {
-        let requested = parse(addr)?;
+        let target = self.target(addr)?;
         if self.listeners.iter().any(|l| &l.requested == addr) {
             return Err(NetError::AddrInUse { addr: addr.clone() });
         }
+        let (requested, named_in) = match target {
+            Target::Socket(socket) => (socket, None),
+            Target::Name(book) if book.resolve(addr).is_some() => {
+                return Err(NetError::AddrInUse { addr: addr.clone() })
+            }
+            Target::Name(book) => (SocketAddr::from(([127, 0, 0, 1], 0)), Some(book)),
+        };
         let listener = TcpListener::bind(requested).map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => NetError::AddrInUse { addr: addr.clone() },
             _ => NetError::Io { detail: format!("listen on {addr}: {e}") },
         })?;
         let bound = listener.local_addr().map_err(|e| NetError::Io { detail: e.to_string() })?;
+        if let Some(book) = &named_in {
+            if !book.register(addr, bound) {
+                return Err(NetError::AddrInUse { addr: addr.clone() });
+            }
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let (shared, local, thread_stop) = (self.shared.clone(), addr.clone(), Arc::clone(&stop));
         let ticket = self.shared.threads.ticket();
@@ -322,13 +405,23 @@ impl Net for RealNet {
                 accept_loop(&listener, &local, &thread_stop, &shared);
             })
             .map_err(|e| NetError::Io { detail: format!("spawn accept thread: {e}") })?;
-        self.listeners.push(Listener { requested: addr.clone(), bound, stop });
+        self.listeners.push(Listener { requested: addr.clone(), bound, stop, named_in });
         Ok(())
     }
 
     fn dial(&mut self, addr: &Addr) -> Result<ConnId, NetError> {
-        let target = parse(addr)?;
         let conn = self.new_conn_id();
+        let target = match self.target(addr)? {
+            Target::Socket(socket) => socket,
+            Target::Name(book) => match book.resolve(addr) {
+                Some(socket) => socket,
+                None => {
+                    // Nobody listens under that name: fail like a closed port, as an event.
+                    self.ready.push_back(NetEvent::DialFailed { conn, error: DialError::Refused });
+                    return Ok(conn);
+                }
+            },
+        };
         let (shared, timeout) = (self.shared.clone(), self.config.dial_timeout);
         let ticket = self.shared.threads.ticket();
         thread::Builder::new()
@@ -371,6 +464,9 @@ impl Drop for RealNet {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.conns.clear();
         for listener in &self.listeners {
+            if let Some(book) = &listener.named_in {
+                book.unregister(&listener.requested, listener.bound);
+            }
             listener.stop.store(true, Ordering::SeqCst);
             wake(listener.bound);
         }
