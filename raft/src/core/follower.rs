@@ -29,7 +29,7 @@ impl<S: Storage> Raft<S> {
                 self.become_follower(m.term, m.from);
                 self.handle_snapshot(&m);
             }
-            t if t == my_resp => match self.poll(m.from, t, !m.reject) {
+            t if t == my_resp => match self.poll(m.from, !m.reject) {
                 VoteResult::Won => {
                     if self.state == StateRole::PreCandidate {
                         self.campaign(CampaignType::Election);

@@ -402,7 +402,7 @@ impl<S: Storage> Raft<S> {
             (MessageType::MsgVote, self.term)
         };
         let id = self.id;
-        if self.poll(id, vote_msg, true) == VoteResult::Won {
+        if self.poll(id, true) == VoteResult::Won {
             // Single-voter cluster: won on our own vote.
             if t == CampaignType::PreElection {
                 self.campaign(CampaignType::Election);
@@ -425,8 +425,8 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    pub(crate) fn poll(&mut self, id: PeerId, t: MessageType, granted: bool) -> VoteResult {
-        let _ = t;
+    /// Records `id`'s (pre-)vote and returns the tally among voters.
+    pub(crate) fn poll(&mut self, id: PeerId, granted: bool) -> VoteResult {
         self.prs.record_vote(id, granted)
     }
 
