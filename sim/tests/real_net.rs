@@ -324,3 +324,28 @@ fn symbolic_addresses_resolve_through_a_shared_address_book() {
     restarted.listen(&name).unwrap();
     assert!(book.resolve(&name).is_some());
 }
+
+#[test]
+fn a_peer_that_never_reads_resets_the_connection_instead_of_blocking_the_node() {
+    let raw = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = Addr::new(raw.local_addr().unwrap().to_string());
+    let mut net = RealNet::with_config(RealNetConfig {
+        write_timeout: StdDuration::from_millis(100),
+        ..Default::default()
+    });
+    let c = net.dial(&addr).unwrap();
+    let (_never_read, _) = raw.accept().unwrap();
+    assert_eq!(next(&mut net, "Connected"), NetEvent::Connected { conn: c });
+    // 256 MiB is far beyond what loopback socket buffers hold, so some send must time out.
+    let frame = vec![0u8; 1 << 20];
+    let mut sent = 0;
+    while sent < 256 {
+        match net.send(c, frame.clone()) {
+            Ok(()) => sent += 1,
+            Err(NetError::NotConnected { conn }) if conn == c => break,
+            Err(e) => panic!("unexpected send error {e:?}"),
+        }
+    }
+    assert!(sent < 256, "every send of {sent} MiB went through to a peer that never reads");
+    assert_eq!(next(&mut net, "Closed"), NetEvent::Closed { conn: c, reason: CloseReason::Reset });
+}

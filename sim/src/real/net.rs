@@ -66,6 +66,9 @@ pub struct RealNetConfig {
     pub dial_timeout: core::time::Duration,
     /// The largest frame sent or accepted; at most [`MAX_FRAME`].
     pub max_frame: usize,
+    /// How long a send may block on a peer that does not read before the connection is reset
+    /// (a `RealNet` peer always reads; this guards against foreign or stuck peers).
+    pub write_timeout: core::time::Duration,
     /// Where symbolic addresses are resolved; without one only `ip:port` addresses work.
     pub names: Option<AddressBook>,
 }
@@ -75,6 +78,7 @@ impl Default for RealNetConfig {
         RealNetConfig {
             dial_timeout: core::time::Duration::from_secs(1),
             max_frame: MAX_FRAME,
+            write_timeout: core::time::Duration::from_secs(10),
             names: None,
         }
     }
@@ -153,6 +157,7 @@ struct Shared {
     stopping: Arc<AtomicBool>,
     threads: ThreadGauge,
     max_frame: usize,
+    write_timeout: core::time::Duration,
 }
 
 enum Conn {
@@ -238,6 +243,7 @@ impl RealNet {
                 stopping: Arc::new(AtomicBool::new(false)),
                 threads: ThreadGauge::default(),
                 max_frame: config.max_frame,
+                write_timeout: config.write_timeout,
             },
             config,
             conns: BTreeMap::new(),
@@ -540,7 +546,7 @@ fn dial_then_read(conn: ConnId, target: SocketAddr, timeout: core::time::Duratio
     if s.stopping.load(Ordering::SeqCst) {
         return;
     }
-    let Some(reader) = split(&stream) else {
+    let Some(reader) = split(&stream, s) else {
         let _ = s.tx.send(Wire::DialFailed { conn, error: DialError::Refused });
         return;
     };
@@ -551,7 +557,7 @@ fn dial_then_read(conn: ConnId, target: SocketAddr, timeout: core::time::Duratio
 
 /// A connection thread for an accept: report, then read.
 fn accepted_then_read(conn: ConnId, stream: TcpStream, local: Addr, s: &Shared) {
-    let Some(reader) = split(&stream) else {
+    let Some(reader) = split(&stream, s) else {
         return; // dropping `stream` closes it; the peer sees the connection end
     };
     if s.tx.send(Wire::Accepted { conn, local, socket: Socket(stream) }).is_ok() {
@@ -559,9 +565,11 @@ fn accepted_then_read(conn: ConnId, stream: TcpStream, local: Addr, s: &Shared) 
     }
 }
 
-/// Prepares a connected socket: no Nagle delay, and a second handle for the reading thread.
-fn split(stream: &TcpStream) -> Option<TcpStream> {
+/// Prepares a connected socket: no Nagle delay, bounded writes, and a second handle for the
+/// reading thread.
+fn split(stream: &TcpStream, s: &Shared) -> Option<TcpStream> {
     let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(s.write_timeout).filter(|t| !t.is_zero()));
     stream.try_clone().ok()
 }
 
