@@ -16,6 +16,42 @@
 //! 5. Call [`RawNode::advance`]. Do not call [`RawNode::ready`] again before that.
 //!
 //! A node that crashes restarts from what step 2 persisted; nothing else survives.
+//!
+//! # Example: one node's loop
+//!
+//! ```
+//! use rand::SeedableRng;
+//! use raft::core::{Config, MemoryStorage, RawNode, StateRole};
+//!
+//! let rng = rand_chacha::ChaCha8Rng::seed_from_u64(1); // e.g. sim::Seed::stream("raft/1")
+//! let mut node = RawNode::new(&Config::new(1), MemoryStorage::with_voters(&[1]), rng).unwrap();
+//! node.campaign().unwrap();
+//! let mut applied = Vec::new();
+//! // A lone voter wins at once; elsewhere `ProposalDropped` means "no leader yet: retry".
+//! node.propose(b"x".to_vec()).unwrap();
+//! for _ in 0..3 {
+//!     if !node.has_ready() {
+//!         node.tick();
+//!         continue;
+//!     }
+//!     let rd = node.ready();
+//!     let send_now = &rd.messages; // to the transport
+//!     let store = node.store_mut();
+//!     if let Some(s) = &rd.snapshot {
+//!         store.apply_snapshot(s.clone()).unwrap();
+//!     }
+//!     store.append(&rd.entries);
+//!     if let Some(hs) = rd.hard_state {
+//!         store.set_hard_state(hs);
+//!     }
+//!     let send_after_persist = &rd.persisted_messages; // to the transport, now
+//!     applied.extend(rd.committed_entries.iter().map(|e| e.index));
+//!     let _ = (send_now, send_after_persist);
+//!     node.advance();
+//! }
+//! assert_eq!(node.status().soft_state.role, StateRole::Leader);
+//! assert_eq!(applied, vec![1, 2], "the no-op and x, committed once durable");
+//! ```
 
 use rand_chacha::ChaCha8Rng;
 
