@@ -18,6 +18,8 @@ enum Op {
     Commit,
     /// Record a snapshot marker at the commit index.
     Snapshot,
+    /// Cut a segment now (BUGGIFY's early cut).
+    Cut,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -25,6 +27,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (1u64..5, 0usize..300, 0u64..3).prop_map(|(n, len, back)| Op::Append { n, len, back }),
         1 => Just(Op::Commit),
         1 => Just(Op::Snapshot),
+        1 => Just(Op::Cut),
     ]
 }
 
@@ -60,6 +63,7 @@ fn run(segment_size: u64, ops: &[Op], cuts: &mut u64) -> Result<(), TestCaseErro
                 m.state.commit = m.log.len() as u64;
                 wal.save(&m.state, &[]).unwrap();
             }
+            Op::Cut => wal.cut_early().unwrap(),
             Op::Snapshot => {
                 let index = m.state.commit;
                 let term = if index == 0 { 0 } else { m.log[index as usize - 1].term };

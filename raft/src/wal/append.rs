@@ -265,6 +265,12 @@ impl Wal {
         })
     }
 
+    /// Flushes and cuts a new segment now, whatever the tail's size: for BUGGIFY's "early WAL
+    /// cut" (DESIGN.md), so that simulations exercise cuts at arbitrary points.
+    pub fn cut_early(&mut self) -> Result<(), WalError> {
+        self.guarded(|w| w.cut())
+    }
+
     /// Closes the tail and starts the next segment:
     /// 1. truncate the tail at its end offset (dropping unused preallocation) and sync it;
     /// 2. take a preallocated tmp file from the pipeline;
