@@ -28,7 +28,7 @@ pub mod trace;
 pub mod world;
 
 pub use env::{Actor, Env, EnvParts, Halt, NodeId, TimerId};
+pub use fault::{Fault, FaultPlan};
 pub use seed::{Rng, Seed};
 pub use time::{Duration, Instant};
-pub use fault::{Fault, FaultPlan};
 pub use world::{World, WorldConfig};
