@@ -19,7 +19,7 @@ impl<S: Storage> Raft<S> {
             MessageType::MsgProp => return Err(StepError::ProposalDropped),
             MessageType::MsgApp => {
                 self.become_follower(m.term, m.from);
-                self.handle_append_entries(&m);
+                self.handle_append_entries(m);
             }
             MessageType::MsgHeartbeat => {
                 self.become_follower(m.term, m.from);
@@ -62,7 +62,7 @@ impl<S: Storage> Raft<S> {
             MessageType::MsgApp => {
                 self.election_elapsed = 0;
                 self.lead = m.from;
-                self.handle_append_entries(&m);
+                self.handle_append_entries(m);
             }
             MessageType::MsgHeartbeat => {
                 self.election_elapsed = 0;
@@ -94,7 +94,7 @@ impl<S: Storage> Raft<S> {
         Ok(())
     }
 
-    pub(crate) fn handle_append_entries(&mut self, m: &Message) {
+    pub(crate) fn handle_append_entries(&mut self, m: Message) {
         let mut r = Message::new(MessageType::MsgAppResp, self.id, m.from);
         if m.index < self.raft_log.committed {
             // Everything up to our commit is already in place.
@@ -102,7 +102,7 @@ impl<S: Storage> Raft<S> {
             self.send(r);
             return;
         }
-        match self.raft_log.maybe_append(m.index, m.log_term, m.commit, &m.entries) {
+        match self.raft_log.maybe_append(m.index, m.log_term, m.commit, m.entries) {
             Some(last_new) => {
                 r.index = last_new;
                 self.send(r);

@@ -104,27 +104,28 @@ impl<S: Storage> RaftLog<S> {
         index: u64,
         log_term: u64,
         committed: u64,
-        ents: &[Entry],
+        mut ents: Vec<Entry>,
     ) -> Option<u64> {
         if !self.match_term(index, log_term) {
             return None;
         }
         let last_new = index + ents.len() as u64;
-        let ci = self.find_conflict(ents);
+        let ci = self.find_conflict(&ents);
         if ci != 0 {
             assert!(
                 ci > self.committed,
                 "entry {ci} conflicts with committed entry (committed {})",
                 self.committed
             );
-            self.append(&ents[(ci - index - 1) as usize..]);
+            ents.drain(..(ci - index - 1) as usize);
+            self.append(ents);
         }
         self.commit_to(committed.min(last_new));
         Some(last_new)
     }
 
     /// Appends to the unstable tail; returns the new last index.
-    pub fn append(&mut self, ents: &[Entry]) -> u64 {
+    pub fn append(&mut self, ents: Vec<Entry>) -> u64 {
         let Some(first) = ents.first() else { return self.last_index() };
         assert!(
             first.index > self.committed,
@@ -301,10 +302,10 @@ mod tests {
     #[test]
     fn maybe_append_commits_min_of_leader_commit_and_last_new() {
         let mut l = log_with(&[1, 1]);
-        assert_eq!(l.maybe_append(2, 1, 10, &ents(3, &[2])), Some(3));
+        assert_eq!(l.maybe_append(2, 1, 10, ents(3, &[2])), Some(3));
         assert_eq!(l.committed, 3, "not beyond the last new entry");
-        assert_eq!(l.maybe_append(3, 9, 10, &[]), None, "term mismatch at prev");
-        assert_eq!(l.maybe_append(1, 1, 3, &ents(2, &[1])), Some(2));
+        assert_eq!(l.maybe_append(3, 9, 10, vec![]), None, "term mismatch at prev");
+        assert_eq!(l.maybe_append(1, 1, 3, ents(2, &[1])), Some(2));
         assert_eq!(l.last_index(), 3, "a stale, matching append does not truncate");
     }
 
@@ -313,13 +314,13 @@ mod tests {
     fn overwriting_a_committed_entry_panics() {
         let mut l = log_with(&[1, 1, 1]);
         l.commit_to(2);
-        l.maybe_append(1, 1, 2, &ents(2, &[2, 2]));
+        l.maybe_append(1, 1, 2, ents(2, &[2, 2]));
     }
 
     #[test]
     fn slices_respect_size_and_span_storage_and_unstable() {
         let mut l = log_with(&[1, 1]);
-        l.append(&ents(3, &[2, 2]));
+        l.append(ents(3, &[2, 2]));
         assert_eq!(l.slice(1, 5, u64::MAX).unwrap(), {
             let mut v = ents(1, &[1, 1]);
             v.extend(ents(3, &[2, 2]));

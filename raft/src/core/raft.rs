@@ -527,7 +527,7 @@ impl<S: Storage> Raft<S> {
             e.term = self.term;
             e.index = li + 1 + i as u64;
         }
-        self.raft_log.append(&es);
+        self.raft_log.append(es);
     }
 
     /// The leader's own entries up to (`index`, `term`) are durable: count them for itself.

@@ -68,7 +68,7 @@ impl Unstable {
     }
 
     /// Appends `ents`, first truncating whatever they overwrite.
-    pub fn truncate_and_append(&mut self, ents: &[Entry]) {
+    pub fn truncate_and_append(&mut self, ents: Vec<Entry>) {
         let Some(first) = ents.first() else { return };
         let after = first.index;
         let end = self.offset + self.entries.len() as u64;
@@ -81,7 +81,12 @@ impl Unstable {
         } else {
             self.entries.truncate((after - self.offset) as usize);
         }
-        self.entries.extend_from_slice(ents);
+        if self.entries.is_empty() {
+            // Take the caller's buffer as is: no copy.
+            self.entries = ents;
+        } else {
+            self.entries.extend(ents);
+        }
     }
 
     /// Entries in `[lo, hi)`; the caller guarantees `offset <= lo <= hi <= last + 1`.
@@ -107,15 +112,15 @@ mod tests {
     #[test]
     fn truncate_append_and_stable_to() {
         let mut u = Unstable::new(5);
-        u.truncate_and_append(&[ent(5, 1), ent(6, 1), ent(7, 1)]);
-        u.truncate_and_append(&[ent(6, 2)]);
+        u.truncate_and_append(vec![ent(5, 1), ent(6, 1), ent(7, 1)]);
+        u.truncate_and_append(vec![ent(6, 2)]);
         assert_eq!(u.maybe_last_index(), Some(6));
         assert_eq!(u.maybe_term(6), Some(2));
         u.stable_to(6, 1); // stale term: ignored
         assert_eq!(u.offset, 5);
         u.stable_to(5, 1);
         assert_eq!((u.offset, u.entries.len()), (6, 1));
-        u.truncate_and_append(&[ent(3, 3)]);
+        u.truncate_and_append(vec![ent(3, 3)]);
         assert_eq!((u.offset, u.maybe_last_index()), (3, Some(3)));
     }
 }
