@@ -8,6 +8,11 @@
 //! is due; only the item at the front of the queue is ever delivered, so order holds even when
 //! the world defers an event (a paused or busy node).
 //!
+//! Addresses are `host:port` where the host of node `NodeId(i)` is `n<i>` (`n3:2380`). A dial to
+//! an address nobody listens on is refused (after a round trip) if that host's node is up, and
+//! times out (after the dial timeout) if it is down, unknown or partitioned away. A node may send
+//! on a connection it dialled before `Connected` arrives; the frames follow the accept in order.
+//!
 //! Faults:
 //! - latency and jitter per directed link ([`LinkConfig`], drawn from the seeded `"net"` stream);
 //! - partitions (symmetric, one-way, isolate): blocked directed pairs. Creating a partition resets

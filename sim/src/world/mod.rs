@@ -1,7 +1,7 @@
 //! The discrete-event world: one thread, one global virtual clock, an event queue ordered by
 //! (time, sequence), and nodes that are sans-I/O [`Actor`]s.
 //!
-//! Each node owns a [`SimClock`] (skew and drift off by default), a [`SimDisk`] (stream
+//! Each node owns a [`SimClock`](crate::simulated::clock::SimClock) (skew and drift off by default), a [`SimDisk`] (stream
 //! `"disk/<id>"`), its own RNG stream (`"node/<id>"`) and BUGGIFY stream (`"node/<id>/buggify"`);
 //! all nodes share one [`SimNet`] (stream `"net"`). A handler runs to completion; afterwards the
 //! world
