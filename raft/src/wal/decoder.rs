@@ -10,6 +10,11 @@
 //!   fails while one of its 512-byte sector pieces is all zeros, is a torn write
 //!   ([`WalError::TornTail`]); anywhere else the same damage is an error naming segment and
 //!   offset.
+//!
+//! Known limit (shared with etcd): a synced record in the last segment that is later corrupted
+//! *and* happens to contain an all-zero sector piece is indistinguishable from a torn write and
+//! would be truncated by repair. The length word's check bits rule this out for damage to the
+//! length itself; damage to a record elsewhere (any non-last segment) is always an error.
 
 use sim::io::Mapping;
 
