@@ -48,11 +48,14 @@ fn no_disk() -> Rc<dyn Disk> {
     Rc::new(NoDisk)
 }
 
-/// Listens on an ephemeral port and echoes every frame back with an `echo:` prefix.
+/// Listens on an ephemeral port and echoes every frame back with an `echo:` prefix. With
+/// `spin`, it also keeps a zero-delay timer firing forever (a busy node).
 #[derive(Default)]
 struct EchoServer {
     accepted: Vec<ConnId>,
     echoed: u64,
+    spin: bool,
+    spins: u64,
 }
 
 impl Actor for EchoServer {
@@ -60,9 +63,14 @@ impl Actor for EchoServer {
     type Response = ();
 
     fn on_start(&mut self, env: &mut Env<'_, ()>) -> Result<(), Halt> {
+        if self.spin {
+            env.set_timer(sim::Duration::ZERO, 0);
+        }
         env.net().listen(&Addr::new("127.0.0.1:0")).map_err(|e| Halt::Fatal(e.to_string()))
     }
-    fn on_timer(&mut self, _: &mut Env<'_, ()>, _: TimerId, _: u64) -> Result<(), Halt> {
+    fn on_timer(&mut self, env: &mut Env<'_, ()>, _: TimerId, _: u64) -> Result<(), Halt> {
+        self.spins += 1;
+        env.set_timer(sim::Duration::ZERO, 0);
         Ok(())
     }
     fn on_net(&mut self, env: &mut Env<'_, ()>, event: NetEvent) -> Result<(), Halt> {
@@ -194,6 +202,19 @@ fn an_echo_pair_talks_over_loopback() {
     client.request("ping-3".to_string());
     let out = exchange(&mut server, &mut client, 1);
     assert_eq!(out, [ClientOut::Reply("echo:ping-3".into())]);
+}
+
+#[test]
+fn a_node_busy_with_timers_still_serves_the_network() {
+    let busy = EchoServer { spin: true, ..EchoServer::default() };
+    let mut server = RealRuntime::new(NodeId(1), Seed(3), no_disk(), busy);
+    server.start().expect("server starts");
+    let addr = server.net().local_addr().expect("server listens");
+    let mut client = RealRuntime::new(NodeId(2), Seed(3), no_disk(), EchoClient::new(addr));
+    client.request("while busy".to_string());
+    let out = exchange(&mut server, &mut client, 3);
+    assert!(out.contains(&ClientOut::Reply("echo:while busy".into())), "{out:?}");
+    assert!(server.actor().spins > 0, "the timer loop ran too");
 }
 
 #[test]

@@ -6,9 +6,10 @@
 //! the caller's [`Seed`], the trace only counts records, and BUGGIFY never fires.
 //!
 //! The loop is single-threaded and every run is bounded by a wall-clock limit: each turn fires
-//! due timers (earliest first), hands queued client requests to the actor, then waits for a
-//! network event until the next timer deadline or the run's limit, whichever is sooner. A
-//! handler returning `Err(Halt)` stops the node for good ([`RealRuntime::halted`]).
+//! the earliest due timer, hands over the oldest queued client request, and takes one network
+//! event, waiting for it (until the next timer deadline or the run's limit, whichever is sooner)
+//! only when there was nothing else to do. A handler returning `Err(Halt)` stops the node for
+//! good ([`RealRuntime::halted`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -207,18 +208,22 @@ impl<A: Actor> RealRuntime<A> {
         }
     }
 
-    /// One turn of the loop: a due timer, else a queued request, else wait (until the next
-    /// deadline or `end`) for a network event. Delivers at most one input.
+    /// One turn of the loop: at most one due timer, one queued request and one network event,
+    /// so none of the three can starve the others. The network wait blocks (until the next
+    /// timer deadline or `end`) only when nothing else was ready.
     fn turn(&mut self, end: Instant) {
-        let now = self.clock.now();
-        if let Some((id, tag)) = self.timers.pop_due(now) {
-            return self.deliver(Input::Timer(id, tag));
+        let mut busy = false;
+        if let Some((id, tag)) = self.timers.pop_due(self.clock.now()) {
+            self.deliver(Input::Timer(id, tag));
+            busy = true;
         }
         if let Some(request) = self.requests.pop_front() {
-            return self.deliver(Input::Request(request));
+            self.deliver(Input::Request(request));
+            busy = true;
         }
         let wake = self.timers.next_deadline().map_or(end, |t| t.min(end));
-        if let Some(event) = self.net.poll(self.clock.until(wake)) {
+        let wait = if busy { core::time::Duration::ZERO } else { self.clock.until(wake) };
+        if let Some(event) = self.net.poll(wait) {
             self.deliver(Input::Net(event));
         }
     }
