@@ -9,14 +9,17 @@
 //! Commands:
 //! `cluster N [pre-vote] [check-quorum]`, `campaign ID`, `propose ID DATA`, `tick ID [COUNT]`,
 //! `isolate ID`, `cut A B`, `recover`, `crash ID`, `restart ID`, `compact ID`,
-//! `read-index ID CTX`, `transfer ID TO`, `status`, `log ID`.
+//! `read-index ID CTX`, `transfer ID TO`, `status`, `log ID`,
+//! `conf ID add|learner|remove TARGET` (proposes a membership change at ID; every node applies
+//! it when committed), `join ID` (starts a new, empty node that knows the initial members).
 //! Every command except `status`/`log` runs the cluster until quiet ("stabilize") afterwards.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
 use raft::core::{
-    ConfState, Config, MemoryStorage, Message, MessageType, PeerId, RawNode, Storage,
+    Codec, ConfChange, ConfChangeType, ConfState, Config, EntryKind, MemoryStorage, Message,
+    MessageType, PeerId, RawNode, Storage,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -139,9 +142,22 @@ impl Cluster {
             writeln!(out, "n{id} read-state {ctx} at {}", rs.index).unwrap();
         }
         for e in &rd.committed_entries {
+            node.applied = e.index;
+            if e.kind == EntryKind::ConfChange {
+                let cc = ConfChange::decode(&e.data).expect("valid conf change");
+                match node.raw.apply_conf_change(&cc) {
+                    Ok(cs) => writeln!(
+                        out,
+                        "n{id} apply {}/{} {:?} {} -> voters {:?} learners {:?}",
+                        e.index, e.term, cc.change_type, cc.node_id, cs.voters, cs.learners
+                    ),
+                    Err(err) => writeln!(out, "n{id} apply {}/{} refused: {err}", e.index, e.term),
+                }
+                .unwrap();
+                continue;
+            }
             let data = String::from_utf8_lossy(&e.data);
             writeln!(out, "n{id} apply {}/{} {data:?}", e.index, e.term).unwrap();
-            node.applied = e.index;
         }
         node.raw.advance();
         true
@@ -224,6 +240,23 @@ impl Cluster {
                 report(r, out);
             }
             "transfer" => self.node(id(1)).raw.transfer_leader(id(2)),
+            "conf" => {
+                let change_type = match cmd[2] {
+                    "add" => ConfChangeType::AddNode,
+                    "learner" => ConfChangeType::AddLearnerNode,
+                    "remove" => ConfChangeType::RemoveNode,
+                    other => panic!("unknown conf change {other:?}"),
+                };
+                let cc = ConfChange { change_type, node_id: id(3), context: vec![] };
+                let r = self.node(id(1)).raw.propose_conf_change(&cc);
+                report(r, out);
+            }
+            "join" => {
+                let who = id(1);
+                self.disks.insert(who, MemoryStorage::with_voters(&self.voters));
+                self.voters.push(who);
+                self.start(who);
+            }
             "status" => {
                 self.status(out);
                 return false;
@@ -249,16 +282,15 @@ fn report(r: Result<(), raft::core::StepError>, out: &mut String) {
 }
 
 fn fmt_entry(e: &raft::core::Entry) -> String {
-    format!(
-        "{}/{}{}",
-        e.index,
-        e.term,
-        if e.data.is_empty() {
-            String::new()
-        } else {
-            format!(":{}", String::from_utf8_lossy(&e.data))
-        }
-    )
+    let payload = match e.kind {
+        EntryKind::ConfChange => match ConfChange::decode(&e.data) {
+            Ok(cc) => format!(":{:?}({})", cc.change_type, cc.node_id),
+            Err(err) => format!(":bad conf change ({err})"),
+        },
+        EntryKind::Normal if e.data.is_empty() => String::new(),
+        EntryKind::Normal => format!(":{}", String::from_utf8_lossy(&e.data).escape_debug()),
+    };
+    format!("{}/{}{payload}", e.index, e.term)
 }
 
 fn fmt_msg(m: &Message) -> String {
