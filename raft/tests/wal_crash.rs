@@ -23,16 +23,18 @@ enum Op {
     Marker(u64, u64),
 }
 
-/// The script: saves of growing entries (several cuts at 1 KiB segments), a conflicting
-/// overwrite by a new term, and a snapshot marker.
+/// The script: saves of growing entries (several cuts at 2 KiB segments), commit-only saves
+/// (not synced), a conflicting overwrite by a new term, and a snapshot marker.
 fn script() -> Vec<Op> {
     let mut ops = Vec::new();
     for i in 1..=5u64 {
         ops.push(Op::Save(hs(1, 1, i - 1), vec![entry(i, 1, 150 * i as usize)]));
     }
+    ops.push(Op::Save(hs(1, 1, 4), vec![])); // commit only: written, not synced
     ops.push(Op::Marker(3, 1));
     ops.push(Op::Save(hs(2, 2, 4), vec![entry(5, 2, 300), entry(6, 2, 600), entry(7, 2, 900)]));
     ops.push(Op::Save(hs(2, 2, 6), vec![entry(8, 2, 90)]));
+    ops.push(Op::Save(hs(2, 2, 8), vec![])); // commit only: written, not synced
     ops
 }
 
@@ -70,22 +72,41 @@ fn run(disk: &Rc<SimDisk>, ops: &[Op], acked: &mut usize) -> Result<(), WalError
     Ok(())
 }
 
+/// Whether acknowledging step `t` promises durability: markers always sync, saves sync when
+/// they carry entries or change term or vote (etcd's MustSync); a commit-only save does not.
+fn syncs(ops: &[Op], t: usize) -> bool {
+    match &ops[t] {
+        Op::Marker(..) => true,
+        Op::Save(h, es) => {
+            let (_, prev, _) = model(&ops[..t]);
+            !es.is_empty() || h.term != prev.term || h.vote != prev.vote
+        }
+    }
+}
+
 /// Every (entries, hard state) recovery may legally return when `acked` steps were
-/// acknowledged and the next one was in flight, for a WAL opened at marker `from`.
+/// acknowledged (create is step 0) and the next one was in flight, for a WAL opened at marker
+/// `from`: any prefix of the record stream that contains every record up to the last step whose
+/// acknowledgement promised durability.
 fn allowed(ops: &[Op], acked: usize, from: u64) -> Vec<(Vec<Entry>, HardState)> {
     let done = acked.saturating_sub(1);
-    let (log, state, _) = model(&ops[..done]);
-    let tail = |l: &[Entry]| l[from as usize..].to_vec();
-    let mut out = vec![(tail(&log), state)];
-    if let Some(Op::Save(h, es)) = ops.get(done).filter(|_| acked >= 1) {
-        for j in 1..=es.len() {
-            let (partial, _, _) =
-                model(&[&ops[..done], &[Op::Save(*h, es[..j].to_vec())]].concat());
-            out.push((tail(&partial), state));
+    let lo = (0..done).rev().find(|&t| syncs(ops, t)).map_or(0, |t| t + 1);
+    let hi = if acked == 0 { 0 } else { (done + 1).min(ops.len()) };
+    let tail = |l: Vec<Entry>| l[from as usize..].to_vec();
+    let mut out = Vec::new();
+    for t in lo..hi {
+        let (log, state, _) = model(&ops[..t]);
+        out.push((tail(log), state));
+        if let Op::Save(h, es) = &ops[t] {
+            for j in 1..=es.len() {
+                let partial = Op::Save(*h, es[..j].to_vec());
+                let (log, _, _) = model(&[&ops[..t], &[partial]].concat());
+                out.push((tail(log), state));
+            }
         }
-        let (full, _, _) = model(&ops[..=done]);
-        out.push((tail(&full), *h));
     }
+    let (log, state, _) = model(&ops[..hi]);
+    out.push((tail(log), state));
     out
 }
 
@@ -148,18 +169,23 @@ fn recovery_after_a_crash_at_every_disk_operation() {
             }
 
             // The recovered WAL accepts new records and returns them after a clean reopen.
+            // Small ones, reopening after each, so that the end of the log walks over whatever
+            // a crash left behind the last valid record (recovery must have zeroed it).
             let mut wal = wal;
-            let next = mi + got.entries.len() as u64 + 1;
-            let extra = entry(next, 9, 33);
-            let state = HardState { term: 9, vote: 3, commit: got.hard_state.commit };
-            wal.save(&state, std::slice::from_ref(&extra)).unwrap();
-            drop(wal);
-            let (_, again) = Wal::open(dyn_disk(&disk), "wal", &marker(mi, mt), config(SEGMENT))
-                .unwrap_or_else(|e| panic!("{ctx}: reopen after recovery failed: {e}"));
             let mut want = got.entries.clone();
-            want.push(extra);
-            assert_eq!(again.entries, want, "{ctx}");
-            assert_eq!(again.hard_state, state, "{ctx}");
+            let state = HardState { term: 9, vote: 3, commit: got.hard_state.commit };
+            for k in 0..10 {
+                let e = entry(mi + want.len() as u64 + 1, 9, 5 + 41 * k);
+                wal.save(&state, std::slice::from_ref(&e)).unwrap();
+                want.push(e);
+                drop(wal);
+                let (w, again) =
+                    Wal::open(dyn_disk(&disk), "wal", &marker(mi, mt), config(SEGMENT))
+                        .unwrap_or_else(|e| panic!("{ctx}: reopen {k} after recovery: {e}"));
+                assert_eq!(again.entries, want, "{ctx}: reopen {k}");
+                assert_eq!(again.hard_state, state, "{ctx}: reopen {k}");
+                wal = w;
+            }
         }
     }
     eprintln!("{runs} runs over {total} crash points: {repaired} torn-tail repairs, {torn_in_flight} partial in-flight saves");
