@@ -6,5 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod core;
+pub mod server;
 pub mod snap;
 pub mod wal;
