@@ -174,7 +174,8 @@ impl Backend {
         }
     }
 
-    fn ensure_ok(&self) -> Result<(), MvccError> {
+    /// Fails with `FailStop` once a commit has failed.
+    pub fn ensure_ok(&self) -> Result<(), MvccError> {
         match &self.failed {
             Some(cause) => Err(MvccError::FailStop { cause: cause.clone() }),
             None => Ok(()),

@@ -67,6 +67,9 @@ impl Revision {
         if main < 0 || sub < 0 {
             return Err(bad(format!("negative revision {main}/{sub}")));
         }
+        if main == i64::MAX {
+            return Err(bad("main revision i64::MAX leaves no room for a next one".into()));
+        }
         Ok((Revision { main, sub }, tombstone))
     }
 }

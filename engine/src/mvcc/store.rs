@@ -93,30 +93,34 @@ impl Store {
         self.durable_index = self.consistent_index;
         let scheduled = self.meta_rev(META_SCHEDULED_COMPACT)?;
         let finished = self.meta_rev(META_FINISHED_COMPACT)?;
+        if finished > scheduled {
+            return Err(MvccError::CorruptMeta {
+                key: "finishedCompactRev",
+                detail: format!("{finished} is after scheduledCompactRev {scheduled}"),
+            });
+        }
         let mut index = BTreeMap::new();
-        let mut current = 1;
+        let mut last = Revision::default();
         self.backend.scan_committed(BucketName::Key, &[], None, |k, v| {
             let (rev, tombstone) = Revision::from_bytes(k)?;
-            let kv = KeyValue::decode(rev, v)?;
-            current = current.max(rev.main);
-            let ki: &mut KeyIndex = index.entry(kv.key.clone()).or_default();
-            if tombstone {
-                // A tombstone whose put was already removed by an interrupted compaction is
-                // harmless: resuming the compaction removes it too. Anywhere else it is corrupt.
-                if !ki.tombstone(rev) && rev.main > scheduled {
-                    return Err(MvccError::CorruptRecord {
-                        revision: rev.to_string(),
-                        detail: "tombstone of a key that is not live".into(),
-                    });
-                }
-            } else {
-                ki.restore_put(rev, kv.create_revision, kv.version);
+            if rev <= last {
+                let detail = format!("revision {rev} is not after the previous record's {last}");
+                return Err(MvccError::CorruptRevision { key: k.to_vec(), detail });
             }
+            last = rev;
+            let kv = KeyValue::decode(rev, v)?;
+            restore_record(
+                index.entry(kv.key.clone()).or_default(),
+                rev,
+                tombstone,
+                &kv,
+                scheduled,
+            )?;
             Ok(true)
         })?;
         index.retain(|_, ki| !ki.is_empty());
         self.index = index;
-        self.current = current.max(scheduled).max(finished);
+        self.current = last.main.max(1).max(scheduled).max(finished);
         self.compacted = finished;
         if scheduled > finished {
             self.compacted = scheduled;
@@ -248,10 +252,17 @@ impl Store {
         found
             .iter()
             .zip(values)
-            .map(|((_, f), v)| {
+            .map(|((key, f), v)| {
                 let v =
                     v.ok_or_else(|| MvccError::MissingRecord { revision: f.modified.to_string() })?;
-                KeyValue::decode(f.modified, &v)
+                let kv = KeyValue::decode(f.modified, &v)?;
+                if kv.key != *key {
+                    return Err(MvccError::CorruptRecord {
+                        revision: f.modified.to_string(),
+                        detail: format!("record holds key {:02x?}, the index {key:02x?}", kv.key),
+                    });
+                }
+                Ok(kv)
             })
             .collect()
     }
@@ -516,6 +527,9 @@ impl Store {
     // ---- helpers ----
 
     fn ensure_writable(&self) -> Result<(), MvccError> {
+        // Fail-stop (contract item 5): after a failed commit the in-memory index is ahead of
+        // the disk, so no write may build on it.
+        self.backend.ensure_ok()?;
         if self.backend.db().is_read_only() {
             return Err(MvccError::Engine(crate::Error::DatabaseReadOnly));
         }
@@ -559,6 +573,48 @@ impl MvccError {
                 | MvccError::CompactNotAlone { .. }
         )
     }
+}
+
+/// Replays one record read back at open into its key's index, checking that it fits the key's
+/// history so far (corrupt input must not reach the index's assertions or overflow a version).
+fn restore_record(
+    ki: &mut KeyIndex,
+    rev: Revision,
+    tombstone: bool,
+    kv: &KeyValue,
+    scheduled: i64,
+) -> Result<(), MvccError> {
+    let bad = |detail: String| MvccError::CorruptRecord { revision: rev.to_string(), detail };
+    if rev.main < 1 {
+        return Err(bad("main revision 0 is before the first write".into()));
+    }
+    if tombstone {
+        // A tombstone whose put was already removed by an interrupted compaction is harmless:
+        // resuming the compaction removes it too. Anywhere else it is corrupt.
+        if !ki.tombstone(rev) && rev.main > scheduled {
+            return Err(bad("tombstone of a key that is not live".into()));
+        }
+        return Ok(());
+    }
+    let g = ki.generations.last().expect("a key index always has a generation");
+    let fits = if g.revs.is_empty() {
+        // Starts a generation (or its earlier versions were compacted away). A version counts
+        // puts since the creation, each at its own revision, so it cannot exceed their span.
+        (1..=rev.main).contains(&kv.create_revision)
+            && (1..=rev.main - kv.create_revision + 1).contains(&kv.version)
+            && (kv.version > 1 || kv.create_revision == rev.main)
+    } else {
+        // Continues the live generation: the next version of the same creation.
+        kv.version == g.version.saturating_add(1) && kv.create_revision == g.created.main
+    };
+    if !fits {
+        return Err(bad(format!(
+            "version {} created at {} does not fit the key's history (latest {} version {})",
+            kv.version, kv.create_revision, ki.modified, g.version
+        )));
+    }
+    ki.restore_put(rev, kv.create_revision, kv.version);
+    Ok(())
 }
 
 fn invalid(field: &'static str, detail: impl Into<String>) -> MvccError {
