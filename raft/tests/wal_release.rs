@@ -5,7 +5,7 @@ mod wal_support;
 
 use std::rc::Rc;
 
-use raft::wal::{purge, SegmentName, Wal};
+use raft::wal::{purge, snapshot_markers, SegmentName, Wal};
 use sim::io::{Disk, DiskError, OpenOptions};
 use sim::simulated::disk::SimDisk;
 use wal_support::*;
@@ -101,9 +101,13 @@ fn purge_removes_only_released_segments_and_keeps_the_configured_number() {
     let left: Vec<_> =
         disk.list("wal").unwrap().into_iter().filter(|n| n.ends_with(".wal")).collect();
     assert_eq!(left.len(), 4);
-    // The WAL still opens at a snapshot in the kept range.
+    // The WAL still opens at a snapshot in the kept range, and the markers can still be read
+    // although the CRC chain now starts in a later segment (etcd issue 11918).
     wal.save_snapshot(&marker(3, 1)).unwrap();
     drop(wal);
+    let markers: Vec<(u64, u64)> =
+        snapshot_markers(&*disk, "wal").unwrap().iter().map(|m| (m.index, m.term)).collect();
+    assert_eq!(markers, vec![(3, 1)]);
     let (_, got) = Wal::open(dyn_disk(&disk), "wal", &marker(3, 1), config(1)).unwrap();
     let idx: Vec<u64> = got.entries.iter().map(|e| e.index).collect();
     assert_eq!(idx, vec![4, 5]);
