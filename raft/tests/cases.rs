@@ -511,3 +511,57 @@ fn transfer_request_forwarded_by_follower() {
     assert_eq!(nw.peek(3).state, StateRole::Leader);
     assert_eq!(nw.peek(2).state, StateRole::Follower);
 }
+
+// Messages no correct peer sends are refused with the reason, never a panic.
+#[test]
+fn raw_node_refuses_malformed_messages() {
+    let mut n = RawNode::new(&config(1, 10, 1), storage(&[1, 2]), node_rng(1)).unwrap();
+    let malformed = |n: &mut RawNode<MemoryStorage>, m| match n.step(m) {
+        Err(StepError::Malformed(_, why)) => why,
+        other => panic!("expected Malformed, got {other:?}"),
+    };
+    let mut gap = msg(MessageType::MsgApp, 2, 1, 1);
+    gap.entries = ents(5, &[1]);
+    assert!(malformed(&mut n, gap).contains("consecutive"));
+    let mut future = msg(MessageType::MsgApp, 2, 1, 1);
+    future.entries = ents(1, &[3]);
+    assert!(malformed(&mut n, future).contains("terms"));
+    let mut wrap = msg(MessageType::MsgApp, 2, 1, 1);
+    wrap.index = u64::MAX;
+    wrap.entries = ents(0, &[1]);
+    assert!(malformed(&mut n, wrap).contains("consecutive"));
+    assert!(malformed(&mut n, msg(MessageType::MsgProp, 2, 1, 0)).contains("without entries"));
+    assert!(malformed(&mut n, msg(MessageType::MsgReadIndex, 2, 1, 0)).contains("context"));
+    assert!(malformed(&mut n, msg(MessageType::MsgSnap, 2, 1, 1)).contains("without"));
+    // An oversized heartbeat commit is clamped to what the follower holds.
+    let mut hb = msg(MessageType::MsgHeartbeat, 2, 1, 1);
+    hb.commit = 1_000;
+    n.step(hb).unwrap();
+    assert_eq!(n.raft.raft_log.committed, 0);
+}
+
+// Decoding arbitrary bytes and stepping whatever decodes never panics a node.
+#[test]
+fn stepping_decoded_garbage_never_panics() {
+    use rand::{Rng as _, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let mut nw = Network::new(3);
+    nw.campaign(1);
+    nw.propose(1, b"x");
+    let templates: Vec<Vec<u8>> = nw.delivered.iter().map(|m| m.to_bytes()).collect();
+    let mut leader = RawNode::new(&config(1, 10, 1), storage(&[1, 2, 3]), node_rng(1)).unwrap();
+    leader.campaign().unwrap();
+    let mut stepped = 0;
+    for _ in 0..20_000 {
+        let mut b = templates[rng.random_range(0..templates.len())].clone();
+        for _ in 0..rng.random_range(1..4) {
+            let i = rng.random_range(0..b.len());
+            b[i] = rng.random();
+        }
+        if let Ok(m) = raft::core::Message::decode(&b) {
+            let _ = leader.step(m);
+            stepped += 1;
+        }
+    }
+    assert!(stepped > 100, "only {stepped} mutated messages decoded");
+}

@@ -39,6 +39,8 @@ pub enum StepError {
     LocalMessageFromNetwork(super::message::MessageType),
     /// A response from a node not in the configuration.
     PeerNotFound(super::message::PeerId),
+    /// A message from the network that no correct peer sends (named by what is wrong).
+    Malformed(super::message::MessageType, &'static str),
     /// The conf change cannot be applied.
     ConfChange(ConfChangeError),
 }
@@ -51,6 +53,7 @@ impl fmt::Display for StepError {
                 write!(f, "local message type {t:?} received from the network")
             }
             StepError::PeerNotFound(id) => write!(f, "peer {id} not found"),
+            StepError::Malformed(t, why) => write!(f, "malformed {t:?}: {why}"),
             StepError::ConfChange(e) => write!(f, "conf change: {e}"),
         }
     }

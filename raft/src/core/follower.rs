@@ -122,7 +122,9 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn handle_heartbeat(&mut self, m: &Message) {
-        self.raft_log.commit_to(m.commit);
+        // A correct leader never sends more than we hold; never trust it to, though.
+        let commit = m.commit.min(self.raft_log.last_index());
+        self.raft_log.commit_to(commit);
         let mut r = Message::new(MessageType::MsgHeartbeatResp, self.id, m.from);
         r.context = m.context.clone();
         self.send(r);

@@ -109,6 +109,10 @@ impl<S: Storage> Raft<S> {
             return;
         }
         let old_paused = pr.is_paused();
+        if m.index > self.raft_log.last_index() {
+            // Acknowledges entries we never had: not from a correct follower of this term.
+            return;
+        }
         if !pr.maybe_update(m.index) {
             return;
         }

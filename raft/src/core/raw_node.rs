@@ -88,6 +88,41 @@ pub struct Ready {
     pub must_sync: bool,
 }
 
+/// Structural checks on a message from the network, so a corrupt or hostile one is refused
+/// with a reason instead of tripping an invariant assertion deeper in the core.
+fn validate(m: &Message) -> Result<(), &'static str> {
+    match m.msg_type {
+        MessageType::MsgProp if m.entries.is_empty() => Err("proposal without entries"),
+        MessageType::MsgReadIndex | MessageType::MsgReadIndexResp if m.entries.is_empty() => {
+            Err("read request without its context entry")
+        }
+        MessageType::MsgApp => {
+            if m.log_term > m.term {
+                return Err("previous entry's term is above the message term");
+            }
+            let mut prev_term = m.log_term;
+            for (i, e) in m.entries.iter().enumerate() {
+                if m.index.checked_add(i as u64 + 1) != Some(e.index) {
+                    return Err("entries are not consecutive after the previous index");
+                }
+                if e.term < prev_term || e.term > m.term {
+                    return Err("entry terms go backwards or exceed the message term");
+                }
+                prev_term = e.term;
+            }
+            Ok(())
+        }
+        MessageType::MsgSnap => match &m.snapshot {
+            None => Err("snapshot message without a snapshot"),
+            Some(s) if s.is_empty() || s.metadata.term > m.term => {
+                Err("snapshot at index 0 or from a future term")
+            }
+            Some(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// What an outstanding Ready promised, so `advance` can acknowledge it.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
@@ -148,6 +183,7 @@ impl<S: Storage> RawNode<S> {
         if m.msg_type.is_response() && !self.raft.prs.progress.contains_key(&m.from) {
             return Err(StepError::PeerNotFound(m.from));
         }
+        validate(&m).map_err(|why| StepError::Malformed(m.msg_type, why))?;
         self.raft.step(m)
     }
 
