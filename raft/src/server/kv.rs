@@ -399,9 +399,9 @@ mod tests {
     fn commit_survives_a_crash_and_uncommitted_does_not() {
         let d = disk();
         let mut kv = MemKv::open(d.clone(), "kv").unwrap();
-        kv.apply(1, 1, &put("a", "1")).unwrap();
+        kv.apply(1, 1, &put("a", "1")).unwrap().unwrap();
         kv.commit().unwrap();
-        kv.apply(2, 1, &put("b", "2")).unwrap();
+        kv.apply(2, 1, &put("b", "2")).unwrap().unwrap();
         d.crash();
         let kv = MemKv::open(d, "kv").unwrap();
         assert_eq!(kv.consistent_index(), 1);
@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn snapshot_restores_elsewhere() {
         let mut a = MemKv::open(disk(), "kv").unwrap();
-        a.apply(1, 1, &put("x", "1")).unwrap();
+        a.apply(1, 1, &put("x", "1")).unwrap().unwrap();
         a.skip(2, 1).unwrap();
         let snap = a.snapshot().unwrap();
         let d = disk();
@@ -425,7 +425,7 @@ mod tests {
     #[test]
     fn damaged_files_are_typed_errors() {
         let mut a = MemKv::open(disk(), "kv").unwrap();
-        a.apply(1, 1, &put("x", "1")).unwrap();
+        a.apply(1, 1, &put("x", "1")).unwrap().unwrap();
         let bytes = a.snapshot().unwrap();
         for cut in 0..bytes.len() {
             assert!(matches!(decode_file("t", &bytes[..cut]), Err(SmError::Corrupt { .. })));
