@@ -12,6 +12,9 @@ use crate::node::{BranchItem, Items, Node, NodeId};
 use crate::page::{pages_for, Pgid, BUCKET_LEAF_FLAG};
 use crate::tx::{NodeRef, Tx, TxInner};
 
+/// Contiguous dirty pages are written with one call, up to this many bytes.
+const MAX_WRITE_RUN: usize = 4 << 20;
+
 /// What a spilled bucket becomes in its parent.
 enum Spilled {
     Root(Pgid),
@@ -272,7 +275,8 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
     let mut run: Vec<u8> = Vec::new();
     let mut run_start: Pgid = 0;
     for (pgid, buf) in dirty {
-        if !run.is_empty() && run_start * ps + run.len() as u64 != pgid * ps {
+        let contiguous = run_start * ps + run.len() as u64 == pgid * ps;
+        if !run.is_empty() && (!contiguous || run.len() >= MAX_WRITE_RUN) {
             file.write_at(run_start * ps, &run)?;
             run.clear();
         }

@@ -1,0 +1,284 @@
+//! Side-by-side benchmark of the engine, redb and LMDB (via heed), durable settings on all
+//! three, on real files in a temporary directory:
+//!
+//! - W1 bulk load of N random 16-byte keys with 100-byte values in one durable transaction
+//! - W2 N random gets
+//! - W3 2,000 single-put durable commits
+//! - W4 full ordered scan
+//! - W5 100 transactions of 1,000 random overwrites
+//!
+//! N is 1,000,000 (set `ENGINE_BENCH_N` to change it). Run with
+//! `cargo bench -p engine --bench compare`. Prints a table of operations per second.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "a benchmark measures real time on real files"
+)]
+
+use std::path::Path;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::Rng as _;
+use redb::ReadableDatabase as _;
+use sim::Seed;
+
+const VALUE_LEN: usize = 100;
+const W3_COMMITS: usize = 2_000;
+const W5_TXNS: usize = 100;
+const W5_PER_TXN: usize = 1_000;
+
+/// One store under test.
+trait Store {
+    fn name(&self) -> &'static str;
+    fn bulk_load(&mut self, kvs: &[([u8; 16], [u8; VALUE_LEN])]);
+    fn gets(&mut self, keys: &[[u8; 16]]) -> usize;
+    fn single_put_commits(&mut self, kvs: &[([u8; 16], [u8; VALUE_LEN])]);
+    fn scan(&mut self) -> usize;
+    fn overwrite_txns(&mut self, batches: &[Vec<[u8; 16]>], value: &[u8; VALUE_LEN]);
+}
+
+struct EngineStore(engine::Db);
+
+impl Store for EngineStore {
+    fn name(&self) -> &'static str {
+        "engine"
+    }
+    fn bulk_load(&mut self, kvs: &[([u8; 16], [u8; VALUE_LEN])]) {
+        self.0
+            .update(|tx| {
+                let b = tx.create_bucket_if_not_exists(b"bench")?;
+                for (k, v) in kvs {
+                    b.put(k, v)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    fn gets(&mut self, keys: &[[u8; 16]]) -> usize {
+        self.0
+            .view(|tx| {
+                let b = tx.bucket(b"bench")?.unwrap();
+                let mut found = 0;
+                for k in keys {
+                    found += usize::from(b.get(k)?.is_some());
+                }
+                Ok(found)
+            })
+            .unwrap()
+    }
+    fn single_put_commits(&mut self, kvs: &[([u8; 16], [u8; VALUE_LEN])]) {
+        for (k, v) in kvs {
+            self.0.update(|tx| tx.bucket(b"bench")?.unwrap().put(k, v)).unwrap();
+        }
+    }
+    fn scan(&mut self) -> usize {
+        self.0
+            .view(|tx| {
+                let mut n = 0;
+                let mut c = tx.bucket(b"bench")?.unwrap().cursor();
+                let mut item = c.first()?;
+                while item.is_some() {
+                    n += 1;
+                    item = c.next()?;
+                }
+                Ok(n)
+            })
+            .unwrap()
+    }
+    fn overwrite_txns(&mut self, batches: &[Vec<[u8; 16]>], value: &[u8; VALUE_LEN]) {
+        for batch in batches {
+            self.0
+                .update(|tx| {
+                    let b = tx.bucket(b"bench")?.unwrap();
+                    for k in batch {
+                        b.put(k, value)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+    }
+}
+
+const TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("bench");
+
+struct RedbStore(redb::Database);
+
+impl Store for RedbStore {
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+    fn bulk_load(&mut self, kvs: &[([u8; 16], [u8; VALUE_LEN])]) {
+        let w = self.0.begin_write().unwrap();
+        {
+            let mut t = w.open_table(TABLE).unwrap();
+            for (k, v) in kvs {
+                t.insert(k.as_slice(), v.as_slice()).unwrap();
+            }
+        }
+        w.commit().unwrap();
+    }
+    fn gets(&mut self, keys: &[[u8; 16]]) -> usize {
+        let r = self.0.begin_read().unwrap();
+        let t = r.open_table(TABLE).unwrap();
+        keys.iter().filter(|k| t.get(k.as_slice()).unwrap().is_some()).count()
+    }
+    fn single_put_commits(&mut self, kvs: &[([u8; 16], [u8; VALUE_LEN])]) {
+        for (k, v) in kvs {
+            let w = self.0.begin_write().unwrap();
+            w.open_table(TABLE).unwrap().insert(k.as_slice(), v.as_slice()).unwrap();
+            w.commit().unwrap();
+        }
+    }
+    fn scan(&mut self) -> usize {
+        let r = self.0.begin_read().unwrap();
+        let t = r.open_table(TABLE).unwrap();
+        let mut n = 0;
+        for item in t.range::<&[u8]>(..).unwrap() {
+            item.unwrap();
+            n += 1;
+        }
+        n
+    }
+    fn overwrite_txns(&mut self, batches: &[Vec<[u8; 16]>], value: &[u8; VALUE_LEN]) {
+        for batch in batches {
+            let w = self.0.begin_write().unwrap();
+            {
+                let mut t = w.open_table(TABLE).unwrap();
+                for k in batch {
+                    t.insert(k.as_slice(), value.as_slice()).unwrap();
+                }
+            }
+            w.commit().unwrap();
+        }
+    }
+}
+
+struct LmdbStore {
+    env: heed::Env,
+    db: heed::Database<'static, heed::types::Bytes, heed::types::Bytes>,
+}
+
+impl Store for LmdbStore {
+    fn name(&self) -> &'static str {
+        "lmdb"
+    }
+    fn bulk_load(&mut self, kvs: &[([u8; 16], [u8; VALUE_LEN])]) {
+        let mut w = self.env.write_txn().unwrap();
+        for (k, v) in kvs {
+            self.db.put(&mut w, k, v).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    fn gets(&mut self, keys: &[[u8; 16]]) -> usize {
+        let r = self.env.read_txn().unwrap();
+        keys.iter().filter(|k| self.db.get(&r, k.as_slice()).unwrap().is_some()).count()
+    }
+    fn single_put_commits(&mut self, kvs: &[([u8; 16], [u8; VALUE_LEN])]) {
+        for (k, v) in kvs {
+            let mut w = self.env.write_txn().unwrap();
+            self.db.put(&mut w, k, v).unwrap();
+            w.commit().unwrap();
+        }
+    }
+    fn scan(&mut self) -> usize {
+        let r = self.env.read_txn().unwrap();
+        let mut n = 0;
+        for item in self.db.iter(&r).unwrap() {
+            item.unwrap();
+            n += 1;
+        }
+        n
+    }
+    fn overwrite_txns(&mut self, batches: &[Vec<[u8; 16]>], value: &[u8; VALUE_LEN]) {
+        for batch in batches {
+            let mut w = self.env.write_txn().unwrap();
+            for k in batch {
+                self.db.put(&mut w, k, value).unwrap();
+            }
+            w.commit().unwrap();
+        }
+    }
+}
+
+fn open_lmdb(dir: &Path) -> LmdbStore {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut opts = heed::EnvOpenOptions::new();
+    opts.map_size(16 << 30);
+    // SAFETY: heed's open maps the environment's file; this process is its only user and keeps
+    // the environment open once, which is what LMDB requires.
+    #[allow(unsafe_code)]
+    let env = unsafe { opts.open(dir) }.unwrap();
+    let w = env.write_txn().unwrap();
+    let db = env
+        .create_databases_and_commit(w, |dbo, w| {
+            dbo.create_database(w, None).map(heed::CommitOrAbort::<_, ()>::Commit)
+        })
+        .map_err(|e: heed::Error| e)
+        .unwrap()
+        .unwrap_commit();
+    LmdbStore { env, db }
+}
+
+/// Operations per second of `ops` operations taking `f`.
+fn rate(ops: usize, f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    ops as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let n: usize =
+        std::env::var("ENGINE_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let mut rng = Seed(2024).stream("bench");
+    let mut kvs: Vec<([u8; 16], [u8; VALUE_LEN])> =
+        (0..n).map(|_| (rng.random::<[u8; 16]>(), [rng.random::<u8>(); VALUE_LEN])).collect();
+    kvs.sort_by_key(|a| a.0);
+    kvs.dedup_by(|a, b| a.0 == b.0);
+    kvs.shuffle(&mut rng);
+    let mut gets: Vec<[u8; 16]> = kvs.iter().map(|kv| kv.0).collect();
+    gets.shuffle(&mut rng);
+    let singles: Vec<([u8; 16], [u8; VALUE_LEN])> =
+        (0..W3_COMMITS).map(|_| (rng.random::<[u8; 16]>(), [7u8; VALUE_LEN])).collect();
+    let batches: Vec<Vec<[u8; 16]>> = (0..W5_TXNS)
+        .map(|_| (0..W5_PER_TXN).map(|_| kvs[rng.random_range(0..kvs.len())].0).collect())
+        .collect();
+    let dir =
+        tempfile::tempdir_in(std::env::var("ENGINE_BENCH_DIR").unwrap_or_else(|_| ".".into()))
+            .unwrap();
+    let engine_db =
+        engine::Db::open(dir.path().join("engine.db"), engine::Options::default()).unwrap();
+    let redb_db = redb::Database::create(dir.path().join("redb.db")).unwrap();
+    let mut stores: Vec<Box<dyn Store>> = vec![
+        Box::new(EngineStore(engine_db)),
+        Box::new(RedbStore(redb_db)),
+        Box::new(open_lmdb(&dir.path().join("lmdb"))),
+    ];
+    let names = [
+        "W1 bulk load",
+        "W2 random gets",
+        "W3 single-put commits",
+        "W4 full scan",
+        "W5 overwrite txns",
+    ];
+    let mut table: Vec<[f64; 5]> = Vec::new();
+    for s in stores.iter_mut() {
+        eprintln!("running {} ...", s.name());
+        let w1 = rate(kvs.len(), || s.bulk_load(&kvs));
+        let mut found = 0;
+        let w2 = rate(gets.len(), || found = s.gets(&gets));
+        assert_eq!(found, gets.len(), "{}: every key found", s.name());
+        let w3 = rate(singles.len(), || s.single_put_commits(&singles));
+        let mut scanned = 0;
+        let w4 = rate(kvs.len() + singles.len(), || scanned = s.scan());
+        assert_eq!(scanned, kvs.len() + singles.len(), "{}: scan sees every key", s.name());
+        let w5 = rate(W5_TXNS * W5_PER_TXN, || s.overwrite_txns(&batches, &[9u8; VALUE_LEN]));
+        table.push([w1, w2, w3, w4, w5]);
+    }
+    println!("\nops/s, N = {} keys (16-byte keys, 100-byte values), durable commits", kvs.len());
+    println!("{:<24} {:>14} {:>14} {:>14}", "workload", "engine", "redb", "lmdb");
+    for (i, name) in names.iter().enumerate() {
+        println!("{:<24} {:>14.0} {:>14.0} {:>14.0}", name, table[0][i], table[1][i], table[2][i]);
+    }
+}
