@@ -22,10 +22,21 @@ pub fn mix(h: u64, v: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Digest of a byte payload (FNV-1a 64).
-#[inline]
+/// Digest of a byte payload (frames, file contents): eight bytes per multiply, then a SplitMix64
+/// finalisation, so large payloads hash fast. Stable across platforms (little-endian words).
 pub fn digest(bytes: &[u8]) -> u64 {
-    fnv1a64(bytes)
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = 0x243f_6a88_85a3_08d3 ^ (bytes.len() as u64);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let word = u64::from_le_bytes(w.try_into().expect("chunks of 8"));
+        h = (h ^ word).wrapping_mul(K).rotate_left(29);
+    }
+    let rest = words.remainder();
+    let mut last = [0u8; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K).rotate_left(29);
+    mix(h, 0)
 }
 
 /// An event kind with its FNV-1a hash (what enters the trace hash).
@@ -219,6 +230,15 @@ mod tests {
         // invalidate every recorded trace hash.
         assert_eq!(sample(false, &["start", "timer"]).hash(), 0xbb26_311a_dd55_d5ea);
         assert_eq!(mix(0, 0), 0xd85d_1d82_3d12_cde7);
+    }
+
+    #[test]
+    fn digest_is_pinned_and_sensitive() {
+        assert_eq!(digest(b"pingpong frame"), digest(b"pingpong frame"));
+        assert_ne!(digest(b"pingpong frame"), digest(b"pingpong framf"));
+        assert_ne!(digest(b""), digest(&[0]), "length enters the digest");
+        assert_ne!(digest(&[1, 2, 3, 4, 5, 6, 7, 8, 9]), digest(&[1, 2, 3, 4, 5, 6, 7, 8, 10]));
+        assert_eq!(digest(b"pingpong frame"), 0xe318_b656_bd94_3962);
     }
 
     #[test]

@@ -309,12 +309,12 @@ impl SimNet {
     /// closed), held (clogged) or must wait for an earlier item of the same connection.
     pub fn deliver(&mut self, wake: Wake) -> Option<NetEvent> {
         let key = (wake.node, wake.conn);
-        let clogged = {
-            let end = self.ends.get(&key)?;
-            self.clogged.contains(&(end.remote, wake.node))
-        };
         let end = self.ends.get_mut(&key)?;
-        let pos = end.queue.iter().position(|i| i.seq == wake.seq)?;
+        let clogged = !self.clogged.is_empty() && self.clogged.contains(&(end.remote, wake.node));
+        let pos = match end.queue.front() {
+            Some(front) if front.seq == wake.seq => 0,
+            _ => end.queue.iter().position(|i| i.seq == wake.seq)?,
+        };
         let item = &mut end.queue[pos];
         if pos != 0 || (clogged && item.holdable()) {
             item.due = true;

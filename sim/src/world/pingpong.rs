@@ -3,8 +3,8 @@
 //!
 //! Node `i` of `n` listens on `n<i>:7000` and dials node `(i + 1) % n`. Over that connection it
 //! sends pings numbered `0, 1, 2, ...`, one at a time; the receiver answers each with a pong of
-//! the same number. Both sides persist a counter to their disk (write + sync; BUGGIFY may skip
-//! the sync) so disk crashes matter: a restarted node resumes from whatever survived. A broken
+//! the same number. On each pong the pinger persists its counters to disk (write + sync; BUGGIFY
+//! may skip the sync) so disk crashes matter: a restarted node resumes from whatever survived. A broken
 //! connection or failed dial is retried after [`REDIAL`]; the first dial also waits that long so
 //! that nodes starting together are all listening. A node is done once `messages` pongs
 //! were acknowledged; the world then goes quiet.
@@ -120,8 +120,8 @@ impl PingpongNode {
         };
         match kind {
             PING => {
+                // Not persisted on its own: it rides along with the next acknowledgement.
                 self.served += 1;
-                self.persist(env)?;
                 Self::send(env, conn, PONG, number);
             }
             PONG if Some(conn) == self.out && number == self.acked => {

@@ -8,7 +8,7 @@ use crate::io::{CloseReason, DialError, NetEvent};
 use crate::seed::fnv1a64;
 use crate::simulated::net::Wake;
 use crate::time::{Duration, Instant};
-use crate::trace::{mix, Kind};
+use crate::trace::{digest, mix, Kind};
 
 use super::node::{NodeTimers, NodeTrace};
 use super::{Event, Status, World};
@@ -247,7 +247,7 @@ fn describe_net(event: &NetEvent, keep: bool) -> (u64, String) {
             keep.then(|| format!("accepted on {local}")),
         ),
         NetEvent::Frame { conn, data } => {
-            let d = fnv1a64(data);
+            let d = digest(data);
             (4, conn, d, keep.then(|| format!("frame len={} digest={d:016x}", data.len())))
         }
         NetEvent::Closed { conn, reason } => {
