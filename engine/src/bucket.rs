@@ -98,32 +98,26 @@ impl TxInner {
         Ok(())
     }
 
-    /// Descends from `root` to the leaf that holds (or would hold) `key`.
-    pub(crate) fn seek_leaf(&self, root: NodeRef, key: &[u8]) -> Result<(NodeRef, usize)> {
-        let mut r = root;
+    /// Looks `key` up in bucket `b`.
+    pub(crate) fn lookup(&self, b: BucketId, key: &[u8]) -> Result<Option<Found>> {
+        self.live(b)?;
+        let mut r = self.root_ref(b);
         for _ in 0..MAX_DEPTH {
             let v = self.view(&r)?;
             if v.is_leaf() {
-                return Ok((r.clone(), v.lower_bound(key)?));
+                let i = v.lower_bound(key)?;
+                if i < v.count() {
+                    let (flags, k, val) = v.leaf(i)?;
+                    if k == key {
+                        return Ok(Some(Found { flags, value: val.to_vec() }));
+                    }
+                }
+                return Ok(None);
             }
             let i = v.child_index(key)?;
             r = v.child(i)?;
         }
         Err(Corruption::page(0, PageProblem::TooDeep).into())
-    }
-
-    /// Looks `key` up in bucket `b`.
-    pub(crate) fn lookup(&self, b: BucketId, key: &[u8]) -> Result<Option<Found>> {
-        self.live(b)?;
-        let (leaf, i) = self.seek_leaf(self.root_ref(b), key)?;
-        let v = self.view(&leaf)?;
-        if i < v.count() {
-            let (flags, k, val) = v.leaf(i)?;
-            if k == key {
-                return Ok(Some(Found { flags, value: val.to_vec() }));
-            }
-        }
-        Ok(None)
     }
 
     /// Materializes the root of bucket `b` and returns its node.

@@ -236,6 +236,26 @@ mod tests {
     }
 
     #[test]
+    fn contains_covers_free_and_pending_like_bbolts_reindexed_cache() {
+        // bbolt keeps a cache of free+pending ids rebuilt by reindex(); here `contains` answers
+        // the same question from the sorted ids and the pending lists directly.
+        let p = page_with(3, &[30, 10, 20]);
+        let mut f = Freelist::read(&p, 2, 100).unwrap();
+        f.free(5, 40, 1);
+        for id in [10, 20, 30, 40, 41] {
+            assert!(f.contains(id), "{id}");
+        }
+        for id in [2, 11, 42] {
+            assert!(!f.contains(id), "{id}");
+        }
+        assert_eq!(f.allocate(1), 10);
+        assert!(!f.contains(10));
+        f.release(5);
+        assert_eq!(f.free_ids(), &[20, 30, 40, 41]);
+        assert!(f.contains(41));
+    }
+
+    #[test]
     fn read_plain_and_sorts() {
         let p = page_with(2, &[23, 50]);
         let f = Freelist::read(&p, 2, 100).unwrap();

@@ -202,7 +202,10 @@ impl<'a> NodePage<'a> {
 
     /// Leaf element `index`'s key only.
     pub fn leaf_key(&self, index: usize) -> Result<&'a [u8], Corruption> {
-        Ok(self.leaf(index)?.1)
+        assert!(index < self.count(), "leaf index {index} >= count {}", self.count());
+        let e = PAGE_HEADER_SIZE + index * ELEMENT_SIZE;
+        let (pos, ksize) = (u32_at(self.bytes, e + 4), u32_at(self.bytes, e + 8));
+        self.slice_at(index, pos, u64::from(ksize))
     }
 
     /// Branch element `index`: (key, child pgid).
