@@ -168,19 +168,22 @@ fn compaction_marks(db: &Db) -> (i64, i64) {
     (read(b"scheduledCompactRev"), read(b"finishedCompactRev"))
 }
 
-/// What one crash point did.
-struct Outcome {
-    resumed_compaction: bool,
-    lost_entries: bool,
+/// What the store knew when its disk crashed.
+struct Crashed {
+    disk: Rc<SimDisk>,
+    /// The last entry applied and the last one committed before the crash.
+    applied: u64,
+    durable: u64,
 }
 
-fn crash_at(entries: &[Entry], want: &Reference, k: u64) -> Outcome {
-    let what = format!("crash at disk op {k}/{}", want.ops);
+/// Applies the entries on a fresh disk that crashes at its `k`-th operation after the store
+/// opened; the store must fail and then refuse work. Power is lost on return.
+fn crash_run(entries: &[Entry], k: u64, what: &str) -> Crashed {
     let disk: Rc<SimDisk> = new_disk(k);
     let mut store = open_store(&disk, config()).unwrap();
     disk.crash_after_ops(k);
     let mut results = Vec::new();
-    let err = drive(&mut store, entries, &mut results).expect_err(&what);
+    let err = drive(&mut store, entries, &mut results).expect_err(what);
     assert!(disk.has_crashed(), "{what}: failed without a crash: {err}");
     let (applied, _) = store.consistent_index();
     let durable = store.durable_index();
@@ -190,13 +193,22 @@ fn crash_at(entries: &[Entry], want: &Reference, k: u64) -> Outcome {
     );
     drop(store);
     disk.crash();
+    Crashed { disk, applied, durable }
+}
 
-    let db = Db::open_on(disk.clone(), DB_PATH, db_options()).unwrap();
-    check_db(&db, &what);
+/// Opens the store after a crash: the engine check is clean and the contents are exactly the
+/// effects of entries `1..=c` for the reopened consistent index `c`, which lies between the
+/// durable and the applied index. Returns the store and whether the open resumed a compaction.
+fn reopen(entries: &[Entry], want: &Reference, crashed: &Crashed, what: &str) -> (Store, bool) {
+    let db = Db::open_on(crashed.disk.clone(), DB_PATH, db_options()).unwrap();
+    check_db(&db, what);
     let (scheduled, finished) = compaction_marks(&db);
     let mut store = Store::open(db, config()).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
     check_db(store.db(), &format!("{what}, after the store opened"));
+    let after = compaction_marks(store.db());
+    assert_eq!(after.0, after.1, "{what}: the open finished the compaction");
     let (c, term) = store.consistent_index();
+    let Crashed { applied, durable, .. } = *crashed;
     assert!(
         durable <= c && c <= applied,
         "{what}: reopened at {c}, durable {durable}, applied {applied}"
@@ -205,18 +217,19 @@ fn crash_at(entries: &[Entry], want: &Reference, k: u64) -> Outcome {
     if c > 0 {
         assert_eq!(term, entries[c as usize - 1].term, "{what}: term of entry {c}");
     }
-    assert_eq!(
-        store.hash(0).unwrap().hash,
-        want.prefix_hash[c as usize],
-        "{what}: state after {c}"
-    );
+    let hash = store.hash(0).unwrap().hash;
+    assert_eq!(hash, want.prefix_hash[c as usize], "{what}: state after {c}");
+    (store, scheduled > finished)
+}
 
-    // Replay from 1, from the middle, or from just after the consistent index.
-    let from = [0, c as usize / 2, c as usize][k as usize % 3];
+/// Replays the entries from entry `from + 1`: entries already applied are skipped, the others
+/// answer as in the no-crash run, and the store ends equal to it.
+fn replay(store: &mut Store, entries: &[Entry], want: &Reference, from: usize, what: &str) {
+    let c = store.consistent_index().0 as usize;
     let mut replayed = Vec::new();
-    drive(&mut store, &entries[from..], &mut replayed).unwrap_or_else(|e| panic!("{what}: {e}"));
+    drive(store, &entries[from..], &mut replayed).unwrap_or_else(|e| panic!("{what}: {e}"));
     for (i, r) in (from..).zip(&replayed) {
-        if i < c as usize {
+        if i < c {
             assert_eq!(*r, None, "{what}: entry {} was applied before the crash", i + 1);
         } else {
             assert_eq!(*r, want.results[i], "{what}: replayed entry {}", i + 1);
@@ -224,9 +237,31 @@ fn crash_at(entries: &[Entry], want: &Reference, k: u64) -> Outcome {
     }
     assert_eq!(store.consistent_index(), (ENTRIES, entries.last().unwrap().term), "{what}");
     assert_eq!(store.hash(0).unwrap().hash, want.hash, "{what}: final hash");
-    assert_eq!(dump(&store), want.dump, "{what}: final contents");
+    assert_eq!(dump(store), want.dump, "{what}: final contents");
     check_db(store.db(), &format!("{what}, after replay"));
-    Outcome { resumed_compaction: scheduled > finished, lost_entries: c < applied }
+}
+
+/// After a crash inside a compaction, crashes again at every disk operation of the open that
+/// resumes it; the next open still finishes it and replay reaches the same state. Returns how
+/// many second crash points there were.
+fn crash_during_resume(entries: &[Entry], want: &Reference, k: u64) -> u64 {
+    for j in 0.. {
+        let what = format!("crash at op {k}, then at op {j} of the reopen");
+        let crashed = crash_run(entries, k, &what);
+        crashed.disk.crash_after_ops(j);
+        match open_store(&crashed.disk, config()) {
+            Ok(_) => {
+                assert!(!crashed.disk.has_crashed(), "{what}: open returned Ok after a crash");
+                return j;
+            }
+            Err(e) => assert!(crashed.disk.has_crashed(), "{what}: open failed: {e}"),
+        }
+        crashed.disk.crash();
+        let (mut store, _) = reopen(entries, want, &crashed, &what);
+        let c = store.consistent_index().0 as usize;
+        replay(&mut store, entries, want, c, &what);
+    }
+    unreachable!("the loop returns once the open survives")
 }
 
 #[test]
@@ -235,14 +270,29 @@ fn crash_at_every_disk_op_then_replay_reaches_the_same_state() {
         let entries = entries(seed);
         let want = reference(&entries);
         assert!(want.ops > 40, "seed {seed}: only {} disk ops", want.ops);
-        let (mut resumed, mut lost) = (0, 0);
+        let (mut resumed, mut lost, mut second) = (0, 0, 0);
         for k in 0..want.ops {
-            let o = crash_at(&entries, &want, k);
-            resumed += u32::from(o.resumed_compaction);
-            lost += u32::from(o.lost_entries);
+            let what = format!("seed {seed}: crash at disk op {k}/{}", want.ops);
+            let crashed = crash_run(&entries, k, &what);
+            let (mut store, resumed_here) = reopen(&entries, &want, &crashed, &what);
+            let c = store.consistent_index().0 as usize;
+            lost += u32::from((c as u64) < crashed.applied);
+            // Replay from 1, from the middle, or from just after the consistent index.
+            replay(&mut store, &entries, &want, [0, c / 2, c][k as usize % 3], &what);
+            if resumed_here {
+                resumed += 1;
+                if resumed % 4 == 1 {
+                    second += crash_during_resume(&entries, &want, k);
+                }
+            }
         }
-        eprintln!("seed {seed}: ops {} resumed {resumed} lost {lost}", want.ops);
+        eprintln!(
+            "seed {seed}: {} disk ops; {resumed} crashes inside a compaction ({second} second \
+             crash points while resuming); {lost} lost a batch",
+            want.ops
+        );
         assert!(resumed > 0, "seed {seed}: no crash fell inside a compaction");
+        assert!(second > 0, "seed {seed}: no crash fell inside a resumed compaction");
         assert!(lost > 0, "seed {seed}: no crash lost a batch");
     }
 }
