@@ -283,7 +283,9 @@ pub fn finish(
     nodes: u32,
     messages: u64,
 ) -> PingpongReport {
-    let limit = Instant::ZERO + fault_window(messages) + Duration::from_secs(5);
+    // Generous: a node that spent the fault window crashing and pausing still has time to finish.
+    let window = fault_window(messages);
+    let limit = Instant::ZERO + window + window + window + Duration::from_secs(5);
     world.run_until_quiescent(limit);
     let ids = world.node_ids();
     let faults = pingpong_plan(seed, nodes, messages).len();
