@@ -316,3 +316,29 @@ fn trace_hash_is_independent_of_record_keeping() {
     assert_eq!(r1, 0);
     assert!(r2 as u64 >= e2, "every event is recorded when keeping records");
 }
+
+#[test]
+fn plans_installed_later_merge_by_time() {
+    let (mut w, builds) = world_with(WorldConfig { keep_trace: true, ..WorldConfig::default() });
+    let mut late = FaultPlan::default();
+    late.push(at(20), Fault::Restart { node: 0 });
+    w.install_plan(&late);
+    w.run_until(at(2));
+    let mut early = FaultPlan::default();
+    early.push(at(10), Fault::Crash { node: 0 });
+    early.push(at(1), Fault::Pause { node: 0, for_ns: 1 }); // in the past: applies now
+    w.install_plan(&early);
+    w.run_until(at(30));
+    let faults: Vec<(Instant, String)> = w
+        .trace()
+        .records()
+        .iter()
+        .filter(|r| r.kind == "fault")
+        .map(|r| (r.time, r.detail.clone()))
+        .collect();
+    let kinds: Vec<(Instant, &str)> =
+        faults.iter().map(|(t, d)| (*t, d.split('"').nth(3).unwrap_or(""))).collect();
+    assert_eq!(kinds, vec![(at(2), "pause"), (at(10), "crash"), (at(20), "restart")]);
+    assert!(w.is_up(N));
+    assert_eq!(builds.get(), 2);
+}

@@ -6,7 +6,7 @@ use crate::fault::{Fault, FaultPlan};
 use crate::seed::fnv1a64;
 use crate::simulated::clock::ClockConfig;
 use crate::simulated::net::LinkConfig;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 
 use super::{Event, World};
 
@@ -64,10 +64,38 @@ impl<A: Actor> World<A> {
         self.drain_net();
     }
 
-    /// Schedules every fault of `plan` at its time (faults in the past apply now).
+    /// Schedules every fault of `plan` at its time (faults in the past apply now). Plans installed
+    /// earlier stay; for equal times their faults go first.
+    ///
+    /// The plan waits in its own time-sorted list and only its next fault sits in the event queue,
+    /// so a long plan does not deepen the queue every other event goes through.
     pub fn install_plan(&mut self, plan: &FaultPlan) {
-        for tf in &plan.faults {
-            self.queue.push(tf.at().max(self.now), Event::Fault(tf.fault.clone()));
+        let mut all: Vec<(Instant, Fault)> = self.plan.drain(..).collect();
+        all.extend(plan.faults.iter().map(|tf| (tf.at(), tf.fault.clone())));
+        all.sort_by_key(|(at, _)| *at); // stable: earlier installs first at equal times
+        self.plan = all.into();
+        self.plan_generation += 1;
+        self.schedule_next_fault();
+    }
+
+    /// Queues the event that applies the plan's next fault (superseding any queued before).
+    fn schedule_next_fault(&mut self) {
+        if let Some((at, _)) = self.plan.front() {
+            let generation = self.plan_generation;
+            self.queue.push((*at).max(self.now), Event::PlannedFaults { generation });
         }
+    }
+
+    /// Applies every planned fault that is due; ignores a superseded event.
+    pub(super) fn apply_planned(&mut self, generation: u64) {
+        if generation != self.plan_generation {
+            return;
+        }
+        while self.plan.front().is_some_and(|(at, _)| *at <= self.now) {
+            let (_, fault) = self.plan.pop_front().expect("front exists");
+            self.events += 1;
+            self.apply(&fault);
+        }
+        self.schedule_next_fault();
     }
 }

@@ -24,6 +24,7 @@ pub mod pingpong;
 mod queue;
 mod run;
 
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 pub use node::Status;
@@ -59,11 +60,25 @@ pub(crate) type Action<A> = Box<dyn FnOnce(&mut World<A>)>;
 
 /// Something scheduled in the world.
 pub(crate) enum Event<A: Actor> {
-    Start { node: NodeId, incarnation: u64 },
-    Timer { node: NodeId, incarnation: u64, id: TimerId, tag: u64 },
+    Start {
+        node: NodeId,
+        incarnation: u64,
+    },
+    Timer {
+        node: NodeId,
+        incarnation: u64,
+        id: TimerId,
+        tag: u64,
+    },
     Net(Wake),
-    Request { node: NodeId, request: A::Request },
-    Fault(Fault),
+    Request {
+        node: NodeId,
+        request: A::Request,
+    },
+    /// Apply the due faults of the installed plan (if `generation` is still current).
+    PlannedFaults {
+        generation: u64,
+    },
     Action(Action<A>),
 }
 
@@ -75,7 +90,7 @@ impl<A: Actor> Event<A> {
                 Some(*node)
             }
             Event::Net(w) => Some(w.node),
-            Event::Fault(_) | Event::Action(_) => None,
+            Event::PlannedFaults { .. } | Event::Action(_) => None,
         }
     }
 }
@@ -94,6 +109,10 @@ pub struct World<A: Actor> {
     responses: Vec<(NodeId, Instant, A::Response)>,
     response_buf: Vec<A::Response>,
     halts: Vec<(Instant, NodeId, Halt)>,
+    /// Installed faults not yet applied, sorted by time.
+    plan: VecDeque<(Instant, Fault)>,
+    /// Bumped on every install; queued `PlannedFaults` events of older generations are void.
+    plan_generation: u64,
 }
 
 impl<A: Actor> World<A> {
@@ -110,6 +129,8 @@ impl<A: Actor> World<A> {
             responses: Vec::new(),
             response_buf: Vec::new(),
             halts: Vec::new(),
+            plan: VecDeque::new(),
+            plan_generation: 0,
             config,
         }
     }

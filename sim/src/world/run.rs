@@ -60,10 +60,7 @@ impl<A: Actor> World<A> {
             Event::Timer { node, incarnation, id, tag } => self.timer(node, incarnation, id, tag),
             Event::Net(wake) => self.net_event(wake),
             Event::Request { node, request } => self.deliver_request(node, request),
-            Event::Fault(fault) => {
-                self.events += 1;
-                self.apply(&fault);
-            }
+            Event::PlannedFaults { generation } => self.apply_planned(generation),
             Event::Action(action) => {
                 self.events += 1;
                 self.trace.event(self.now, None, "action", 0, String::new);
