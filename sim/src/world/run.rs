@@ -255,7 +255,7 @@ fn describe_net(event: &NetEvent, keep: bool) -> (u64, String) {
             (5, conn, r, keep.then(|| format!("closed: {reason:?}")))
         }
     };
-    let digest = mix(mix(code, conn.0), extra);
+    let digest = mix(extra, (code << 56) ^ conn.0);
     let detail = if keep {
         let what =
             text.unwrap_or_else(|| if code == 1 { "connected".into() } else { String::new() });
