@@ -70,8 +70,10 @@ mod tests {
 
     #[test]
     fn same_label_same_stream() {
-        let a: Vec<u64> = (0..8).map(|_| 0).scan(Seed(7).stream("net"), |r, _| Some(r.random())).collect();
-        let b: Vec<u64> = (0..8).map(|_| 0).scan(Seed(7).stream("net"), |r, _| Some(r.random())).collect();
+        let a: Vec<u64> =
+            (0..8).map(|_| 0).scan(Seed(7).stream("net"), |r, _| Some(r.random())).collect();
+        let b: Vec<u64> =
+            (0..8).map(|_| 0).scan(Seed(7).stream("net"), |r, _| Some(r.random())).collect();
         assert_eq!(a, b);
     }
 
