@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use super::clock::RealClock;
 use super::net::RealNet;
-use crate::env::{Actor, Buggify, Env, EnvParts, Halt, NodeId, TimerId, Timers, TraceSink};
+use crate::env::{Actor, Env, EnvParts, Halt, NodeId, TimerId, Timers, TraceSink};
 use crate::io::{Clock, Disk, NetEvent};
 use crate::seed::{Rng, Seed};
 use crate::time::{Duration, Instant};
@@ -88,16 +88,6 @@ impl TraceSink for CountingTrace {
     }
 }
 
-/// BUGGIFY for real runs: never fires.
-#[derive(Debug, Default)]
-pub struct NeverBuggify;
-
-impl Buggify for NeverBuggify {
-    fn fire(&mut self, _site: &'static str) -> bool {
-        false
-    }
-}
-
 /// The run's wall-clock limit passed before the condition of [`RealRuntime::run_until`] held.
 #[derive(Debug)]
 pub struct TimedOut<R> {
@@ -117,7 +107,7 @@ pub struct RealRuntime<A: Actor> {
     timers: TimerTable,
     rng: Rng,
     trace: CountingTrace,
-    buggify: NeverBuggify,
+    buggify: crate::buggify::Disabled,
     requests: VecDeque<A::Request>,
     responses: Vec<A::Response>,
     events: u64,
@@ -158,7 +148,7 @@ impl<A: Actor> RealRuntime<A> {
             timers: TimerTable::new(clock),
             rng: seed.stream(&node_stream_label(node)),
             trace: CountingTrace::default(),
-            buggify: NeverBuggify,
+            buggify: crate::buggify::Disabled,
             requests: VecDeque::new(),
             responses: Vec::new(),
             events: 0,
