@@ -9,6 +9,7 @@
 //!
 //! N is 1,000,000 (set `ENGINE_BENCH_N` to change it). Run with
 //! `cargo bench -p engine --bench compare`. Prints a table of operations per second.
+//! `ENGINE_BENCH_DIR` chooses where the temporary files go (default: the current directory).
 #![allow(
     clippy::disallowed_methods,
     clippy::disallowed_types,
@@ -263,7 +264,13 @@ fn main() {
         "W5 overwrite txns",
     ];
     let mut table: Vec<[f64; 5]> = Vec::new();
+    // ENGINE_BENCH_ONLY=engine (or redb, lmdb) runs one store, e.g. under a profiler.
+    let only = std::env::var("ENGINE_BENCH_ONLY").ok();
     for s in stores.iter_mut() {
+        if only.as_deref().is_some_and(|o| o != s.name()) {
+            table.push([0.0; 5]);
+            continue;
+        }
         eprintln!("running {} ...", s.name());
         let w1 = rate(kvs.len(), || s.bulk_load(&kvs));
         let mut found = 0;

@@ -26,8 +26,10 @@ pub(crate) type BucketId = usize;
 pub(crate) const ROOT_BUCKET: BucketId = 0;
 /// Size of the bucket header.
 pub const BUCKET_HEADER_SIZE: usize = 16;
-/// In-memory nodes larger than this many pages are split eagerly while inserting.
-const EAGER_SPLIT_PAGES: usize = 4;
+/// In-memory nodes larger than this many pages are split in half while inserting, which keeps
+/// inserts into big transactions cheap (short vectors to shift) and pages well filled; the
+/// fill percent still governs how spill splits any node larger than a page.
+const EAGER_SPLIT_PAGES: usize = 1;
 
 /// The 16-byte bucket header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
