@@ -190,7 +190,7 @@ impl TxInner {
             items[i].flags = flags;
             items[i].value = value;
         } else {
-            items.insert(i, LeafItem { flags, key: key.to_vec(), value });
+            items.insert(i, LeafItem::new(flags, key.to_vec(), value));
             self.split_path(b, &path);
         }
         self.buckets[b].dirty = true;
@@ -225,10 +225,10 @@ impl TxInner {
             let rkey = right.key(0).to_vec();
             self.nodes.push(right);
             let rid = self.nodes.len() - 1;
-            let new_item = BranchItem { key: rkey, pgid: 0, child: Some(rid) };
+            let new_item = BranchItem::new(rkey, 0, Some(rid));
             if level == 0 {
                 let lkey = self.nodes[id].key(0).to_vec();
-                let left_item = BranchItem { key: lkey, pgid: 0, child: Some(id) };
+                let left_item = BranchItem::new(lkey, 0, Some(id));
                 let root =
                     Node { pgid: 0, overflow: 0, items: Items::Branch(vec![left_item, new_item]) };
                 self.nodes.push(root);

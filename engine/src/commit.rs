@@ -230,7 +230,7 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
         let key = if range.is_empty() { Vec::new() } else { node.key(range.start).to_vec() };
         node.write_range(range, &mut buf, pgid, (n - 1) as u32);
         i.dirty.insert(pgid, buf);
-        out.push(BranchItem { key, pgid, child: None });
+        out.push(BranchItem::new(key, pgid, None));
     }
     Ok(out)
 }

@@ -16,21 +16,52 @@ use crate::page::{
 /// Index of a node in the transaction's node arena.
 pub type NodeId = usize;
 
+/// The first 8 bytes of `key`, zero-padded, big-endian: comparing prefixes orders keys the
+/// same way as comparing the keys, except that equal prefixes need the full comparison. Keeps
+/// binary searches over in-memory nodes from chasing a heap pointer per comparison.
+pub fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Whether (`prefix`, `key`) sorts before (`p2`, `k2`).
+fn less(prefix: u64, key: &[u8], p2: u64, k2: &[u8]) -> bool {
+    prefix < p2 || (prefix == p2 && key < k2)
+}
+
 /// A key/value (or nested bucket) element of a leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeafItem {
     pub flags: u32,
+    /// `key_prefix(&key)`; keys never change after construction.
+    pub prefix: u64,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
+}
+
+impl LeafItem {
+    pub fn new(flags: u32, key: Vec<u8>, value: Vec<u8>) -> LeafItem {
+        LeafItem { flags, prefix: key_prefix(&key), key, value }
+    }
 }
 
 /// A child reference of a branch. `child` is set when the child is materialized in the arena;
 /// then `pgid` is its original page (0 when new) and `key` may be stale until spill.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BranchItem {
+    /// `key_prefix(&key)`.
+    pub prefix: u64,
     pub key: Vec<u8>,
     pub pgid: Pgid,
     pub child: Option<NodeId>,
+}
+
+impl BranchItem {
+    pub fn new(key: Vec<u8>, pgid: Pgid, child: Option<NodeId>) -> BranchItem {
+        BranchItem { prefix: key_prefix(&key), key, pgid, child }
+    }
 }
 
 /// The elements of a node.
@@ -65,14 +96,14 @@ impl Node {
             let mut v = Vec::with_capacity(p.count());
             for i in 0..p.count() {
                 let (flags, k, val) = p.leaf(i)?;
-                v.push(LeafItem { flags, key: k.to_vec(), value: val.to_vec() });
+                v.push(LeafItem::new(flags, k.to_vec(), val.to_vec()));
             }
             Items::Leaf(v)
         } else {
             let mut v = Vec::with_capacity(p.count());
             for i in 0..p.count() {
                 let (k, pgid) = p.branch(i)?;
-                v.push(BranchItem { key: k.to_vec(), pgid, child: None });
+                v.push(BranchItem::new(k.to_vec(), pgid, None));
             }
             Items::Branch(v)
         };
@@ -108,9 +139,10 @@ impl Node {
 
     /// First index whose key is >= `key`.
     pub fn lower_bound(&self, key: &[u8]) -> usize {
+        let p = key_prefix(key);
         match &self.items {
-            Items::Leaf(v) => v.partition_point(|it| it.key.as_slice() < key),
-            Items::Branch(v) => v.partition_point(|it| it.key.as_slice() < key),
+            Items::Leaf(v) => v.partition_point(|it| less(it.prefix, &it.key, p, key)),
+            Items::Branch(v) => v.partition_point(|it| less(it.prefix, &it.key, p, key)),
         }
     }
 
@@ -235,11 +267,7 @@ mod tests {
 
     fn leaf(n: usize, vlen: usize) -> Node {
         let v = (0..n)
-            .map(|i| LeafItem {
-                flags: 0,
-                key: format!("k{i:04}").into_bytes(),
-                value: vec![7; vlen],
-            })
+            .map(|i| LeafItem::new(0, format!("k{i:04}").into_bytes(), vec![7; vlen]))
             .collect();
         Node { pgid: 0, overflow: 0, items: Items::Leaf(v) }
     }
@@ -277,6 +305,26 @@ mod tests {
         let big = leaf(3, 10_000);
         assert_eq!(big.chunks(4096, 2048), std::iter::once(0..3).collect::<Vec<_>>());
         assert_eq!(leaf(3, 10).chunks(4096, 2048).len(), 1);
+    }
+
+    #[test]
+    fn prefix_order_agrees_with_key_order() {
+        let keys: [&[u8]; 9] = [
+            b"",
+            b"\0",
+            b"a",
+            b"a\0",
+            b"a\0\0\0\0\0\0\0\0",
+            b"a\x01",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"b",
+        ];
+        for a in keys {
+            for b in keys {
+                assert_eq!(less(key_prefix(a), a, key_prefix(b), b), a < b, "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]
