@@ -15,6 +15,17 @@
 //! db        open, meta selection, close
 //! check     consistency check
 //! ```
+//!
+//! Usage, in bbolt's shape (single-threaded: a `Db` and its transactions live on one thread):
+//! ```text
+//! let db = Db::open("data.db", Options::default())?;            // real disk (mmap reads)
+//! let db = Db::open_on(disk, "member/snap/db", Options::default())?; // any sim::io::Disk
+//! db.update(|tx| { tx.create_bucket_if_not_exists(b"key")?.put(b"k", b"v") })?;
+//! let v = db.view(|tx| tx.bucket(b"key")?.map(|b| b.get(b"k")).transpose())?;
+//! let tx = db.begin(false)?; let problems = tx.check();            // Vec<CheckProblem>
+//! ```
+//! A commit that fails on the disk leaves the database fail-stop (`Error::FailStop` for every
+//! later writer) until it is reopened; on a `SimDisk`, reopen after `SimDisk::crash()`.
 
 pub mod bucket;
 pub mod check;
