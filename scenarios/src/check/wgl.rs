@@ -15,13 +15,20 @@
 //!   reached is *abandoned* (it did not happen) rather than forcing a backtrack;
 //! - required operations with unbounded completion (committed, response never seen) have their
 //!   return entry after every bounded one;
+//! - forced reads: a read-only candidate (footprint `Observe`) whose result matches the current
+//!   state is linearized at once, without branching. *Proof:* if any linearization L extends
+//!   the current prefix, move that read r to the front of L's remainder: r is a candidate, so
+//!   no unfinished operation completed before r was invoked (nothing must precede it), moving r
+//!   earlier only relaxes "r before y" constraints, and r changes no state, so every other
+//!   operation sees the same state as in L. Hence if the configuration after r fails, so did
+//!   the one before, and backtracking passes over forced frames;
 //! - the memo stores a compact canonical encoding of the finished set: the first unfinished
 //!   bounded operation `f` (all bounded operations before it are finished), the finished bounded
 //!   ones after `f` (few: each was called before `f` returned), then the finished unbounded
 //!   ones. Memory per entry is proportional to concurrency, not history length.
 
 use super::memo::{hash_state, mix, Memo};
-use super::models::Model;
+use super::models::{Footprint, Model};
 use super::OpId;
 
 /// One operation of a key, ready for the search.
@@ -108,6 +115,17 @@ struct Frame<S> {
     op: usize,
     prev: S,
     abandoned: bool,
+    /// A read linearized by the forced-move rule: backtracking passes over it.
+    forced: bool,
+}
+
+/// What the forced-read pass found.
+enum Forced {
+    /// Continue scanning at this entry.
+    Scan(usize),
+    /// The configuration reached was explored before: a dead end.
+    Seen,
+    Exhausted,
 }
 
 /// The linked list of entries: node `i < n` is the call of op `i`, node `n + i` its return,
@@ -331,7 +349,22 @@ impl<'m, M: Model> Searcher<'m, M> {
         let head = self.entries.head();
         let mut state = self.model.init();
         let mut entry = self.entries.next[head];
+        let mut restart = true;
         loop {
+            if restart {
+                restart = false;
+                match self.force_reads(&mut state, budget) {
+                    Forced::Scan(e) => entry = e,
+                    Forced::Exhausted => return Search::Exhausted,
+                    Forced::Seen => match self.backtrack(&mut state) {
+                        Some(resume) => {
+                            entry = resume;
+                            continue;
+                        }
+                        None => return Search::NotLinearizable(self.stuck()),
+                    },
+                }
+            }
             if self.done_required == self.required {
                 return Search::Linearizable;
             }
@@ -344,8 +377,8 @@ impl<'m, M: Model> Searcher<'m, M> {
                 let op = entry;
                 if let Some(next) = self.model.step(&state, &self.ops[op].op) {
                     if self.try_finish(op, &next) {
-                        self.push(op, std::mem::replace(&mut state, next), false);
-                        entry = self.entries.next[head];
+                        self.push(op, std::mem::replace(&mut state, next), false, false);
+                        restart = true;
                         continue;
                     }
                 }
@@ -354,8 +387,8 @@ impl<'m, M: Model> Searcher<'m, M> {
             }
             let op = entry - n;
             if !self.ops[op].required && self.try_finish(op, &state) {
-                self.push(op, state.clone(), true);
-                entry = self.entries.next[head];
+                self.push(op, state.clone(), true, false);
+                restart = true;
                 continue;
             }
             self.record_dead_end(op, entry, &state);
@@ -366,12 +399,37 @@ impl<'m, M: Model> Searcher<'m, M> {
         }
     }
 
-    fn push(&mut self, op: usize, prev: M::State, abandoned: bool) {
+    /// Linearizes every read-only candidate that fits the state (see the module docs).
+    fn force_reads(&mut self, state: &mut M::State, budget: &mut Budget) -> Forced {
+        let mut node = self.entries.next[self.entries.head()];
+        while node != NIL && node < self.entries.n {
+            let op = node;
+            node = self.entries.next[node];
+            if !matches!(self.model.footprint(&self.ops[op].op), Footprint::Observe(_)) {
+                continue;
+            }
+            if !budget.spend() {
+                return Forced::Exhausted;
+            }
+            if let Some(next) = self.model.step(state, &self.ops[op].op) {
+                if !self.try_finish(op, &next) {
+                    return Forced::Seen;
+                }
+                self.push(op, std::mem::replace(state, next), false, true);
+                if self.done_required == self.required {
+                    break;
+                }
+            }
+        }
+        Forced::Scan(self.entries.next[self.entries.head()])
+    }
+
+    fn push(&mut self, op: usize, prev: M::State, abandoned: bool, forced: bool) {
         if self.ops[op].required {
             self.done_required += 1;
         }
         self.entries.lift(op);
-        self.stack.push(Frame { op, prev, abandoned });
+        self.stack.push(Frame { op, prev, abandoned, forced });
     }
 
     /// Undoes frames up to and including the last linearization; returns the entry to resume
@@ -386,7 +444,7 @@ impl<'m, M: Model> Searcher<'m, M> {
             }
             self.entries.unlift(frame.op);
             *state = frame.prev;
-            if !frame.abandoned {
+            if !frame.abandoned && !frame.forced {
                 return Some(self.entries.next[frame.op]);
             }
         }
