@@ -202,6 +202,15 @@ fn print_report(
                 if f.pending.len() > SHOWN {
                     writeln!(out, "    ... and {} more", f.pending.len() - SHOWN)?;
                 }
+                if !f.waiting.is_empty() {
+                    writeln!(out, "  still to observe that state, which nothing can restore:")?;
+                }
+                for id in f.waiting.iter().take(SHOWN) {
+                    writeln!(out, "    {}", history.get(*id))?;
+                }
+                if f.waiting.len() > SHOWN {
+                    writeln!(out, "    ... and {} more", f.waiting.len() - SHOWN)?;
+                }
             }
         }
     }

@@ -80,12 +80,13 @@ fn violation_exits_1_and_names_key_and_operations() {
     let expected = "\
 not linearizable
 key (default key): no order of the operations places
-  process 1 read -> ok 1 [t 4..5] (line 5)
-  after the longest linearizable prefix (2 operations), register = 2
+  process 0 write 2 -> ok [t 2..3] (line 3)
+  after the longest linearizable prefix (1 operations), register = 1
   the prefix ends with:
     process 0 write 1 -> ok [t 0..1] (line 1)
-    process 0 write 2 -> ok [t 2..3] (line 3)
-";
+  still to observe that state, which nothing can restore:
+    process 1 read -> ok 1 [t 4..5] (line 5)
+model register: 3 operations on 1 keys;";
     assert!(r.out.starts_with(expected), "{}", r.out);
 }
 

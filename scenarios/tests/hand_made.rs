@@ -15,12 +15,19 @@ fn kv(edn: &str) -> Verdict {
     verdict(&KvModel, edn)
 }
 
-/// The blocked operation of the only failing key, as its invocation's line.
-fn blocked_line(edn: &str, v: &Verdict) -> usize {
+/// Asserts the only failing key names the operation invoked on `line` as blocked, pending or
+/// waiting for the state it was stuck in.
+fn assert_names_line(edn: &str, v: &Verdict, line: usize) {
     let Verdict::NotLinearizable(failures) = v else { panic!("expected a violation, got {v:?}") };
     assert_eq!(failures.len(), 1, "{failures:?}");
+    let f = &failures[0];
     let history = history_file::read(edn.as_bytes()).unwrap();
-    history.get(failures[0].blocked).line.unwrap() as usize
+    let lines: Vec<usize> = std::iter::once(&f.blocked)
+        .chain(&f.pending)
+        .chain(&f.waiting)
+        .map(|id| history.get(*id).line.unwrap() as usize)
+        .collect();
+    assert!(lines.contains(&line), "line {line} not named in {f:?}");
 }
 
 const SEQUENTIAL: &str = "\
@@ -46,10 +53,12 @@ fn stale_read_is_caught_and_named() {
 {:process 1, :type :ok, :f :read, :value 1}
 ";
     let v = register(h);
-    assert_eq!(blocked_line(h, &v), 5);
+    assert_names_line(h, &v, 5);
     let Verdict::NotLinearizable(f) = v else { unreachable!() };
-    assert_eq!(f[0].prefix, vec![OpId(0), OpId(1)], "both writes linearize before the read");
-    assert_eq!(f[0].state, "register = 2");
+    // Write 2 cannot overwrite 1 while the read of 1 waits for it.
+    assert_eq!(f[0].prefix, vec![OpId(0)]);
+    assert_eq!(f[0].state, "register = 1");
+    assert_eq!((f[0].blocked, f[0].waiting.clone()), (OpId(1), vec![OpId(2)]));
 }
 
 #[test]
@@ -60,7 +69,7 @@ fn lost_write_is_caught() {
 {:process 1, :type :invoke, :f :read}
 {:process 1, :type :ok, :f :read, :value nil}
 ";
-    assert_eq!(blocked_line(h, &register(h)), 3);
+    assert_names_line(h, &register(h), 3);
 }
 
 #[test]
@@ -89,7 +98,7 @@ fn new_then_old_reads_in_real_time_order_are_not() {
 {:process 2, :type :ok, :f :read, :value nil}
 {:process 0, :type :ok, :f :write, :value 1}
 ";
-    assert_eq!(blocked_line(h, &register(h)), 4);
+    assert_names_line(h, &register(h), 4);
 }
 
 #[test]
@@ -149,7 +158,7 @@ fn info_write_that_happened_and_that_did_not() {
     let flip_flop = format!(
         "{happened}{{:process 1, :type :invoke, :f :read}}\n{{:process 1, :type :ok, :f :read, :value nil}}\n"
     );
-    assert_eq!(blocked_line(&flip_flop, &register(&flip_flop)), 7);
+    assert_names_line(&flip_flop, &register(&flip_flop), 7);
 }
 
 #[test]
@@ -160,7 +169,7 @@ fn a_value_read_before_its_unknown_write_was_invoked_is_not_linearizable() {
 {:process 0, :type :invoke, :f :write, :value 7}
 {:process 0, :type :info, :f :write, :value 7}
 ";
-    assert_eq!(blocked_line(h, &register(h)), 1);
+    assert_names_line(h, &register(h), 1);
 }
 
 #[test]
@@ -207,7 +216,7 @@ fn kv_put_get_delete() {
 ";
     assert_eq!(kv(h), Verdict::Linearizable);
     let stale = h.replace(":value nil}", ":value \"x\"}");
-    assert_eq!(blocked_line(&stale, &kv(&stale)), 7);
+    assert_names_line(&stale, &kv(&stale), 7);
 }
 
 #[test]

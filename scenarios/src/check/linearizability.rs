@@ -20,6 +20,9 @@ pub struct KeyFailure {
     pub blocked: OpId,
     /// The other operations that could have been linearized next; none fits either.
     pub pending: Vec<OpId>,
+    /// Operations still to be linearized that need the state after `prefix` (so nothing may
+    /// overwrite it first).
+    pub waiting: Vec<OpId>,
 }
 
 /// The verdict on a history.
@@ -135,6 +138,7 @@ pub fn check<M: Model>(
                 state: model.describe_state(&stuck.state),
                 blocked: ops[stuck.blocked].id,
                 pending: stuck.pending.iter().map(|&i| ops[i].id).collect(),
+                waiting: stuck.waiting.iter().map(|&i| ops[i].id).collect(),
             }),
         }
     }

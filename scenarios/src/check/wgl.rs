@@ -22,6 +22,11 @@
 //!   earlier only relaxes "r before y" constraints, and r changes no state, so every other
 //!   operation sees the same state as in L. Hence if the configuration after r fails, so did
 //!   the one before, and backtracking passes over forced frames;
+//! - dead values: a state-changing step is refused while the current state is a value that
+//!   some unfinished required operation still observes and that no unfinished operation can
+//!   produce again. *Proof:* every remaining observer needs that value as the state when it is
+//!   linearized; once the state changes, nothing can restore it, so no continuation of that
+//!   step linearizes those required observers;
 //! - the memo stores a compact canonical encoding of the finished set: the first unfinished
 //!   bounded operation `f` (all bounded operations before it are finished), the finished bounded
 //!   ones after `f` (few: each was called before `f` returned), then the finished unbounded
@@ -29,7 +34,8 @@
 
 use super::memo::{hash_state, mix, Memo};
 use super::models::{Footprint, Model};
-use super::OpId;
+use super::{OpId, Value};
+use std::collections::BTreeMap;
 
 /// One operation of a key, ready for the search.
 #[derive(Clone, Debug)]
@@ -99,6 +105,9 @@ pub struct Stuck<S> {
     pub blocked: usize,
     /// The other operations that could have come next, none of which fit.
     pub pending: Vec<usize>,
+    /// Unfinished required operations that observe `state`'s value (a write cannot overwrite it
+    /// while they wait, and nothing can produce it again).
+    pub waiting: Vec<usize>,
 }
 
 /// The result of searching one key.
@@ -292,6 +301,7 @@ pub fn search<M: Model>(model: &M, ops: &[KeyOp<M::Op>], budget: &mut Budget) ->
             state: stuck.state,
             blocked: sorted[stuck.blocked],
             pending: stuck.pending.iter().map(|&i| sorted[i]).collect(),
+            waiting: stuck.waiting.iter().map(|&i| sorted[i]).collect(),
         }),
         other => other,
     }
@@ -306,6 +316,8 @@ struct Searcher<'m, M: Model> {
     required: usize,
     done_required: usize,
     stack: Vec<Frame<M::State>>,
+    /// Value ids of every value a footprint mentions (dead-value pruning).
+    values: ValueIds,
     /// The deepest stack seen at a dead end, as (op, abandoned); `best[..agree]` equals the
     /// current stack, so recording a deeper one copies only what changed since.
     best: Vec<(usize, bool)>,
@@ -326,6 +338,7 @@ impl<'m, M: Model> Searcher<'m, M> {
             required: ops.iter().filter(|o| o.required).count(),
             done_required: 0,
             stack: Vec::new(),
+            values: ValueIds::new(model, ops),
             best: Vec::new(),
             agree: 0,
             dead_end: None,
@@ -375,7 +388,8 @@ impl<'m, M: Model> Searcher<'m, M> {
             let n = self.entries.n;
             if entry < n {
                 let op = entry;
-                if let Some(next) = self.model.step(&state, &self.ops[op].op) {
+                let step = self.model.step(&state, &self.ops[op].op);
+                if let Some(next) = step.filter(|next| !self.kills_value(op, &state, next)) {
                     if self.try_finish(op, &next) {
                         self.push(op, std::mem::replace(&mut state, next), false, false);
                         restart = true;
@@ -397,6 +411,19 @@ impl<'m, M: Model> Searcher<'m, M> {
                 None => return Search::NotLinearizable(self.stuck()),
             }
         }
+    }
+
+    /// True if `op` moving from `state` to `next` destroys a value other unfinished required
+    /// operations still observe (see the module docs).
+    fn kills_value(&self, op: usize, state: &M::State, next: &M::State) -> bool {
+        if state == next {
+            return false;
+        }
+        let Some(id) = self.model.state_value(state).and_then(|v| self.values.id(v)) else {
+            return false;
+        };
+        let own = usize::from(self.values.observes[op] == Some(id));
+        self.values.observers_left[id] > own && self.values.producers_left[id] == 0
     }
 
     /// Linearizes every read-only candidate that fits the state (see the module docs).
@@ -425,6 +452,7 @@ impl<'m, M: Model> Searcher<'m, M> {
     }
 
     fn push(&mut self, op: usize, prev: M::State, abandoned: bool, forced: bool) {
+        self.values.finish(op);
         if self.ops[op].required {
             self.done_required += 1;
         }
@@ -439,6 +467,7 @@ impl<'m, M: Model> Searcher<'m, M> {
             let frame = self.stack.pop()?;
             self.agree = self.agree.min(self.stack.len());
             self.finished.clear(frame.op);
+            self.values.unfinish(frame.op);
             if self.ops[frame.op].required {
                 self.done_required -= 1;
             }
@@ -461,7 +490,7 @@ impl<'m, M: Model> Searcher<'m, M> {
         let mut pending = Vec::new();
         let mut node = self.entries.next[self.entries.head()];
         while node != return_entry && node != NIL {
-            if node < self.entries.n {
+            if node < self.entries.n && node != blocked {
                 pending.push(node);
             }
             node = self.entries.next[node];
@@ -472,6 +501,99 @@ impl<'m, M: Model> Searcher<'m, M> {
     fn stuck(&mut self) -> Stuck<M::State> {
         let (state, blocked, pending) = self.dead_end.take().expect("a dead end was recorded");
         let prefix = self.best.iter().filter(|(_, abandoned)| !abandoned).map(|&(op, _)| op);
-        Stuck { prefix: prefix.collect(), state, blocked, pending }
+        let mut done = vec![false; self.ops.len()];
+        for &(op, _) in &self.best {
+            done[op] = true;
+        }
+        let id = self.model.state_value(&state).and_then(|v| self.values.id(v));
+        let waiting = (0..self.ops.len())
+            .filter(|&i| !done[i] && id.is_some() && self.values.observes[i] == id)
+            .collect();
+        Stuck { prefix: prefix.collect(), state, blocked, pending, waiting }
+    }
+}
+
+/// Per-value counters for dead-value pruning: how many unfinished required operations observe
+/// each value, and how many unfinished operations (linearized or not yet) can produce it.
+struct ValueIds {
+    ids: BTreeMap<Value, usize>,
+    /// For each op: the id of the value it observes if it is required, and of the value it
+    /// produces.
+    observes: Vec<Option<usize>>,
+    produces: Vec<Option<usize>>,
+    observers_left: Vec<usize>,
+    producers_left: Vec<usize>,
+}
+
+impl ValueIds {
+    fn new<M: Model>(model: &M, ops: &[KeyOp<M::Op>]) -> ValueIds {
+        let mut ids: BTreeMap<Value, usize> = BTreeMap::new();
+        let mut intern = |v: &Value| {
+            let next = ids.len();
+            *ids.entry(v.clone()).or_insert(next)
+        };
+        let mut observes = Vec::with_capacity(ops.len());
+        let mut produces = Vec::with_capacity(ops.len());
+        for o in ops {
+            let (obs, prod) = match model.footprint(&o.op) {
+                Footprint::Observe(v) => (Some(v), None),
+                Footprint::Overwrite(v) => (None, Some(v)),
+                Footprint::Swap { expect, value } => (Some(expect), Some(value)),
+                Footprint::Append(_) | Footprint::Opaque => (None, None),
+            };
+            observes.push(obs.filter(|_| o.required).map(&mut intern));
+            produces.push(prod.map(&mut intern));
+        }
+        let n = ids.len();
+        let mut v = ValueIds {
+            ids,
+            observes,
+            produces,
+            observers_left: vec![0; n],
+            producers_left: vec![0; n],
+        };
+        // An append can produce vectors no footprint names: vectors are never pruned then.
+        let appends = ops
+            .iter()
+            .any(|o| matches!(model.footprint(&o.op), Footprint::Append(_) | Footprint::Opaque));
+        for i in 0..ops.len() {
+            if let Some(id) = v.observes[i] {
+                v.observers_left[id] += 1;
+            }
+            if let Some(id) = v.produces[i] {
+                v.producers_left[id] += 1;
+            }
+        }
+        if appends {
+            for (value, &id) in &v.ids {
+                if !matches!(value, Value::Int(_) | Value::Str(_)) {
+                    v.producers_left[id] = usize::MAX / 2;
+                }
+            }
+        }
+        v
+    }
+
+    fn id(&self, v: &Value) -> Option<usize> {
+        self.ids.get(v).copied()
+    }
+
+    /// `op` finished (linearized or abandoned: either way it observes and produces no more).
+    fn finish(&mut self, op: usize) {
+        if let Some(id) = self.observes[op] {
+            self.observers_left[id] -= 1;
+        }
+        if let Some(id) = self.produces[op] {
+            self.producers_left[id] -= 1;
+        }
+    }
+
+    fn unfinish(&mut self, op: usize) {
+        if let Some(id) = self.observes[op] {
+            self.observers_left[id] += 1;
+        }
+        if let Some(id) = self.produces[op] {
+            self.producers_left[id] += 1;
+        }
     }
 }

@@ -69,6 +69,10 @@ impl Model for KvModel {
         }
     }
 
+    fn state_value<'a>(&self, state: &'a Rc<Value>) -> Option<&'a Value> {
+        Some(state)
+    }
+
     fn describe_state(&self, state: &Rc<Value>) -> String {
         match &**state {
             Value::Nil => "absent".to_string(),

@@ -41,6 +41,11 @@ pub trait Model {
     /// What `op` does, in terms of a state that is one [`Value`] (see [`Footprint`]).
     fn footprint<'a>(&self, op: &'a Self::Op) -> Footprint<'a>;
 
+    /// The state as one [`Value`], when it is one (enables the search's dead-value pruning).
+    fn state_value<'a>(&self, _state: &'a Self::State) -> Option<&'a Value> {
+        None
+    }
+
     /// A human description of a state, for reports.
     fn describe_state(&self, state: &Self::State) -> String;
 }

@@ -67,6 +67,10 @@ impl Model for RegisterModel {
         }
     }
 
+    fn state_value<'a>(&self, state: &'a Rc<Value>) -> Option<&'a Value> {
+        Some(state)
+    }
+
     fn describe_state(&self, state: &Rc<Value>) -> String {
         format!("register = {state}")
     }
