@@ -14,7 +14,7 @@ use engine::mvcc::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, MvccError, Op, OpResult, PutRequest,
     RangeRequest, RangeResponse, RequestOp, Revision, Store, StoreConfig, TxnRequest,
 };
-use engine::Db;
+use engine::{Db, Options};
 use rand::Rng as _;
 use sim::simulated::disk::SimDisk;
 use sim::time::{Duration, Instant};
@@ -203,7 +203,24 @@ fn reopen(entries: &[Entry], want: &Reference, crashed: &Crashed, what: &str) ->
     let db = Db::open_on(crashed.disk.clone(), DB_PATH, db_options()).unwrap();
     check_db(&db, what);
     let (scheduled, finished) = compaction_marks(&db);
+    drop(db);
+    // A read-only open changes nothing on disk and answers as the writable open will.
+    let ro = Options { read_only: true, ..db_options() };
+    let ro_db = Db::open_on(crashed.disk.clone(), DB_PATH, ro).unwrap();
+    let mut ro_store =
+        Store::open(ro_db, config()).unwrap_or_else(|e| panic!("{what}: ro open: {e}"));
+    let ro_dump = dump(&ro_store);
+    assert!(
+        matches!(
+            ro_store.put(&PutRequest { key: b"x".to_vec(), ..Default::default() }),
+            Err(MvccError::Engine(engine::Error::DatabaseReadOnly))
+        ),
+        "{what}: a read-only store refuses writes"
+    );
+    drop(ro_store);
+    let db = Db::open_on(crashed.disk.clone(), DB_PATH, db_options()).unwrap();
     let mut store = Store::open(db, config()).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+    assert_eq!(dump(&store), ro_dump, "{what}: read-only and writable opens answer alike");
     check_db(store.db(), &format!("{what}, after the store opened"));
     let after = compaction_marks(store.db());
     assert_eq!(after.0, after.1, "{what}: the open finished the compaction");

@@ -45,8 +45,22 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Wraps `db`, creating the buckets if they are missing (durably).
+    /// Wraps `db`, creating the buckets if they are missing (durably). A read-only database is
+    /// not written: its buckets must exist (`Engine(BucketNotFound)` otherwise).
     pub fn new(db: Db) -> Result<Backend, MvccError> {
+        if db.is_read_only() {
+            db.view(|tx| {
+                bucket_of(tx, BucketName::Key)?;
+                bucket_of(tx, BucketName::Meta).map(|_| ())
+            })?;
+            return Ok(Backend {
+                db,
+                pending: BTreeMap::new(),
+                pending_ops: 0,
+                failed: None,
+                commits: 0,
+            });
+        }
         db.update(|tx| {
             tx.create_bucket_if_not_exists(BucketName::Key.bytes())?;
             tx.create_bucket_if_not_exists(BucketName::Meta.bytes())?;

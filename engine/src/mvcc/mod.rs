@@ -22,7 +22,24 @@
 //!    to make the durable index catch up first, e.g. before a snapshot).
 //! 4. A compaction is alone in its entry; it commits its scheduled revision (with the entry's
 //!    consistent index) before deleting anything, and a crash in the middle is resumed at open.
-//! 5. After any storage error the store fails stop: it refuses work until reopened.
+//! 5. After any storage error the store fails stop: every later read or write returns
+//!    `FailStop` until the store is reopened from disk (the in-memory index may be ahead of the
+//!    disk, so nothing may build on it).
+//! 6. Opening a store over a read-only database writes nothing; an interrupted compaction is
+//!    then applied to the index only (reads answer as after it) and finished by the next
+//!    writable open.
+//!
+//! # Untrusted bytes
+//!
+//! Every record read back is checked before it reaches the key index: revision keys (length,
+//! separator, mark, strictly increasing, main revision in `1..i64::MAX`), record layout,
+//! `mod_revision` equal to the key's revision, and each record fitting its key's history
+//! (a generation starts at version 1 created at its own revision, or — after compaction — at a
+//! later version within its span; each next put is the next version of the same creation).
+//! Violations are `CorruptRevision` / `CorruptRecord` / `CorruptMeta`, never panics.
+//!
+//! Tests: `tests/mvcc_model.rs` (against a naive model), `tests/mvcc_crash.rs` (crash at every
+//! disk operation, replay), `tests/mvcc_corrupt.rs` (typed errors); `benches/mvcc.rs`.
 
 pub mod backend;
 pub mod error;

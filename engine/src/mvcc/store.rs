@@ -124,7 +124,13 @@ impl Store {
         self.compacted = finished;
         if scheduled > finished {
             self.compacted = scheduled;
-            self.finish_compaction(scheduled)?;
+            if self.backend.db().is_read_only() {
+                // A read-only open cannot remove records; compacting the index alone makes
+                // reads answer as after the compaction. The next writable open finishes it.
+                self.compact_index(scheduled);
+            } else {
+                self.finish_compaction(scheduled)?;
+            }
         }
         Ok(())
     }
@@ -478,12 +484,18 @@ impl Store {
     /// Revisions deleted per commit while compacting.
     const COMPACT_BATCH: usize = 1000;
 
-    pub(super) fn finish_compaction(&mut self, rev: i64) -> Result<(), MvccError> {
+    /// Compacts the in-memory index at `rev`; returns the revisions at or below `rev` it keeps.
+    fn compact_index(&mut self, rev: i64) -> BTreeSet<Revision> {
         let mut keep = BTreeSet::new();
         for ki in self.index.values_mut() {
             ki.compact(rev, &mut keep);
         }
         self.index.retain(|_, ki| !ki.is_empty());
+        keep
+    }
+
+    pub(super) fn finish_compaction(&mut self, rev: i64) -> Result<(), MvccError> {
+        let keep = self.compact_index(rev);
         let mut doomed = Vec::new();
         let upper = Revision::new(rev + 1, 0).to_bytes(false);
         self.backend.scan_committed(BucketName::Key, &[], Some(&upper), |k, _| {
@@ -507,7 +519,9 @@ impl Store {
     // ---- hashing ----
 
     /// A 64-bit hash (FNV-1a) of every record at or below `rev` (0: current), committing the
-    /// batch first. Replicas that applied the same entries have equal hashes.
+    /// batch first. Replicas that applied the same entries have equal hashes. (A read-only store
+    /// opened over an unfinished compaction still holds, and hashes, the records it would
+    /// remove; a writable open finishes the compaction.)
     pub fn hash(&mut self, rev: i64) -> Result<HashResult, MvccError> {
         let rev = self.read_revision(rev, self.current)?;
         self.commit()?;
