@@ -106,8 +106,9 @@ impl<S: StateMachine> Running<S> {
     pub fn state_machine(&self) -> &S {
         &self.sm
     }
+    /// The metrics now (pending proposals counted at the call).
     pub fn metrics(&self) -> Metrics {
-        self.metrics
+        Metrics { proposals_pending: self.proposals.len() as u64, ..self.metrics }
     }
     /// The leader this node knows (0: none).
     pub fn leader(&self) -> u64 {

@@ -47,7 +47,16 @@ pub struct TestCluster {
 impl TestCluster {
     /// Three bootstrap members; `tweak` adjusts every node's config.
     pub fn new(seed: u64, tweak: impl Fn(&mut NodeConfig) + Clone + 'static) -> TestCluster {
-        let w = World::new(Seed(seed), WorldConfig::default());
+        TestCluster::with_world(seed, WorldConfig::default(), tweak)
+    }
+
+    /// Like [`TestCluster::new`] with a given world configuration.
+    pub fn with_world(
+        seed: u64,
+        config: WorldConfig,
+        tweak: impl Fn(&mut NodeConfig) + Clone + 'static,
+    ) -> TestCluster {
+        let w = World::new(Seed(seed), config);
         let mut c = TestCluster { w, next_id: 1, sent: BTreeMap::new(), answers: BTreeMap::new() };
         for k in 1..=3u32 {
             let t = tweak.clone();
