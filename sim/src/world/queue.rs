@@ -21,14 +21,35 @@ struct Key {
 
 impl Ord for Key {
     /// Reversed so that `BinaryHeap` (a max-heap) pops the earliest (time, seq) first.
+    /// Compared as one 128-bit number (time high, seq low): the same order as the tuple,
+    /// without branches.
+    #[inline]
     fn cmp(&self, other: &Key) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
+        other.order().cmp(&self.order())
+    }
+}
+
+impl Key {
+    #[inline]
+    fn order(&self) -> u128 {
+        (u128::from(self.time) << 64) | u128::from(self.seq)
     }
 }
 
 impl PartialOrd for Key {
+    #[inline]
     fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+
+    #[inline]
+    fn lt(&self, other: &Key) -> bool {
+        other.order() < self.order()
+    }
+
+    #[inline]
+    fn le(&self, other: &Key) -> bool {
+        other.order() <= self.order()
     }
 }
 
