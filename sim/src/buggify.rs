@@ -59,15 +59,52 @@ impl Sites {
     }
 }
 
+/// [`Sites`] with a memo of the decisions already taken, keyed by the site literal's address, so
+/// a hot site is not re-hashed on every call. The memo only caches a pure function of the name:
+/// results are exactly those of [`Sites::is_active`].
+#[derive(Clone, Debug)]
+pub struct SiteMemo {
+    sites: Sites,
+    /// (address, length, active) of up to [`SiteMemo::CAPACITY`] site literals.
+    seen: Vec<(usize, usize, bool)>,
+}
+
+impl SiteMemo {
+    /// Sites beyond this many are decided afresh each time (still correct, just not memoised).
+    const CAPACITY: usize = 64;
+
+    pub fn new(sites: Sites) -> SiteMemo {
+        SiteMemo { sites, seen: Vec::new() }
+    }
+
+    /// [`Sites::is_active`] for `site`, memoised by the literal's address and length.
+    pub fn is_active(&mut self, site: &'static str) -> bool {
+        let key = (site.as_ptr() as usize, site.len());
+        if let Some(&(_, _, active)) = self.seen.iter().find(|e| (e.0, e.1) == key) {
+            return active;
+        }
+        let active = self.sites.is_active(site);
+        if self.seen.len() < Self::CAPACITY {
+            self.seen.push((key.0, key.1, active));
+        }
+        active
+    }
+
+    /// The firing probability of an active site.
+    fn firing(&self) -> f64 {
+        self.sites.config.firing
+    }
+}
+
 /// BUGGIFY for one node's handler call: the run's sites plus the node's buggify stream.
 pub struct NodeBuggify<'a> {
-    pub sites: &'a Sites,
+    pub sites: &'a mut SiteMemo,
     pub rng: &'a mut Rng,
 }
 
 impl Buggify for NodeBuggify<'_> {
     fn fire(&mut self, site: &'static str) -> bool {
-        self.sites.is_active(site) && self.rng.random_bool(self.sites.config.firing)
+        self.sites.is_active(site) && self.rng.random_bool(self.sites.firing())
     }
 }
 
@@ -93,7 +130,8 @@ mod tests {
     fn disabled_never_fires() {
         let sites = Sites::new(Seed(3), BuggifyConfig::default());
         let mut rng = Seed(3).stream("x");
-        let mut b = NodeBuggify { sites: &sites, rng: &mut rng };
+        let mut memo = SiteMemo::new(sites);
+        let mut b = NodeBuggify { sites: &mut memo, rng: &mut rng };
         assert!((0..1000).all(|_| !b.fire("any")));
         assert!(!Disabled.fire("any"));
     }
@@ -120,8 +158,26 @@ mod tests {
             .find(|s| sites.is_active(s))
             .expect("some site is active at 25%");
         let mut rng = Seed(1).stream("node/1/buggify");
-        let mut b = NodeBuggify { sites: &sites, rng: &mut rng };
+        let mut memo = SiteMemo::new(sites);
+        let mut b = NodeBuggify { sites: &mut memo, rng: &mut rng };
         let fired = (0..10_000).filter(|_| b.fire(site)).count();
         assert!((200..=900).contains(&fired), "fired {fired} of 10000 at 5%");
+    }
+
+    #[test]
+    fn memo_agrees_with_sites_past_its_capacity() {
+        let sites = Sites::new(Seed(9), enabled());
+        let mut memo = SiteMemo::new(sites);
+        let names: Vec<&'static str> = (0..200)
+            .map(|i| -> &'static str { Box::leak(format!("m{i}").into_boxed_str()) })
+            .collect();
+        for _ in 0..2 {
+            for n in &names {
+                assert_eq!(memo.is_active(n), sites.is_active(n), "site {n}");
+            }
+        }
+        // A different literal with the same text gets the same decision.
+        let copy: &'static str = Box::leak(names[0].to_string().into_boxed_str());
+        assert_eq!(memo.is_active(copy), sites.is_active(names[0]));
     }
 }

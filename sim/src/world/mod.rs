@@ -30,7 +30,7 @@ use std::rc::Rc;
 pub use node::Status;
 pub use queue::EventQueue;
 
-use crate::buggify::{BuggifyConfig, Sites};
+use crate::buggify::{BuggifyConfig, SiteMemo, Sites};
 use crate::env::{Actor, Halt, NodeId, TimerId};
 use crate::fault::Fault;
 use crate::seed::{fnv1a64, Seed};
@@ -104,7 +104,7 @@ pub struct World<A: Actor> {
     nodes: Vec<Node<A>>,
     net: SimNet,
     trace: Trace,
-    sites: Sites,
+    sites: SiteMemo,
     events: u64,
     responses: Vec<(NodeId, Instant, A::Response)>,
     response_buf: Vec<A::Response>,
@@ -124,7 +124,7 @@ impl<A: Actor> World<A> {
             nodes: Vec::new(),
             net: SimNet::new(seed.stream("net"), config.net),
             trace: Trace::new(config.keep_trace),
-            sites: Sites::new(seed, config.buggify),
+            sites: SiteMemo::new(Sites::new(seed, config.buggify)),
             events: 0,
             responses: Vec::new(),
             response_buf: Vec::new(),
