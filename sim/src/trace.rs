@@ -32,10 +32,9 @@ pub fn digest(bytes: &[u8]) -> u64 {
         let word = u64::from_le_bytes(w.try_into().expect("chunks of 8"));
         h = (h ^ word).wrapping_mul(K).rotate_left(29);
     }
-    let rest = words.remainder();
-    let mut last = [0u8; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K).rotate_left(29);
+    // The 0-7 trailing bytes as a little-endian word (zero-padded), built without a memcpy call.
+    let last = words.remainder().iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b));
+    h = (h ^ last).wrapping_mul(K).rotate_left(29);
     mix(h, 0)
 }
 
