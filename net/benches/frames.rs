@@ -14,7 +14,7 @@ use net::cluster::Cluster;
 use net::frame::{MessageKind, StreamType};
 use net::ids::MemberId;
 use net::transport::{Outgoing, Transport, TransportConfig, TransportEvent};
-use sim::io::{Addr, Disk, DiskError, File, NetEvent, OpenOptions};
+use sim::io::{Addr, Disk, NetEvent};
 use sim::real::runtime::RealRuntime;
 use sim::time::{Duration, Instant};
 use sim::world::{World, WorldConfig};
@@ -110,37 +110,12 @@ fn identities() -> (Cluster, MemberId, MemberId) {
     (c, a, b)
 }
 
-struct NoDisk;
-impl Disk for NoDisk {
-    fn open(&self, _: &str, _: OpenOptions) -> Result<Box<dyn File>, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn create_dir_all(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn rename(&self, _: &str, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn remove(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn list(&self, _: &str) -> Result<Vec<String>, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn exists(&self, _: &str) -> Result<bool, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn sync_dir(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-}
-
 /// RealNet: two runtimes in this thread, driven in turns.
 fn realnet(messages: usize) -> (f64, u64, bool) {
     let (c, a, b) = identities();
     let any = Addr::new("127.0.0.1:0");
     let cfg = |me| TransportConfig::new(me, c.id(), any.clone());
-    let disk: Rc<dyn Disk> = Rc::new(NoDisk);
+    let disk: Rc<dyn Disk> = Rc::new(sim::io::disk::NoDisk);
     let mut ra =
         RealRuntime::new(NodeId(1), Seed(1), Rc::clone(&disk), Member::new(cfg(a), vec![]));
     let mut rb = RealRuntime::new(NodeId(2), Seed(1), disk, Member::new(cfg(b), vec![]));

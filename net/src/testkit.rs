@@ -4,11 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
-use sim::env::{Buggify, EnvParts, Timers, TraceSink};
-use sim::io::{
-    Addr, Clock, CloseReason, ConnId, DialError, Disk, DiskError, File, Net, NetError, NetEvent,
-    OpenOptions,
-};
+use sim::env::{EnvParts, Timers, TraceSink};
+use sim::io::{Addr, Clock, CloseReason, ConnId, DialError, Disk, Net, NetError, NetEvent};
 use sim::time::{Duration, Instant};
 use sim::{Env, NodeId, Seed, TimerId};
 
@@ -89,39 +86,6 @@ impl TraceSink for Records {
     }
 }
 
-pub struct Never;
-impl Buggify for Never {
-    fn fire(&mut self, _: &'static str) -> bool {
-        false
-    }
-}
-
-/// A disk the transport never touches: every call fails.
-pub struct NoDisk;
-impl Disk for NoDisk {
-    fn open(&self, _: &str, _: OpenOptions) -> Result<Box<dyn File>, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn create_dir_all(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn rename(&self, _: &str, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn remove(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn list(&self, _: &str) -> Result<Vec<String>, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn exists(&self, _: &str) -> Result<bool, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn sync_dir(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-}
-
 /// Everything one transport's handlers need, scripted by the test.
 pub struct Rig {
     pub now: Instant,
@@ -139,7 +103,7 @@ impl Rig {
             net: FakeNet::default(),
             timers: FakeTimers::default(),
             trace: Records::default(),
-            disk: Rc::new(NoDisk),
+            disk: Rc::new(sim::io::disk::NoDisk),
             rng: Seed(1).stream("testkit"),
         }
     }
@@ -149,7 +113,7 @@ impl Rig {
         self.timers.now = self.now;
         let clock = FixedClock(self.now);
         let mut responses = Vec::new();
-        let mut buggify = Never;
+        let mut buggify = sim::buggify::Disabled;
         let mut env = Env::new(EnvParts {
             node: NodeId(0),
             clock: &clock,

@@ -10,34 +10,9 @@ use net::frame::{MessageKind, StreamType};
 use net::ids::MemberId;
 use net::refusal::Refusal;
 use net::transport::{Outgoing, Transport, TransportConfig, TransportEvent};
-use sim::io::{Addr, Disk, DiskError, File, NetEvent, OpenOptions};
+use sim::io::{Addr, Disk, NetEvent};
 use sim::real::runtime::RealRuntime;
 use sim::{Actor, Env, Halt, NodeId, Seed, TimerId};
-
-struct NoDisk;
-impl Disk for NoDisk {
-    fn open(&self, _: &str, _: OpenOptions) -> Result<Box<dyn File>, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn create_dir_all(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn rename(&self, _: &str, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn remove(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn list(&self, _: &str) -> Result<Vec<String>, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn exists(&self, _: &str) -> Result<bool, DiskError> {
-        Err(DiskError::Crashed)
-    }
-    fn sync_dir(&self, _: &str) -> Result<(), DiskError> {
-        Err(DiskError::Crashed)
-    }
-}
 
 enum Cmd {
     AddPeer(MemberId, Addr),
@@ -89,7 +64,7 @@ fn runtime(node: u32, token: &str, name: &str) -> (RealRuntime<Member>, MemberId
     let me = c.member_by_name(name).unwrap().id;
     let cfg = TransportConfig::new(me, c.id(), Addr::new("127.0.0.1:0"));
     let m = Member { transport: Transport::new(cfg), events: Vec::new() };
-    let disk: Rc<dyn Disk> = Rc::new(NoDisk);
+    let disk: Rc<dyn Disk> = Rc::new(sim::io::disk::NoDisk);
     let mut rt = RealRuntime::new(NodeId(node), Seed(1), disk, m);
     rt.start().expect("starts");
     let addr = rt.net().local_addr().expect("listens");

@@ -209,8 +209,59 @@ pub fn normalize_path(op: &'static str, path: &str) -> Result<String, DiskError>
     Ok(parts.join("/"))
 }
 
+/// A disk for nodes that keep nothing (a pure network actor, a benchmark): every operation fails
+/// with `Invalid`, naming the operation and path, so an unexpected disk access is loud.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoDisk;
+
+impl NoDisk {
+    fn refuse<T>(op: &'static str, path: &str) -> Result<T, DiskError> {
+        Err(DiskError::Invalid {
+            op,
+            path: path.to_string(),
+            detail: "this node has no disk".into(),
+        })
+    }
+}
+
+impl Disk for NoDisk {
+    fn open(&self, path: &str, _: OpenOptions) -> Result<Box<dyn File>, DiskError> {
+        NoDisk::refuse("open", path)
+    }
+    fn create_dir_all(&self, path: &str) -> Result<(), DiskError> {
+        NoDisk::refuse("create_dir_all", path)
+    }
+    fn rename(&self, from: &str, _: &str) -> Result<(), DiskError> {
+        NoDisk::refuse("rename", from)
+    }
+    fn remove(&self, path: &str) -> Result<(), DiskError> {
+        NoDisk::refuse("remove", path)
+    }
+    fn list(&self, dir: &str) -> Result<Vec<String>, DiskError> {
+        NoDisk::refuse("list", dir)
+    }
+    fn exists(&self, path: &str) -> Result<bool, DiskError> {
+        NoDisk::refuse("exists", path)
+    }
+    fn sync_dir(&self, dir: &str) -> Result<(), DiskError> {
+        NoDisk::refuse("sync_dir", dir)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_disk_refuses_every_operation_by_name() {
+        let d = NoDisk;
+        let e = d.open("data/x", OpenOptions::create()).err().expect("open must fail");
+        assert!(
+            matches!(&e, DiskError::Invalid { op: "open", path, .. } if path == "data/x"),
+            "{e}"
+        );
+        assert!(matches!(d.sync_dir("data"), Err(DiskError::Invalid { op: "sync_dir", .. })));
+        assert!(matches!(d.list("data"), Err(DiskError::Invalid { op: "list", .. })));
+    }
+
     use super::*;
 
     #[test]
