@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use net::cluster::Cluster;
-use sim::io::Disk;
+use sim::io::{Disk, DiskError};
 use sim::Halt;
 
 use crate::core::codec::{put_u64, Reader};
@@ -46,35 +46,32 @@ pub struct Booted<S> {
     pub conf_state: ConfState,
 }
 
-/// Turns a WAL error into a halt: a simulated crash stays a crash, anything else is fatal.
+/// Turns a storage error into a halt: a simulated crash stays a crash, anything else is fatal
+/// with `what` failed named first. `disk` is the error's disk cause, if it has one.
+fn storage_halt(what: &str, disk: Option<&DiskError>, error: &dyn std::fmt::Display) -> Halt {
+    match disk {
+        Some(DiskError::Crashed) => Halt::Crashed,
+        Some(d) => Halt::Fatal(format!("{what}: {d}")),
+        None => Halt::Fatal(format!("{what}: {error}")),
+    }
+}
+
+/// [`storage_halt`] for WAL errors.
 pub fn wal_halt(what: &str, e: WalError) -> Halt {
-    match e {
-        WalError::Disk(d) => match Halt::from(d) {
-            Halt::Crashed => Halt::Crashed,
-            Halt::Fatal(r) => Halt::Fatal(format!("{what}: {r}")),
-        },
-        other => Halt::Fatal(format!("{what}: {other}")),
-    }
+    let disk = if let WalError::Disk(d) = &e { Some(d) } else { None };
+    storage_halt(what, disk, &e)
 }
 
+/// [`storage_halt`] for snapshotter errors.
 pub fn snap_halt(what: &str, e: SnapError) -> Halt {
-    match e {
-        SnapError::Disk(d) => match Halt::from(d) {
-            Halt::Crashed => Halt::Crashed,
-            Halt::Fatal(r) => Halt::Fatal(format!("{what}: {r}")),
-        },
-        other => Halt::Fatal(format!("{what}: {other}")),
-    }
+    let disk = if let SnapError::Disk(d) = &e { Some(d) } else { None };
+    storage_halt(what, disk, &e)
 }
 
+/// [`storage_halt`] for state-machine errors.
 pub fn sm_halt(what: &str, e: SmError) -> Halt {
-    match e {
-        SmError::Disk(d) => match Halt::from(d) {
-            Halt::Crashed => Halt::Crashed,
-            Halt::Fatal(r) => Halt::Fatal(format!("{what}: {r}")),
-        },
-        other => Halt::Fatal(format!("{what}: {other}")),
-    }
+    let disk = if let SmError::Disk(d) = &e { Some(d) } else { None };
+    storage_halt(what, disk, &e)
 }
 
 fn wal_metadata(me: u64, cluster: u64) -> Vec<u8> {
