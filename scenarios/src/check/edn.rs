@@ -68,16 +68,7 @@ impl fmt::Display for Edn {
             Edn::Int(i) => write!(f, "{i}"),
             Edn::Str(s) => write_string(f, s),
             Edn::Keyword(k) => write!(f, ":{k}"),
-            Edn::Vector(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(" ")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
+            Edn::Vector(items) => write_vector(f, items),
             Edn::Map(entries) => {
                 f.write_str("{")?;
                 for (i, (k, v)) in entries.iter().enumerate() {
@@ -351,6 +342,21 @@ impl Parser {
         self.end_of_token()?;
         Ok(datum)
     }
+}
+
+/// Writes `items` as an EDN vector: `[a b c]`.
+pub(crate) fn write_vector<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: &[T],
+) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(" ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    f.write_str("]")
 }
 
 #[cfg(test)]

@@ -90,16 +90,7 @@ impl fmt::Display for Value {
             Value::Nil => f.write_str("nil"),
             Value::Int(i) => write!(f, "{i}"),
             Value::Str(s) => crate::check::edn::write_string(f, s),
-            Value::Vec(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(" ")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
+            Value::Vec(items) => crate::check::edn::write_vector(f, items),
         }
     }
 }
