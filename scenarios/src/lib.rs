@@ -6,3 +6,5 @@
 
 pub mod check;
 pub mod cli;
+pub mod db_tool;
+pub mod sm;

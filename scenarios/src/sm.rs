@@ -1,0 +1,1 @@
+//! The MVCC store adapted to the server's state-machine trait.
