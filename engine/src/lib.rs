@@ -34,6 +34,7 @@ pub mod cursor;
 pub mod db;
 pub mod error;
 pub mod freelist;
+pub mod inspect;
 pub mod meta;
 pub mod mvcc;
 pub mod node;
