@@ -313,3 +313,46 @@ fn random_damage_never_panics_and_exit_codes_agree() {
         assert!(matches!(pages.code, 0 | 2), "round {round}");
     }
 }
+
+/// Real bbolt (Debian's 1.3.6 source under /usr/share/gocode, built offline in GOPATH mode, as
+/// engine's bbolt_compat test does) prints the same page table and a clean check for the same
+/// file. Needs Go, hence `#[ignore]`.
+#[test]
+#[ignore = "needs Go and bbolt's source under /usr/share/gocode"]
+#[allow(clippy::disallowed_methods, reason = "drives the Go toolchain on a real file")]
+fn bbolt_agrees_on_pages_and_check() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("dst-db-tool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/db_tool_bbolt/main.go");
+    let bin = dir.join("db_tool_bbolt");
+    let built = Command::new("go")
+        .arg("build")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", format!("/usr/share/gocode:{}", dir.display()))
+        .env("GOCACHE", dir.join("gocache"))
+        .env("GOFLAGS", "")
+        .env("GOPROXY", "off")
+        .output()
+        .expect("run `go build` (is golang-go installed?)");
+    assert!(built.status.success(), "go build:\n{}", String::from_utf8_lossy(&built.stderr));
+    let file = dir.join("sample.db");
+    let bytes = sample();
+    std::fs::write(&file, &bytes).unwrap();
+    for sub in ["pages", "check"] {
+        let go = Command::new(&bin).arg(sub).arg(&file).output().unwrap();
+        assert!(go.status.success(), "bbolt {sub}:\n{}", String::from_utf8_lossy(&go.stderr));
+        let theirs: String = String::from_utf8(go.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.trim_end().to_string() + "\n")
+            .collect();
+        let ours = run(sub, &bytes);
+        assert_eq!(ours.code, 0);
+        assert_eq!(ours.out, theirs, "dst db {sub} vs bbolt");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
