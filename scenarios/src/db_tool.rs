@@ -32,7 +32,11 @@
 //! ITEMS is the element count of branch and leaf pages and the number of ids on the freelist
 //! page. Trailing blanks are trimmed. A page with something odd gets a note after the row
 //! (`! header id 9`, `! overflow runs to page 40, past the high water mark 12`); a page whose
-//! flags are no known type shows as `unknown<xx>`.
+//! flags are no known type shows as `unknown<xx>`. Two deliberate differences from bbolt: a page
+//! whose flags are not exactly one type is `unknown<xx>` (bbolt names it by its lowest known
+//! bit), and a freelist page holding 0xFFFF or more ids shows the real count (bbolt shows the
+//! header's 65535). For sound files the table is bbolt's, byte for byte (after trimming); the
+//! ignored test `bbolt_agrees_on_pages_and_check` compares them.
 //! ```text
 //! ID       TYPE       ITEMS  OVRFLW
 //! ======== ========== ====== ======
