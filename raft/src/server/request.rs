@@ -101,6 +101,10 @@ pub enum OpResult {
         member: u64,
         voters: Vec<u64>,
     },
+    /// A leadership transfer to `to` has started (it completes when `to` wins its election).
+    Transferring {
+        to: u64,
+    },
 }
 
 /// An operation refused by the state machine (deterministically, on every member).
@@ -110,6 +114,12 @@ pub enum OpError {
     Compacted { revision: u64, compacted: u64 },
     /// The revision is beyond the current one.
     FutureRevision { revision: u64, current: u64 },
+    /// The request is malformed for the state machine (the MVCC store refuses it, as etcd
+    /// does): an empty key, a key written twice in one txn, a compaction inside a txn, a
+    /// request over the size limit. Nothing changed. [`super::MemKv`] never returns it.
+    Invalid { reason: String },
+    /// The state machine could not read its storage to serve a read (the node is failing).
+    Unavailable { reason: String },
 }
 
 impl fmt::Display for OpError {
@@ -121,6 +131,8 @@ impl fmt::Display for OpError {
             OpError::FutureRevision { revision, current } => {
                 write!(f, "revision {revision} is beyond the current revision {current}")
             }
+            OpError::Invalid { reason } => write!(f, "invalid request: {reason}"),
+            OpError::Unavailable { reason } => write!(f, "state machine unavailable: {reason}"),
         }
     }
 }
@@ -162,6 +174,12 @@ pub enum Request {
     RemoveMember {
         id: u64,
     },
+    /// Asks the leader to hand leadership to member `to` (etcd's `MoveLeader`). Answered with
+    /// [`OpResult::Transferring`] once the transfer has started; refused with
+    /// [`ServerError::NotLeader`] on any other member.
+    TransferLeader {
+        to: u64,
+    },
 }
 
 /// A request and the client's id for it (echoed in the response).
@@ -184,6 +202,8 @@ pub enum ServerError {
     BadMembership(String),
     /// The node is not serving (it was removed from the cluster).
     Stopped,
+    /// The request must go to the leader; `leader` is the one this member knows (0: none).
+    NotLeader { leader: u64 },
     /// The state machine refused the operation.
     Op(OpError),
 }
@@ -203,6 +223,7 @@ impl fmt::Display for ServerError {
             ServerError::LeaderChanged => f.write_str("leader changed (retryable)"),
             ServerError::BadMembership(why) => write!(f, "bad membership change: {why}"),
             ServerError::Stopped => f.write_str("server stopped"),
+            ServerError::NotLeader { leader } => write!(f, "not the leader (leader: {leader:x})"),
             ServerError::Op(e) => write!(f, "{e}"),
         }
     }
