@@ -301,6 +301,49 @@ fn same_log_gives_same_results_state_and_hash() {
     assert!(a.2.revision > 50, "{:?}", a.2);
 }
 
+#[test]
+fn nested_compares_see_the_writes_before_them_in_the_same_txn() {
+    let cmp = |key: &str, op, target| Compare { key: key.into(), op, target };
+    let setup = [put("a", "1"), put("a", "2"), put("gone", "x")];
+    // a: version 2 -> put makes 3; gone: deleted, then compared as missing; new: created.
+    let txn = Op::Txn {
+        compares: vec![cmp("a", CompareOp::Equal, CompareTarget::Version(2))],
+        success: vec![
+            put("a", "3"),
+            Op::DeleteRange { key: "gone".into(), range_end: vec![] },
+            put("new", "n"),
+            Op::Txn {
+                compares: vec![
+                    cmp("a", CompareOp::Equal, CompareTarget::Version(3)),
+                    cmp("a", CompareOp::Equal, CompareTarget::Value("3".into())),
+                    cmp("gone", CompareOp::Equal, CompareTarget::Version(0)),
+                    cmp("gone", CompareOp::Equal, CompareTarget::Value(vec![])),
+                    cmp("new", CompareOp::Equal, CompareTarget::Version(1)),
+                    cmp("new", CompareOp::Greater, CompareTarget::CreateRevision(3)),
+                ],
+                success: vec![put("inner", "ok"), get("a"), get("new")],
+                failure: vec![put("inner", "no")],
+            },
+            Op::Range { key: vec![], range_end: vec![0] },
+        ],
+        failure: vec![],
+    };
+    let mut model = MemKv::open(disk(1), "kv").unwrap();
+    let mut sm = open(&disk(2));
+    for (i, op) in setup.iter().enumerate() {
+        let i = i as u64 + 1;
+        assert_eq!(sm.apply(i, 1, op).unwrap(), shift(&model.apply(i, 1, op).unwrap()));
+    }
+    let want = shift(&model.apply(4, 1, &txn).unwrap());
+    let got = sm.apply(4, 1, &to_mvcc(&txn)).unwrap();
+    assert_eq!(got, want);
+    let Ok(OpResult::Txn { succeeded: true, results, revision: 5 }) = &got else {
+        panic!("{got:?}")
+    };
+    assert!(matches!(&results[3], OpResult::Txn { succeeded: true, .. }), "{results:?}");
+    assert_eq!(sm.get(b"inner").unwrap(), Some(b"ok".to_vec()));
+}
+
 // ---- refusals ----
 
 #[test]

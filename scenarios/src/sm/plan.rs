@@ -31,6 +31,19 @@ struct Seen {
     version: u64,
 }
 
+/// What the txn wrote to a key so far.
+#[derive(Clone, Debug)]
+enum Written {
+    Deleted,
+    /// Put over a state the plan already knows.
+    Put(Seen),
+    /// Put over the key as it was before the op, not read yet: a plain put needs no read of
+    /// the store; a later compare or put of the same key resolves it.
+    PutOnBase {
+        value: Vec<u8>,
+    },
+}
+
 /// How to answer one op from the store's responses to the flat list.
 #[derive(Clone, Debug)]
 pub enum Step {
@@ -125,8 +138,8 @@ struct Planner<'a> {
     base: u64,
     /// Whether an earlier planned operation writes (so the txn makes a new revision).
     wrote: bool,
-    /// Keys written so far: `None` deleted.
-    overlay: BTreeMap<Vec<u8>, Option<Seen>>,
+    /// Keys written so far.
+    overlay: BTreeMap<Vec<u8>, Written>,
     ops: Vec<RequestOp>,
 }
 
@@ -146,27 +159,16 @@ impl Planner<'_> {
                 if key.is_empty() {
                     return Err(invalid("put of an empty key"));
                 }
-                let revision = self.base + 1;
-                let seen = match self.lookup(key)? {
-                    Some(s) => Seen {
-                        value: value.clone(),
-                        create_revision: s.create_revision,
-                        mod_revision: revision,
-                        version: s.version + 1,
-                    },
-                    None => Seen {
-                        value: value.clone(),
-                        create_revision: revision,
-                        mod_revision: revision,
-                        version: 1,
-                    },
+                let written = match self.overlay.get(key) {
+                    None => Written::PutOnBase { value: value.clone() },
+                    Some(_) => Written::Put(self.put_over(self.lookup(key)?, value)),
                 };
-                self.overlay.insert(key.clone(), Some(seen));
+                self.overlay.insert(key.clone(), written);
                 self.wrote = true;
                 let req =
                     PutRequest { key: key.clone(), value: value.clone(), ..Default::default() };
                 let at = self.push(RequestOp::Put(req));
-                Ok(Step::Put { at, revision })
+                Ok(Step::Put { at, revision: self.base + 1 })
             }
             Op::Range { key, range_end } => Ok(match bounds(key, range_end) {
                 None => Step::EmptyRange { revision: self.now() },
@@ -186,7 +188,7 @@ impl Planner<'_> {
                 let live = self.live_keys(&key, &end)?;
                 let deleted = live.len() as u64;
                 for k in live {
-                    self.overlay.insert(k, None);
+                    self.overlay.insert(k, Written::Deleted);
                 }
                 self.wrote |= deleted > 0;
                 let req = DeleteRangeRequest { key, end, prev_kv: false };
@@ -213,9 +215,28 @@ impl Planner<'_> {
 
     /// The key as the txn sees it now.
     fn lookup(&self, key: &[u8]) -> Result<Option<Seen>, PlanError> {
-        if let Some(s) = self.overlay.get(key) {
-            return Ok(s.clone());
+        match self.overlay.get(key) {
+            Some(Written::Deleted) => Ok(None),
+            Some(Written::Put(s)) => Ok(Some(s.clone())),
+            Some(Written::PutOnBase { value }) => {
+                Ok(Some(self.put_over(self.base_kv(key)?, value)))
+            }
+            None => self.base_kv(key),
         }
+    }
+
+    /// The key's state after a put of `value` over `prev`, at this txn's revision.
+    fn put_over(&self, prev: Option<Seen>, value: &[u8]) -> Seen {
+        let revision = self.base + 1;
+        let (create_revision, version) = match prev {
+            Some(p) => (p.create_revision, p.version + 1),
+            None => (revision, 1),
+        };
+        Seen { value: value.to_vec(), create_revision, mod_revision: revision, version }
+    }
+
+    /// The key as it was before the op.
+    fn base_kv(&self, key: &[u8]) -> Result<Option<Seen>, PlanError> {
         if key.is_empty() {
             return Ok(None);
         }
@@ -248,8 +269,8 @@ impl Planner<'_> {
         for (k, s) in &self.overlay {
             if in_bounds(k, key, end) {
                 match s {
-                    Some(_) => live.insert(k.clone(), ()),
-                    None => live.remove(k),
+                    Written::Deleted => live.remove(k),
+                    Written::Put(_) | Written::PutOnBase { .. } => live.insert(k.clone(), ()),
                 };
             }
         }
