@@ -568,43 +568,122 @@ fn a_damaged_database_file_is_a_typed_error() {
 
 const IC: &str = "n1=http://n1:2380,n2=http://n2:2380,n3=http://n3:2380";
 
-fn node_config(name: &str) -> NodeConfig {
-    let spec = ClusterSpec::Bootstrap { initial_cluster: IC.to_string(), token: "sm-test".into() };
-    let mut c = NodeConfig::new(name, spec);
-    c.wal.segment_size = 64 * 1024;
-    c
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
 }
 
-fn running(w: &World<Node<MvccSm>>, n: NodeId) -> &raft::server::Running<MvccSm> {
-    w.node(n).and_then(|x| x.running()).unwrap_or_else(|| panic!("{n:?} is not running"))
+type Answer = Result<OpResult, ServerError>;
+
+/// Three bootstrap members on `MvccSm` (the shape of raft's server test harness).
+struct Cluster {
+    w: World<Node<MvccSm>>,
+    next_id: u64,
 }
 
-/// Sends `requests` (ids from `first`) alternately to `a` and `b` and runs until all are
-/// answered; returns the answers by id.
-fn send_all(
-    w: &mut World<Node<MvccSm>>,
-    first: u64,
-    requests: Vec<Request>,
-    (a, b): (NodeId, NodeId),
-) -> BTreeMap<u64, Result<OpResult, ServerError>> {
-    let n = requests.len();
-    for (i, request) in requests.into_iter().enumerate() {
-        // Some through the follower: raft forwards them to the leader.
-        let to = if i % 3 == 0 { b } else { a };
-        w.request(to, ClientRequest { id: first + i as u64, request });
-    }
-    let mut answers = BTreeMap::new();
-    let until = w.now() + Duration::from_millis(10_000);
-    while answers.len() < n && w.now() < until && w.step() {
-        for (_, _, ClientResponse { id, result }) in w.take_responses() {
-            assert!(answers.insert(id, result).is_none(), "request {id} answered twice");
+impl Cluster {
+    fn new(seed: u64, tweak: impl Fn(&mut NodeConfig) + Clone + 'static) -> Cluster {
+        let mut w = World::new(Seed(seed), WorldConfig::default());
+        for k in 1..=3u32 {
+            let tweak = tweak.clone();
+            w.add_node(NodeId(k), move |_| {
+                let spec =
+                    ClusterSpec::Bootstrap { initial_cluster: IC.into(), token: "sm-test".into() };
+                let mut cfg = NodeConfig::new(&format!("n{k}"), spec);
+                cfg.wal.segment_size = 64 * 1024;
+                tweak(&mut cfg);
+                Node::new(cfg, Rc::new(|disk| MvccSm::open(disk, SM_DIR)))
+            });
         }
+        Cluster { w, next_id: 1 }
     }
-    assert_eq!(answers.len(), n, "answered by {}: {answers:?}", w.now());
-    answers
+
+    fn running(&self, n: NodeId) -> &raft::server::Running<MvccSm> {
+        self.w.node(n).and_then(|x| x.running()).unwrap_or_else(|| panic!("{n:?} is not running"))
+    }
+
+    fn sm(&self, n: NodeId) -> &MvccSm {
+        self.running(n).state_machine()
+    }
+
+    /// Runs until every running member follows one leader; returns it.
+    fn await_stable_leader(&mut self) -> NodeId {
+        let until = self.w.now() + ms(10_000);
+        self.w.run_while(until, |w| {
+            let rs: Vec<_> = w.node_ids().iter().filter_map(|n| w.node(*n)?.running()).collect();
+            let l = rs.first().map_or(0, |r| r.leader());
+            !(l != 0 && rs.iter().all(|r| r.leader() == l) && rs.iter().any(|r| r.is_leader()))
+        });
+        let nodes = self.w.node_ids();
+        let leader = nodes
+            .into_iter()
+            .find(|n| self.w.node(*n).and_then(|x| x.running()).is_some_and(|r| r.is_leader()));
+        leader.unwrap_or_else(|| panic!("no stable leader by {}", self.w.now()))
+    }
+
+    /// Sends `requests` (every third through `b`, the rest to `a`) and runs until all are
+    /// answered; returns the answers by id.
+    fn send_all(
+        &mut self,
+        requests: Vec<Request>,
+        (a, b): (NodeId, NodeId),
+    ) -> BTreeMap<u64, Answer> {
+        let ids: Vec<u64> = (self.next_id..self.next_id + requests.len() as u64).collect();
+        self.next_id += requests.len() as u64;
+        for (i, (id, request)) in ids.iter().zip(requests).enumerate() {
+            // Some through a follower: raft forwards them to the leader.
+            let to = if i % 3 == 0 { b } else { a };
+            self.w.request(to, ClientRequest { id: *id, request });
+        }
+        let mut answers = BTreeMap::new();
+        let until = self.w.now() + ms(10_000);
+        while answers.len() < ids.len() && self.w.now() < until && self.w.step() {
+            for (_, _, ClientResponse { id, result }) in self.w.take_responses() {
+                assert!(answers.insert(id, result).is_none(), "request {id} answered twice");
+            }
+        }
+        assert_eq!(answers.len(), ids.len(), "answered by {}: {answers:?}", self.w.now());
+        answers
+    }
+
+    /// Runs until every member applied the same index, at least `min`; returns it.
+    fn await_converged(&mut self, min: u64) -> u64 {
+        let until = self.w.now() + ms(10_000);
+        self.w.run_while(until, |w| {
+            let idx: Vec<u64> = w
+                .node_ids()
+                .iter()
+                .map(|n| w.node(*n).and_then(|x| x.running()).map_or(0, |r| r.applied_index()))
+                .collect();
+            !(idx.iter().all(|i| *i == idx[0]) && idx[0] >= min)
+        });
+        let applied: Vec<u64> =
+            self.w.node_ids().iter().map(|n| self.running(*n).applied_index()).collect();
+        assert!(applied.iter().all(|a| *a == applied[0]) && applied[0] >= min, "{applied:?}");
+        applied[0]
+    }
+
+    /// Every member's state machine: same hash at the same applied index, same contents,
+    /// consistent index = applied index and durable, and a clean bolt check. Returns the hash.
+    fn assert_members_agree(&self) -> engine::mvcc::HashResult {
+        let nodes = self.w.node_ids();
+        let hashes: Vec<_> = nodes.iter().map(|n| self.sm(*n).hash().unwrap()).collect();
+        assert!(hashes.iter().all(|h| *h == hashes[0]), "hashes {hashes:?}");
+        let dumps: Vec<_> = nodes.iter().map(|n| dump(self.sm(*n))).collect();
+        assert!(dumps.iter().all(|d| *d == dumps[0]), "contents differ");
+        for n in &nodes {
+            let (r, sm) = (self.running(*n), self.sm(*n));
+            assert_eq!(sm.consistent_index(), r.applied_index(), "{n:?}");
+            assert_eq!(sm.durable_index(), r.applied_index(), "{n:?}: committed after applying");
+            sm.check().unwrap_or_else(|e| panic!("{n:?}: {e}"));
+        }
+        let fatal: Vec<_> =
+            self.w.halts().iter().filter(|(_, _, h)| !matches!(h, sim::Halt::Crashed)).collect();
+        assert!(fatal.is_empty(), "fatal halts: {fatal:?}");
+        hashes[0]
+    }
 }
 
-fn revision_of(out: &Result<OpResult, ServerError>) -> u64 {
+fn revision_of(out: &Answer) -> u64 {
     match out {
         Ok(
             OpResult::Put { revision }
@@ -615,34 +694,20 @@ fn revision_of(out: &Result<OpResult, ServerError>) -> u64 {
     }
 }
 
+fn puts(prefix: &str, n: usize) -> Vec<Request> {
+    (0..n)
+        .map(|i| Request::Put { key: format!("{prefix}{i}").into(), value: format!("v{i}").into() })
+        .collect()
+}
+
 #[test]
 fn three_members_on_mvcc_converge_with_equal_hashes() {
-    let mut w: World<Node<MvccSm>> = World::new(Seed(21), WorldConfig::default());
-    for k in 1..=3u32 {
-        w.add_node(NodeId(k), move |_| {
-            Node::new(node_config(&format!("n{k}")), Rc::new(|disk| MvccSm::open(disk, SM_DIR)))
-        });
-    }
-    let is_leader = |w: &World<Node<MvccSm>>, n: NodeId| {
-        w.node(n).and_then(|x| x.running()).is_some_and(|r| r.is_leader())
-    };
-    let limit = w.now() + Duration::from_millis(10_000);
-    w.run_while(limit, |w| !w.node_ids().iter().any(|n| is_leader(w, *n)));
-    let leader = w.node_ids().into_iter().find(|n| is_leader(&w, *n)).expect("a leader in 10 s");
-    // Until every member knows the leader, a follower answers NoLeader.
-    let id = w.node(leader).and_then(|x| x.running()).map(|r| r.id()).unwrap();
-    let limit = w.now() + Duration::from_millis(10_000);
-    w.run_while(limit, |w| {
-        !w.node_ids()
-            .iter()
-            .all(|n| w.node(*n).and_then(|x| x.running()).is_some_and(|r| r.leader() == id))
-    });
-    let follower = w.node_ids().into_iter().find(|n| *n != leader).unwrap();
+    let mut c = Cluster::new(21, |_| {});
+    let leader = c.await_stable_leader();
+    let follower = c.w.node_ids().into_iter().find(|n| *n != leader).unwrap();
     let to = (leader, follower);
-    // Phase 1: ten puts. Phase 2: deletes of five of them, txns guarded on the others, puts.
-    let puts = (0..10)
-        .map(|i| Request::Put { key: format!("k{i}").into(), value: format!("v{i}").into() });
-    let mut answers = send_all(&mut w, 1, puts.collect(), to);
+    // Phase 1: ten puts. Phase 2: deletes of five of them, txns guarded on another, puts.
+    let mut answers = c.send_all(puts("k", 10), to);
     let phase2 = (0..20u64).map(|i| match i % 4 {
         0 => Request::DeleteRange { key: format!("k{}", i / 4).into(), range_end: vec![] },
         1 => Request::Txn {
@@ -656,7 +721,7 @@ fn three_members_on_mvcc_converge_with_equal_hashes() {
         },
         _ => Request::Put { key: format!("p{i}").into(), value: format!("w{i}").into() },
     });
-    answers.extend(send_all(&mut w, 11, phase2.collect(), to));
+    answers.extend(c.send_all(phase2.collect(), to));
     let mut revisions: Vec<u64> = answers.values().map(revision_of).collect();
     revisions.sort_unstable();
     assert_eq!(revisions, (2..=31).collect::<Vec<_>>(), "one revision per write after 1");
@@ -669,32 +734,75 @@ fn three_members_on_mvcc_converge_with_equal_hashes() {
             );
         }
     }
-    // Every member applies the same index, then their state machines agree.
-    let until = w.now() + Duration::from_millis(5_000);
-    w.run_while(until, |w| {
-        let idx: Vec<u64> = w
-            .node_ids()
-            .iter()
-            .map(|n| w.node(*n).and_then(|x| x.running()).map_or(0, |r| r.applied_index()))
-            .collect();
-        !(idx.iter().all(|i| *i == idx[0]) && idx[0] >= 31)
+    c.await_converged(31);
+    let h = c.assert_members_agree();
+    assert_eq!(h.revision, 31);
+    let sm = c.sm(leader);
+    assert_eq!(dump(sm).len(), 5 + 5 + 10, "k5..k9, t*, p*");
+    assert_eq!(sm.get(b"k9").unwrap(), Some(b"v9".to_vec()));
+    assert_eq!(sm.get(b"k0").unwrap(), None, "deleted");
+}
+
+#[test]
+fn a_lagging_member_installs_an_mvcc_snapshot_and_agrees() {
+    let mut c = Cluster::new(34, |cfg| {
+        cfg.snapshot_count = 20;
+        cfg.catch_up_entries = 5;
     });
-    let nodes = w.node_ids();
-    let sms: Vec<&MvccSm> = nodes.iter().map(|n| running(&w, *n).state_machine()).collect();
-    let applied: Vec<u64> = nodes.iter().map(|n| running(&w, *n).applied_index()).collect();
-    assert!(applied.iter().all(|a| *a == applied[0]) && applied[0] >= 31, "applied {applied:?}");
-    let hashes: Vec<_> = sms.iter().map(|sm| sm.hash().unwrap()).collect();
-    assert!(hashes.iter().all(|h| *h == hashes[0]), "hashes {hashes:?}");
-    assert_eq!(hashes[0].revision, 31);
-    let dumps: Vec<_> = sms.iter().map(|sm| dump(sm)).collect();
-    assert!(dumps.iter().all(|d| *d == dumps[0]));
-    assert_eq!(dumps[0].len(), 5 + 5 + 10, "k5..k9, t*, p*");
-    assert_eq!(sms[0].get(b"k9").unwrap(), Some(b"v9".to_vec()));
-    assert_eq!(sms[0].get(b"k0").unwrap(), None, "deleted");
-    for (n, sm) in nodes.iter().zip(&sms) {
-        assert_eq!(sm.consistent_index(), applied[0], "{n:?}");
-        assert_eq!(sm.durable_index(), applied[0], "{n:?}: the server commits after applying");
-        sm.check().unwrap_or_else(|e| panic!("{n:?}: {e}"));
+    let leader = c.await_stable_leader();
+    let f = c.w.node_ids().into_iter().find(|n| *n != leader).unwrap();
+    c.send_all(puts("a", 10), (leader, leader));
+    c.await_converged(10);
+    let before = c.running(f).applied_index();
+    c.w.crash(f);
+    let mut compacted = Vec::new();
+    for round in 0..4 {
+        c.send_all(puts(&format!("b{round}-"), 25), (leader, leader));
+        compacted.push(Request::Compact { revision: c.sm(leader).revision() - 5 });
     }
-    assert!(w.halts().is_empty(), "halts: {:?}", w.halts());
+    // Compactions go through the log too; the snapshot carries the compacted store.
+    let answers = c.send_all(compacted, (leader, leader));
+    assert!(answers.values().all(|a| matches!(a, Ok(OpResult::Compact { .. }))), "{answers:?}");
+    let l = c.running(leader);
+    assert!(l.first_log_index() > before + 1, "the leader compacted its log past the follower");
+    assert!(l.metrics().snapshots >= 4, "{}", l.metrics());
+    c.w.restart(f);
+    let hi = c.running(leader).applied_index();
+    c.await_converged(hi);
+    let r = c.running(f);
+    assert!(r.snapshot_index() > before, "follower snapshot {} <= {before}", r.snapshot_index());
+    let h = c.assert_members_agree();
+    assert_eq!(h.revision, 111, "110 puts after the empty revision");
+    assert_eq!(h.compact_revision, 106);
+    assert_eq!(dump(c.sm(f)).len(), 110);
+}
+
+#[test]
+fn a_whole_cluster_restarts_on_its_mvcc_stores_and_wal_tails() {
+    let mut c = Cluster::new(35, |cfg| {
+        cfg.snapshot_count = 10;
+        cfg.catch_up_entries = 3;
+    });
+    let leader = c.await_stable_leader();
+    c.send_all(puts("k", 47), (leader, leader));
+    let hi = c.await_converged(47);
+    let before = c.assert_members_agree();
+    for n in c.w.node_ids() {
+        c.w.crash(n);
+    }
+    for n in c.w.node_ids() {
+        c.w.restart(n);
+    }
+    c.w.run_until(c.w.now() + ms(1));
+    for n in c.w.node_ids() {
+        let sm = c.sm(n);
+        assert_eq!(sm.consistent_index(), hi, "{n:?}: every apply was committed");
+        // Replay skipped what the store had applied: each put made exactly one revision.
+        assert_eq!(sm.revision(), 48, "{n:?}");
+        assert_eq!(sm.hash().unwrap(), before, "{n:?}");
+    }
+    let l = c.await_stable_leader();
+    c.send_all(puts("after", 3), (l, l));
+    c.await_converged(hi + 3);
+    assert_eq!(c.assert_members_agree().revision, 51);
 }
