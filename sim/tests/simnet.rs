@@ -1,5 +1,6 @@
 //! SimNet against its contract: per-connection order, partitions block and reset, healing lets
-//! dials succeed, latency within bounds, clogging holds then releases in order, crashes reset.
+//! dials succeed, latency within bounds, clogging holds then releases in order, crashes reset
+//! after delivering what the crashed node had already sent.
 //!
 //! The network is driven directly (no world): a small harness queues its wakes and delivers them
 //! in time order, as the world does.
@@ -258,6 +259,119 @@ fn crash_resets_peer_and_clean_close_arrives_after_frames() {
         .events(B)
         .iter()
         .any(|e| matches!(e, NetEvent::Closed { conn, .. } if *conn == cb2)));
+}
+
+/// Bytes on the wire do not vanish when their sender dies: what a crashing node already sent is
+/// delivered, in order and at its own delivery times, and the peer sees the reset only after it;
+/// what was in flight *to* the crashed node is dropped.
+#[test]
+fn crash_delivers_frames_already_sent_then_resets() {
+    let mut h = Harness::new(8, jittery());
+    let (ca, cb) = h.connect(A, B);
+    h.send(B, cb, b"to the dying node".to_vec());
+    for i in 0..10u8 {
+        h.send(A, ca, vec![i]);
+    }
+    let crashed_at = h.now();
+    h.net.crash_node(A);
+    // A is gone: it cannot send any more, and nothing more arrives for it.
+    assert!(h.net.endpoint(A).send(ca, vec![99]).is_err());
+    h.after(Duration::from_secs(1));
+    let want: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i]).collect();
+    assert_eq!(h.frames(B, cb), want, "frames sent before the crash are delivered in order");
+    let b_log: Vec<&(Instant, NodeId, NetEvent)> =
+        h.log.iter().filter(|(_, n, _)| *n == B).collect();
+    let (reset_at, _, last) = b_log.last().expect("B heard something");
+    assert_eq!(*last, NetEvent::Closed { conn: cb, reason: CloseReason::Reset }, "{b_log:?}");
+    let last_frame_at = b_log[b_log.len() - 2].0;
+    assert!(last_frame_at > crashed_at, "the frames were still in flight at the crash");
+    assert_eq!(*reset_at, last_frame_at, "the reset follows the last frame at once");
+    assert!(h.events(A).iter().all(|e| !matches!(e, NetEvent::Frame { .. })), "{:?}", h.log);
+    assert_eq!(h.net.stats().frames_dropped, 1, "the frame in flight to A");
+    assert_eq!(h.net.open_ends(B), 0, "B's end is gone once the reset is delivered");
+
+    // With nothing in flight, the peer hears the reset at the crash instant.
+    let (cb2, cc) = h.connect(B, C);
+    let _ = cb2;
+    let t = h.now();
+    h.net.crash_node(B);
+    h.after(Duration::from_millis(10));
+    let (at, _, ev) = h.log.last().expect("C heard the reset").clone();
+    assert_eq!((at, ev), (t, NetEvent::Closed { conn: cc, reason: CloseReason::Reset }));
+}
+
+/// A dial still in progress when the acceptor crashes: the dialer learns of the connection (its
+/// news was already on the wire), then of the reset; the other way round, frames the dialer sent
+/// before `Connected` follow the accept, then the reset.
+#[test]
+fn crash_during_a_dial_delivers_the_news_already_sent_then_resets() {
+    let mut h = Harness::new(9, jittery());
+    let c = h.net.endpoint(A).dial(&Addr::new("n1:1")).expect("dial");
+    h.net.crash_node(B);
+    h.after(Duration::from_secs(2));
+    assert_eq!(
+        h.events(A),
+        vec![
+            NetEvent::Connected { conn: c },
+            NetEvent::Closed { conn: c, reason: CloseReason::Reset }
+        ]
+    );
+
+    let d = h.net.endpoint(C).dial(&Addr::new("n0:1")).expect("dial");
+    h.send(C, d, b"early".to_vec());
+    h.net.crash_node(C);
+    h.after(Duration::from_secs(2));
+    let got: Vec<NetEvent> = h.events(A).into_iter().skip(2).collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    let NetEvent::Accepted { conn, .. } = got[0] else { panic!("{got:?}") };
+    assert_eq!(got[1], NetEvent::Frame { conn, data: b"early".to_vec() });
+    assert_eq!(got[2], NetEvent::Closed { conn, reason: CloseReason::Reset });
+}
+
+/// A partition breaks the path itself: frames a crashed node left in flight are dropped by it,
+/// and the peer still gets exactly one reset.
+#[test]
+fn a_partition_after_a_crash_drops_the_frames_left_in_flight() {
+    let mut h = Harness::new(10, jittery());
+    let (ca, cb) = h.connect(A, B);
+    h.send(A, ca, b"doomed".to_vec());
+    h.net.crash_node(A);
+    h.net.partition(A, B);
+    h.after(Duration::from_secs(1));
+    assert!(h.frames(B, cb).is_empty());
+    assert_eq!(
+        h.events(B).last(),
+        Some(&NetEvent::Closed { conn: cb, reason: CloseReason::Reset })
+    );
+    let resets = h.events(B).iter().filter(|e| matches!(e, NetEvent::Closed { .. })).count();
+    assert_eq!(resets, 1);
+}
+
+/// Frames held by a clog when their sender crashes stay held, and the reset waits behind them.
+#[test]
+fn a_clog_holds_the_reset_behind_the_frames_of_a_crashed_sender() {
+    let mut h = Harness::new(11, jittery());
+    let (ca, cb) = h.connect(A, B);
+    h.net.clog(A, B);
+    h.send(A, ca, vec![1]);
+    h.send(A, ca, vec![2]);
+    h.net.crash_node(A);
+    h.after(Duration::from_secs(1));
+    assert!(h
+        .events(B)
+        .iter()
+        .all(|e| !matches!(e, NetEvent::Frame { .. } | NetEvent::Closed { .. })));
+    h.net.unclog(A, B);
+    h.after(Duration::from_millis(1));
+    let tail: Vec<NetEvent> = h.events(B).into_iter().rev().take(3).rev().collect();
+    assert_eq!(
+        tail,
+        vec![
+            NetEvent::Frame { conn: cb, data: vec![1] },
+            NetEvent::Frame { conn: cb, data: vec![2] },
+            NetEvent::Closed { conn: cb, reason: CloseReason::Reset }
+        ]
+    );
 }
 
 #[test]

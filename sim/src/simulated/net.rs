@@ -21,8 +21,25 @@
 //!   partition fails with `Timeout` after the dial timeout. [`SimNet::heal`] removes them all.
 //! - clogging: items that fall due on a clogged link are held in order and released, still in
 //!   order, on [`SimNet::unclog`]. Resets are never held.
-//! - a crashed node's connections are reset (the peer sees `Closed{Reset}`); a stopped node's are
-//!   closed cleanly (`Closed{PeerClosed}` after the frames already in flight).
+//! - crash: see below. A stopped node's connections are closed cleanly (`Closed{PeerClosed}`
+//!   after the frames already in flight).
+//!
+//! What a crash does to frames in flight. Bytes on the wire do not vanish when their sender dies:
+//! a frame is *sent* once [`Net::send`] has returned (it is then an item in the peer end's
+//! queue), and [`SimNet::crash_node`] does not recall it. So when node X crashes:
+//! - everything X already sent is still delivered to each peer, in order, at its original
+//!   delivery time, and only then does the peer see `Closed{Reset}` (at the crash instant, or
+//!   right after the last of those frames if that is later). The same holds for the
+//!   `Connected`/`Accepted` news already on its way to a peer: the peer learns of the connection,
+//!   gets its frames, then the reset. A clog holds such a reset behind the frames it holds.
+//! - everything in flight *to* X is dropped with X's memory, and X's listeners are gone;
+//! - what X had not sent yet is lost. A node that crashes inside a handler (its disk failed
+//!   with `Crashed` at the k-th operation, see the world) is dead from that operation on: the
+//!   world hands it an endpoint gated on its liveness ([`SimNet::endpoint_while`]), so a frame
+//!   sent after the failed operation in the same handler is dropped, not delivered.
+//!
+//! Partitions are different: a partition breaks the path itself, so its resets drop whatever is
+//! in flight in both directions (as above), including frames a crashed node left in flight.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -190,7 +207,9 @@ impl SimNet {
         self.up.insert(node);
     }
 
-    /// The node crashed: listeners gone, every connection reset (peers see `Closed{Reset}`).
+    /// The node crashed: listeners gone, its ends (and what was in flight to them) gone; every
+    /// peer still receives what the node already sent, in order, then `Closed{Reset}` (see the
+    /// module docs).
     pub fn crash_node(&mut self, node: NodeId) {
         self.node_down(node, CloseReason::Reset);
     }
@@ -209,7 +228,7 @@ impl SimNet {
             self.stats.frames_dropped += frames_in(&end.queue);
             if let Some(peer) = end.peer {
                 match reason {
-                    CloseReason::Reset => self.reset_end(peer),
+                    CloseReason::Reset => self.reset_after_in_flight(peer),
                     CloseReason::PeerClosed => self.close_peer(node, peer),
                 }
             }
@@ -356,7 +375,20 @@ impl SimNet {
 
     /// `node`'s endpoint, implementing the [`Net`] seam.
     pub fn endpoint(&mut self, node: NodeId) -> Endpoint<'_> {
-        Endpoint { net: self, node }
+        Endpoint { net: self, node, alive: None }
+    }
+
+    /// `node`'s endpoint for a process that may die while using it: once `alive()` returns
+    /// false, the process is dead and nothing it does reaches the network — sends are dropped
+    /// (counted in `frames_dropped`), dials go nowhere, listens and closes are ignored. The
+    /// world gates each handler on its node's disk not having crashed, and crashes the node
+    /// ([`SimNet::crash_node`]) when the handler returns.
+    pub fn endpoint_while<'a>(
+        &'a mut self,
+        node: NodeId,
+        alive: &'a dyn Fn() -> bool,
+    ) -> Endpoint<'a> {
+        Endpoint { net: self, node, alive: Some(alive) }
     }
 
     fn fresh_conn(&mut self, node: NodeId) -> ConnId {
@@ -484,6 +516,19 @@ impl SimNet {
         self.push(peer.0, peer.1, at, ItemKind::Closed(CloseReason::PeerClosed));
     }
 
+    /// The node at the other end of `key` crashed: the end keeps every item already queued on
+    /// it (what the crashed node sent before it died, and the news of the connection itself)
+    /// and gets `Closed{Reset}` after them. An end already closing keeps its own terminal news.
+    fn reset_after_in_flight(&mut self, key: (NodeId, ConnId)) {
+        let Some(end) = self.ends.get_mut(&key) else { return };
+        end.peer = None;
+        if end.queue.iter().any(|i| i.kind.is_terminal()) {
+            return;
+        }
+        self.stats.resets += 1;
+        self.push(key.0, key.1, self.now, ItemKind::Closed(CloseReason::Reset));
+    }
+
     /// Resets every connection between `a` and `b`, both sides.
     fn reset_between(&mut self, a: NodeId, b: NodeId) {
         let mut victims = Vec::new();
@@ -543,10 +588,21 @@ fn frames_in(queue: &VecDeque<Item>) -> u64 {
 pub struct Endpoint<'a> {
     net: &'a mut SimNet,
     node: NodeId,
+    /// When set and false, the process is dead: nothing reaches the network.
+    alive: Option<&'a dyn Fn() -> bool>,
+}
+
+impl Endpoint<'_> {
+    fn dead(&self) -> bool {
+        self.alive.is_some_and(|alive| !alive())
+    }
 }
 
 impl Net for Endpoint<'_> {
     fn listen(&mut self, addr: &Addr) -> Result<(), NetError> {
+        if self.dead() {
+            return Ok(());
+        }
         if addr.as_str().rsplit_once(':').is_none() {
             return Err(NetError::BadAddr {
                 addr: addr.clone(),
@@ -561,14 +617,26 @@ impl Net for Endpoint<'_> {
     }
 
     fn dial(&mut self, addr: &Addr) -> Result<ConnId, NetError> {
+        if self.dead() {
+            // An end with no peer and nothing queued; the crash that follows removes it.
+            return Ok(self.net.new_end(self.node, self.node, true));
+        }
         self.net.dial_from(self.node, addr)
     }
 
     fn send(&mut self, conn: ConnId, frame: Vec<u8>) -> Result<(), NetError> {
+        if self.dead() {
+            self.net.stats.frames_sent += 1;
+            self.net.stats.frames_dropped += 1;
+            return Ok(());
+        }
         self.net.send_from(self.node, conn, frame)
     }
 
     fn close(&mut self, conn: ConnId) {
+        if self.dead() {
+            return;
+        }
         self.net.close_from(self.node, conn)
     }
 }

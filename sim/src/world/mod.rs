@@ -7,7 +7,10 @@
 //! world
 //! - delays the node's next event by the simulated disk time the handler used (`take_latency`);
 //! - crashes the node if its disk crashed or the handler returned `Err(Halt::Crashed)`: the disk
-//!   loses what was not synced, connections reset, the actor is dropped, the halt is recorded;
+//!   loses what was not synced, connections reset, the actor is dropped, the halt is recorded.
+//!   Frames the node sent before it died are still delivered, then its peers see the reset
+//!   ([`SimNet`]'s module docs); a node whose disk crashed mid-handler died at that operation,
+//!   so what the handler sends after it never reaches the network;
 //! - stops the node for good if it returned `Err(Halt::Fatal(_))`.
 //!
 //! A crashed node stays down until a fault or the caller restarts it; the restart calls the
@@ -196,8 +199,9 @@ impl<A: Actor> World<A> {
         self.queue.push(at.max(self.now), Event::Request { node, request });
     }
 
-    /// Kills `node` now: its disk loses what was not synced, its connections reset, its memory is
-    /// dropped. No effect on a node that is not running.
+    /// Kills `node` now: its disk loses what was not synced, its connections reset (frames it
+    /// already sent are still delivered first), its memory is dropped. No effect on a node that
+    /// is not running.
     pub fn crash(&mut self, node: NodeId) {
         let i = self.must(node);
         self.crash_index(i, "fault");

@@ -144,7 +144,11 @@ impl<A: Actor> World<A> {
             next: &mut n.next_timer,
             pending: &mut n.pending_timers,
         };
-        let mut endpoint = net.endpoint(n.id);
+        // A disk crash inside the handler kills the process at that operation: nothing it
+        // sends afterwards reaches the network (what it sent before is delivered).
+        let disk = &n.disk;
+        let alive = move || !disk.has_crashed();
+        let mut endpoint = net.endpoint_while(n.id, &alive);
         let mut sink = NodeTrace { trace, node: n.id, now };
         let mut buggify = NodeBuggify { sites, rng: &mut n.buggify_rng };
         let mut env = Env::new(EnvParts {
