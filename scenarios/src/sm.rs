@@ -113,6 +113,11 @@ impl MvccSm {
     /// opener: `Rc::new(|disk| MvccSm::open(disk, raft::server::boot::SM_DIR))`.
     pub fn open(disk: Rc<dyn Disk>, dir: &str) -> Result<MvccSm, SmError> {
         ensure_dir(&*disk, dir)?;
+        // A staging file left by a restore that crashed before its rename is incomplete.
+        let staged = join(dir, RESTORE_FILE);
+        if disk.exists(&staged)? {
+            disk.remove(&staged)?;
+        }
         let store = open_store(&disk, &join(dir, DB_FILE))?;
         Ok(MvccSm { disk, dir: dir.to_string(), store: RefCell::new(store) })
     }
@@ -224,7 +229,7 @@ impl StateMachine for MvccSm {
             return self.apply_compact(index, term, *revision);
         }
         let planned = plan(&self.store.borrow(), op);
-        let p = match planned {
+        let plan::Plan { ops, step, revision } = match planned {
             Ok(p) => p,
             Err(PlanError::Refused(e)) => {
                 self.apply_store(index, term, &[])?;
@@ -232,10 +237,10 @@ impl StateMachine for MvccSm {
             }
             Err(PlanError::Store(e)) => return Err(self.err(e)),
         };
-        let ops = if p.ops.is_empty() {
+        let ops = if ops.is_empty() {
             Vec::new()
         } else {
-            vec![StoreOp::Txn(TxnRequest { success: p.ops.clone(), ..Default::default() })]
+            vec![StoreOp::Txn(TxnRequest { success: ops, ..Default::default() })]
         };
         let mut results = self.apply_store(index, term, &ops)?;
         let responses = match results.pop() {
@@ -245,9 +250,9 @@ impl StateMachine for MvccSm {
             Some(other) => panic!("a txn answered with {other:?}"),
         };
         let now = self.revision();
-        assert_eq!(now, p.revision, "the plan of {op:?} expected revision {}", p.revision);
+        assert_eq!(now, revision, "the plan of {op:?} expected revision {revision}");
         let path = self.path();
-        answer(&p.step, &responses)
+        answer(&step, &responses)
             .map(Ok)
             .map_err(|detail| SmError::Corrupt { what: format!("mvcc store {path}"), detail })
     }

@@ -14,7 +14,7 @@ use raft::server::{
 use rand::seq::SliceRandom;
 use rand::Rng as _;
 use scenarios::sm::{MvccSm, Pairs};
-use sim::io::Disk;
+use sim::io::{Disk, DiskError};
 use sim::simulated::disk::{DiskConfig, SimDisk};
 use sim::time::Duration;
 use sim::world::{World, WorldConfig};
@@ -479,6 +479,30 @@ fn a_crash_at_any_disk_operation_of_a_commit_keeps_index_and_state_together() {
     assert_eq!(outcomes.len(), 2, "both outcomes seen: {outcomes:?}");
 }
 
+#[test]
+fn a_failed_fsync_fails_stop_until_reopened() {
+    let d = disk(9);
+    let mut sm = open(&d);
+    sm.apply(1, 1, &put("a", "1")).unwrap().unwrap();
+    sm.commit().unwrap();
+    sm.apply(2, 1, &put("b", "2")).unwrap().unwrap();
+    d.fail_next_sync("member/kv");
+    assert!(matches!(sm.commit(), Err(SmError::Disk(DiskError::Io { .. }))));
+    // The in-memory index may be ahead of the disk: nothing may build on it.
+    match sm.apply(3, 1, &put("c", "3")) {
+        Err(SmError::Disk(DiskError::Io { detail, .. })) => {
+            assert!(detail.contains("earlier commit failed"), "{detail}")
+        }
+        other => panic!("apply after a failed commit: {other:?}"),
+    }
+    assert!(matches!(sm.read(&get("a")), Err(OpError::Unavailable { .. })));
+    assert!(sm.snapshot().is_err() && sm.hash().is_err());
+    drop(sm);
+    d.crash();
+    let sm = open(&d);
+    assert_eq!((sm.consistent_index(), dump(&sm)), (1, vec![(b"a".to_vec(), b"1".to_vec())]));
+}
+
 // ---- snapshots ----
 
 fn busy_sm(d: &Rc<SimDisk>) -> MvccSm {
@@ -514,6 +538,38 @@ fn snapshot_restores_elsewhere_durably() {
     assert!(!d.exists("member/kv/db.restore").unwrap(), "staging file renamed away");
     // A snapshot of the restored store is the same bytes.
     assert_eq!(b.snapshot().unwrap(), snap);
+}
+
+#[test]
+fn a_crash_at_any_disk_operation_of_a_restore_leaves_the_old_or_the_new_store() {
+    let a = busy_sm(&disk(1));
+    let snap = a.snapshot().unwrap();
+    let mut seen = BTreeMap::new();
+    for k in 0..400u64 {
+        let d = disk(k);
+        let mut b = open(&d);
+        b.apply(1, 1, &put("old", "1")).unwrap().unwrap();
+        b.commit().unwrap();
+        d.crash_after_ops(k);
+        let restored = b.restore(63, &snap);
+        let crashed = d.has_crashed();
+        d.crash();
+        drop(b);
+        let b = MvccSm::open(d.clone(), SM_DIR).unwrap_or_else(|e| panic!("k={k}: {e}"));
+        b.check().unwrap_or_else(|e| panic!("k={k}: {e}"));
+        assert!(!d.exists("member/kv/db.restore").unwrap(), "k={k}: staging file left");
+        match b.consistent_index() {
+            1 => assert_eq!(dump(&b), vec![(b"old".to_vec(), b"1".to_vec())], "k={k}"),
+            63 => assert_eq!((dump(&b), b.hash().unwrap()), (dump(&a), a.hash().unwrap()), "k={k}"),
+            other => panic!("k={k}: reopened at {other}"),
+        }
+        seen.entry(b.consistent_index()).or_insert(k);
+        if restored.is_ok() && !crashed {
+            assert_eq!(b.consistent_index(), 63, "k={k}: a restore that returned Ok is durable");
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "both outcomes seen: {seen:?}");
 }
 
 #[test]
