@@ -78,6 +78,11 @@ impl Membership {
         self.cluster.is_removed(MemberId(id))
     }
 
+    /// Every member as a record, in ID order (what a joining member is started with).
+    pub fn records(&self) -> Vec<MemberRecord> {
+        self.cluster.members().map(record_of).collect()
+    }
+
     /// Member IDs in order.
     pub fn ids(&self) -> Vec<u64> {
         self.cluster.member_ids().into_iter().map(|m| m.0).collect()

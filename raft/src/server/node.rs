@@ -145,6 +145,10 @@ impl<S: StateMachine> Running<S> {
         use crate::core::Storage;
         self.raw.store().first_index()
     }
+    /// The peer transport (its statistics and refusal log, for checkers).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
     /// The boot number of this incarnation (proposals carry it).
     pub fn boot_number(&self) -> u64 {
         self.boot
@@ -266,6 +270,7 @@ impl<S: StateMachine> Running<S> {
             Request::Compact { revision } => Op::Compact { revision },
             Request::AddMember { peer_urls } => return self.add_member(env, client, peer_urls),
             Request::RemoveMember { id } => return self.remove_member(env, client, id),
+            Request::TransferLeader { to } => return self.transfer_leader(env, client, to),
         };
         if self.lead == NONE {
             return self.reply(env, client, Err(ServerError::NoLeader));
@@ -278,6 +283,19 @@ impl<S: StateMachine> Running<S> {
             self.proposals.trigger(origin.key);
             self.reply(env, client, Err(ServerError::NoLeader));
         }
+    }
+
+    fn transfer_leader(&mut self, env: &mut Env<'_, ClientResponse>, client: u64, to: u64) {
+        if !self.is_leader() {
+            let leader = self.lead;
+            return self.reply(env, client, Err(ServerError::NotLeader { leader }));
+        }
+        if !self.conf_state.voters.contains(&to) {
+            let why = format!("member {to:x} is not a voter");
+            return self.reply(env, client, Err(ServerError::BadMembership(why)));
+        }
+        self.raw.transfer_leader(to);
+        self.reply(env, client, Ok(super::request::OpResult::Transferring { to }));
     }
 
     fn read_index(&mut self, env: &mut Env<'_, ClientResponse>, client: u64, op: Op) {

@@ -1,0 +1,275 @@
+//! Simulated client processes: they turn workload operations into server requests, time out,
+//! retry definite failures, and record every attempt in the history.
+//!
+//! History mapping (one register per key, [`crate::check::RegisterModel`]):
+//! put -> `write v`; delete -> `write nil`; get -> `read` returning the value or `nil`;
+//! compare-and-swap -> `cas [old new]`, whose refusal (compare false) is a `fail`.
+//!
+//! Outcomes: a response is `ok`; an error that proves the operation never reached the log
+//! (no leader, leader changed, stopped, refused) is `fail` and the client retries it as a new
+//! operation up to [`MAX_ATTEMPTS`] times; a server timeout or no answer within
+//! [`CLIENT_TIMEOUT`] is `info` (it may or may not have happened) and the client moves on.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use raft::server::{
+    ClientRequest, ClientResponse, Compare, CompareOp, CompareTarget, Op, OpResult, Request,
+    ServerError,
+};
+use rand::Rng as _;
+use sim::seed::Rng;
+use sim::time::{Duration, Instant};
+use sim::NodeId;
+
+use crate::check::history::{Func, Key, OpId, Outcome, Value};
+use crate::check::recorder::Recorder;
+use crate::cluster::{Cluster, Observable};
+use crate::plan::WorkOp;
+
+/// How long a client waits for an answer before recording `info`.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_millis(3_000);
+/// Attempts per workload operation (first try included) on definite failures.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Pause before retrying a definite failure.
+pub const RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The key string of key number `k`.
+pub fn key_bytes(k: u8) -> Vec<u8> {
+    format!("k{k}").into_bytes()
+}
+
+/// A request in flight.
+#[derive(Debug)]
+struct InFlight {
+    request: u64,
+    op: OpId,
+    work: WorkOp,
+    deadline: Instant,
+    attempt: u32,
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    queue: VecDeque<WorkOp>,
+    inflight: Option<InFlight>,
+    /// A definite failure waiting to be retried: (when, op, attempt number of the retry).
+    retry: Option<(Instant, WorkOp, u32)>,
+}
+
+/// What a client learned, for the durability oracle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acked {
+    pub key: u8,
+    /// The value now written (`None`: deleted).
+    pub value: Option<u64>,
+}
+
+/// All clients of a run and the history they record.
+pub struct Clients {
+    clients: Vec<Client>,
+    recorder: Recorder,
+    rng: Rng,
+    next_request: u64,
+    /// Request id -> client index.
+    by_request: BTreeMap<u64, usize>,
+    /// Request ids that completed successfully, per history operation.
+    pub issued: u64,
+}
+
+impl Clients {
+    /// `count` idle clients choosing nodes with `rng`.
+    pub fn new(count: u32, rng: Rng) -> Clients {
+        Clients {
+            clients: (0..count).map(|_| Client::default()).collect(),
+            recorder: Recorder::new(),
+            rng,
+            next_request: 1,
+            by_request: BTreeMap::new(),
+            issued: 0,
+        }
+    }
+
+    /// Queues `op` for client `c` (it runs when the client is idle).
+    pub fn enqueue(&mut self, c: u32, op: WorkOp) {
+        let i = c as usize % self.clients.len();
+        self.clients[i].queue.push_back(op);
+    }
+
+    /// True when no client has anything to do.
+    pub fn idle(&self) -> bool {
+        self.clients.iter().all(|c| c.queue.is_empty() && c.inflight.is_none() && c.retry.is_none())
+    }
+
+    /// The earliest client deadline or retry time, if any.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.clients
+            .iter()
+            .flat_map(|c| {
+                c.inflight
+                    .as_ref()
+                    .map(|f| f.deadline)
+                    .into_iter()
+                    .chain(c.retry.as_ref().map(|r| r.0))
+            })
+            .min()
+    }
+
+    /// Issues what is due: idle clients with queued work send it, due retries go out, and
+    /// requests past their deadline are recorded as `info`.
+    pub fn poll<S: Observable>(&mut self, cluster: &mut Cluster<S>) {
+        let now = cluster.w.now();
+        for i in 0..self.clients.len() {
+            if self.clients[i].inflight.as_ref().is_some_and(|f| f.deadline <= now) {
+                let f = self.clients[i].inflight.take().expect("checked");
+                self.by_request.remove(&f.request);
+                self.recorder.complete(f.op, Outcome::Info, Value::Nil);
+            }
+            if self.clients[i].inflight.is_some() {
+                continue;
+            }
+            let next = match self.clients[i].retry {
+                Some((at, _, _)) if at <= now => self.clients[i].retry.take().map(|r| (r.1, r.2)),
+                Some(_) => None,
+                None => self.clients[i].queue.pop_front().map(|op| (op, 1)),
+            };
+            if let Some((op, attempt)) = next {
+                self.send(cluster, i, op, attempt);
+            }
+        }
+    }
+
+    fn send<S: Observable>(&mut self, c: &mut Cluster<S>, i: usize, work: WorkOp, attempt: u32) {
+        let now = c.w.now();
+        let up: Vec<u32> = c.serving_members().into_iter().filter(|n| c.is_up(*n)).collect();
+        let (func, arg) = history_call(&work);
+        let op = self.recorder.invoke(i as u64, func, Key::Int(i64::from(work.key())), arg);
+        if up.is_empty() {
+            // Nowhere to send it: it definitely did not happen.
+            self.recorder.complete(op, Outcome::Fail, Value::Nil);
+            self.schedule_retry(i, work, attempt, now);
+            return;
+        }
+        let node = up[self.rng.random_range(0..up.len())];
+        let request = self.next_request;
+        self.next_request += 1;
+        self.issued += 1;
+        self.by_request.insert(request, i);
+        c.w.request(NodeId(node), ClientRequest { id: request, request: server_request(&work) });
+        let deadline = now + CLIENT_TIMEOUT;
+        self.clients[i].inflight = Some(InFlight { request, op, work, deadline, attempt });
+    }
+
+    fn schedule_retry(&mut self, i: usize, work: WorkOp, attempt: u32, now: Instant) {
+        if attempt < MAX_ATTEMPTS {
+            self.clients[i].retry = Some((now + RETRY_DELAY, work, attempt + 1));
+        }
+    }
+
+    /// Records the answers the world produced. Answers to abandoned requests are ignored.
+    pub fn absorb(&mut self, now: Instant, responses: Vec<(NodeId, Instant, ClientResponse)>) {
+        for (_, _, ClientResponse { id, result }) in responses {
+            let Some(i) = self.by_request.remove(&id) else { continue };
+            let f = self.clients[i].inflight.take().expect("a mapped request is in flight");
+            assert_eq!(f.request, id, "client {i} answered for request {id}");
+            match classify(&f.work, result) {
+                Classified::Ok(v) => self.recorder.complete(f.op, Outcome::Ok, v),
+                Classified::Refused => self.recorder.complete(f.op, Outcome::Fail, Value::Nil),
+                Classified::Retry => {
+                    self.recorder.complete(f.op, Outcome::Fail, Value::Nil);
+                    self.schedule_retry(i, f.work, f.attempt, now);
+                }
+                Classified::Unknown => self.recorder.complete(f.op, Outcome::Info, Value::Nil),
+            }
+        }
+    }
+
+    /// Abandons every request still in flight (recorded `info`) and drops queued work.
+    pub fn abandon(&mut self) {
+        for c in &mut self.clients {
+            c.queue.clear();
+            c.retry = None;
+            if let Some(f) = c.inflight.take() {
+                self.by_request.remove(&f.request);
+                self.recorder.complete(f.op, Outcome::Info, Value::Nil);
+            }
+        }
+    }
+
+    /// The history recorded so far (in-flight operations stay `info`).
+    pub fn into_history(self) -> crate::check::History {
+        self.recorder.finish()
+    }
+
+    /// The recorder, for inspection.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+}
+
+/// The history function and argument of a workload operation.
+pub fn history_call(op: &WorkOp) -> (Func, Value) {
+    let int = |v: u64| Value::Int(v as i64);
+    match op {
+        WorkOp::Put { value, .. } => (Func::Write, int(*value)),
+        WorkOp::Delete { .. } => (Func::Write, Value::Nil),
+        WorkOp::Get { .. } => (Func::Read, Value::Nil),
+        WorkOp::Cas { old, new, .. } => {
+            (Func::Cas, Value::Vec(vec![old.map_or(Value::Nil, int), int(*new)]))
+        }
+    }
+}
+
+/// The server request for a workload operation.
+pub fn server_request(op: &WorkOp) -> Request {
+    let key = key_bytes(op.key());
+    match op {
+        WorkOp::Put { value, .. } => Request::Put { key, value: value.to_string().into_bytes() },
+        WorkOp::Get { .. } => Request::Range { key, range_end: Vec::new(), serializable: false },
+        WorkOp::Delete { .. } => Request::DeleteRange { key, range_end: Vec::new() },
+        WorkOp::Cas { old, new, .. } => {
+            let target = match old {
+                Some(v) => CompareTarget::Value(v.to_string().into_bytes()),
+                None => CompareTarget::Version(0),
+            };
+            Request::Txn {
+                compares: vec![Compare { key: key.clone(), op: CompareOp::Equal, target }],
+                success: vec![Op::Put { key, value: new.to_string().into_bytes() }],
+                failure: Vec::new(),
+            }
+        }
+    }
+}
+
+enum Classified {
+    Ok(Value),
+    /// Definitely not applied, and not worth retrying (cas compare false).
+    Refused,
+    /// Definitely not applied; retry.
+    Retry,
+    Unknown,
+}
+
+fn classify(work: &WorkOp, result: Result<OpResult, ServerError>) -> Classified {
+    match result {
+        Ok(OpResult::Range { kvs, .. }) if matches!(work, WorkOp::Get { .. }) => {
+            match kvs.first().map(|kv| parse_value(&kv.value)) {
+                None => Classified::Ok(Value::Nil),
+                Some(Some(v)) => Classified::Ok(Value::Int(v as i64)),
+                // A value this workload never writes: report it as is so the checker fails.
+                Some(None) => {
+                    Classified::Ok(Value::Str(String::from_utf8_lossy(&kvs[0].value).into_owned()))
+                }
+            }
+        }
+        Ok(OpResult::Txn { succeeded: false, .. }) => Classified::Refused,
+        Ok(_) => Classified::Ok(Value::Nil),
+        Err(ServerError::Timeout) => Classified::Unknown,
+        Err(e) if e.retryable() => Classified::Retry,
+        Err(_) => Classified::Refused,
+    }
+}
+
+/// A stored value as the workload's integer.
+pub fn parse_value(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}

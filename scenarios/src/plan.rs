@@ -1,0 +1,303 @@
+//! A run as data: the cluster's knobs, the fault actions and the client workload.
+//!
+//! A [`Plan`] is everything a run needs besides the binary: replaying it gives the same trace
+//! hash whatever seed stream produced it, which is what `dst run --plan FILE` and the shrinker
+//! rely on. The seed in a plan still drives what the plan does not pin down (network jitter,
+//! disk tearing, election timeouts), so a plan is replayed with its own seed.
+//!
+//! JSON layout (times are virtual nanoseconds since the start of the run):
+//!
+//! ```json
+//! {"scenario": "partition", "seed": 7, "nodes": 3, "duration_ns": 20000000000,
+//!  "knobs": {"snapshot_count": 10000, "bug": null},
+//!  "actions": [{"at": 3000000000, "action": {"kind": "isolate_leader"}}],
+//!  "workload": [{"at": 1000000, "client": 0, "op": {"kind": "put", "key": 2, "value": 1}}]}
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sim::fault::Fault;
+
+/// One fault or cluster-level disruption. Node fields are 1-based node numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// A simulator fault (crash, partition, disk and clock faults...).
+    Sim { fault: Fault },
+    /// Every node loses power at once (unsynced writes are dropped or torn).
+    PowerLoss,
+    /// Crash whichever node leads now (no-op without a leader).
+    CrashLeader,
+    /// Partition whichever node leads now from all others (no-op without a leader).
+    IsolateLeader,
+    /// Ask the leader to hand leadership to the next node in id order.
+    TransferLeader,
+    /// Crash `node` and restart it with a wrong `--initial-cluster-token`: its data says it
+    /// belongs to another cluster, so it must refuse to start.
+    WrongToken { node: u32 },
+    /// Crash `node` and restart it on another cluster's data directory: it must refuse to start.
+    ForeignData { node: u32 },
+    /// Start a member of another cluster that dials this cluster's members: every frame it
+    /// sends must be refused.
+    ForeignMember,
+    /// Add a member (the next unused node number) and start it.
+    AddMember,
+    /// Remove the highest-numbered voting member that is not the leader.
+    RemoveMember,
+    /// Restart every node that is down (with its correct configuration) and heal the network.
+    RestartAll,
+}
+
+impl Action {
+    /// A short name for traces and summaries.
+    pub fn name(&self) -> String {
+        match self {
+            Action::Sim { fault } => fault.name().to_string(),
+            other => {
+                let json = serde_json::to_value(other).expect("actions serialise");
+                json["kind"].as_str().unwrap_or("?").to_string()
+            }
+        }
+    }
+}
+
+/// An action at a virtual time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedAction {
+    pub at: u64,
+    pub action: Action,
+}
+
+/// A client operation on key number `key` (keys are `k0`, `k1`, ...). Values written are
+/// unique across the workload so that a read names the write it saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WorkOp {
+    Put {
+        key: u8,
+        value: u64,
+    },
+    Get {
+        key: u8,
+    },
+    Delete {
+        key: u8,
+    },
+    /// Compare-and-swap: set `new` if the key currently holds `old` (`null`: is absent).
+    Cas {
+        key: u8,
+        old: Option<u64>,
+        new: u64,
+    },
+}
+
+impl WorkOp {
+    pub fn key(&self) -> u8 {
+        match self {
+            WorkOp::Put { key, .. }
+            | WorkOp::Get { key }
+            | WorkOp::Delete { key }
+            | WorkOp::Cas { key, .. } => *key,
+        }
+    }
+}
+
+/// A client operation due at `at` (issued then, or as soon as the client is idle).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientOp {
+    pub at: u64,
+    pub client: u32,
+    pub op: WorkOp,
+}
+
+/// A deliberately wrong server behaviour, for testing that the oracles catch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bug {
+    /// The state machine never makes applied entries durable: a restart forgets them.
+    /// (The server replays the WAL, so this alone is masked; combined with WAL loss it shows.)
+    SkipStateCommit,
+    /// Acknowledge writes as soon as they are proposed, before they commit.
+    AckBeforeCommit,
+}
+
+/// Cluster settings a plan pins down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Knobs {
+    /// Entries between snapshots (small values exercise snapshot install).
+    pub snapshot_count: u64,
+    /// Entries kept behind a snapshot for slow followers.
+    pub catch_up_entries: u64,
+    /// A deliberately broken behaviour (tests only).
+    #[serde(default)]
+    pub bug: Option<Bug>,
+}
+
+impl Default for Knobs {
+    fn default() -> Knobs {
+        Knobs { snapshot_count: 10_000, catch_up_entries: 5_000, bug: None }
+    }
+}
+
+/// Everything a run needs. `actions` and `workload` are sorted by time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub scenario: String,
+    pub seed: u64,
+    /// Voting members at the start (3 or 5).
+    pub nodes: u32,
+    /// Length of the fault and workload phase; healing and final checks follow it.
+    pub duration_ns: u64,
+    #[serde(default)]
+    pub knobs: Knobs,
+    pub actions: Vec<TimedAction>,
+    pub workload: Vec<ClientOp>,
+}
+
+/// Why a plan file could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// Not JSON, or JSON of the wrong shape: serde's message names the field and position.
+    Json { line: usize, column: usize, message: String },
+    /// Well-formed but unusable (a node number out of range, too many nodes, ...).
+    Invalid(String),
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Json { line, column, message } => {
+                write!(f, "plan file: {message} (line {line}, column {column})")
+            }
+            PlanError::Invalid(why) => write!(f, "plan file: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// Most nodes a plan may start with (membership changes may add more, up to [`MAX_NODES`]).
+pub const MAX_START_NODES: u32 = 7;
+/// Most node numbers a run may use.
+pub const MAX_NODES: u32 = 9;
+
+impl Plan {
+    /// Parses and validates a plan; sorts its actions and workload by time (stably).
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        let mut plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        plan.validate()?;
+        plan.sort();
+        Ok(plan)
+    }
+
+    /// Pretty JSON that [`Plan::from_json`] reads back.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plans always serialise")
+    }
+
+    /// Sorts actions and workload by time, keeping the order of equal times.
+    pub fn sort(&mut self) {
+        self.actions.sort_by_key(|a| a.at);
+        self.workload.sort_by_key(|o| o.at);
+    }
+
+    /// Checks node numbers and sizes.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let bad = |s: String| Err(PlanError::Invalid(s));
+        if self.nodes == 0 || self.nodes > MAX_START_NODES {
+            return bad(format!("nodes is {}, must be 1..={MAX_START_NODES}", self.nodes));
+        }
+        if self.duration_ns == 0 {
+            return bad("duration_ns must be positive".into());
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            let node = match &a.action {
+                Action::Sim { fault } => fault.node().map(|n| n.0),
+                Action::WrongToken { node } | Action::ForeignData { node } => Some(*node),
+                _ => None,
+            };
+            let pair = match &a.action {
+                Action::Sim { fault } => match fault {
+                    Fault::Partition { a, b }
+                    | Fault::Clog { a, b }
+                    | Fault::Unclog { a, b }
+                    | Fault::LinkLatency { a, b, .. } => vec![*a, *b],
+                    Fault::PartitionOneWay { from, to } => vec![*from, *to],
+                    _ => vec![],
+                },
+                _ => vec![],
+            };
+            for n in node.into_iter().chain(pair) {
+                if n == 0 || n > MAX_NODES {
+                    return bad(format!("actions[{i}]: node {n} out of range 1..={MAX_NODES}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of faults and disruptions (what the shrinker minimises).
+    pub fn fault_count(&self) -> usize {
+        self.actions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Plan {
+        Plan {
+            scenario: "partition".into(),
+            seed: 7,
+            nodes: 3,
+            duration_ns: 5_000_000_000,
+            knobs: Knobs::default(),
+            actions: vec![
+                TimedAction { at: 2, action: Action::IsolateLeader },
+                TimedAction { at: 1, action: Action::Sim { fault: Fault::Crash { node: 2 } } },
+            ],
+            workload: vec![ClientOp {
+                at: 5,
+                client: 0,
+                op: WorkOp::Cas { key: 1, old: None, new: 3 },
+            }],
+        }
+    }
+
+    #[test]
+    fn json_roundtrip_sorts_by_time() {
+        let p = sample();
+        let back = Plan::from_json(&p.to_json()).unwrap();
+        assert_eq!(back.actions[0].at, 1);
+        assert_eq!(back.actions[1].action, Action::IsolateLeader);
+        assert_eq!(back.workload, p.workload);
+    }
+
+    #[test]
+    fn malformed_plans_name_the_problem() {
+        let e = Plan::from_json("{\"scenario\": 3}").unwrap_err();
+        assert!(e.to_string().contains("invalid type"), "{e}");
+        let mut p = sample();
+        p.actions.push(TimedAction { at: 9, action: Action::WrongToken { node: 40 } });
+        let e = Plan::from_json(&p.to_json()).unwrap_err();
+        assert!(e.to_string().contains("actions[2]: node 40 out of range"), "{e}");
+        let e = Plan::from_json("not json").unwrap_err();
+        assert!(matches!(e, PlanError::Json { line: 1, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn action_names() {
+        assert_eq!(Action::IsolateLeader.name(), "isolate_leader");
+        assert_eq!(Action::Sim { fault: Fault::Heal }.name(), "heal");
+    }
+}

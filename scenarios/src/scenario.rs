@@ -1,0 +1,362 @@
+//! The scenario catalogue: named fault mixes that turn a seed into a [`Plan`].
+//!
+//! Every scenario runs the same seeded workload ([`WorkloadSpec::default`]) on a 3-node
+//! cluster (5 with `--nodes 5`) for its default duration; what differs is the fault mix. Each
+//! disruption is undone within the fault phase or by the heal that follows it, so every run
+//! ends with a liveness check on a healthy cluster.
+//!
+//! Streams: the plan is drawn from the seed's `dst.plan` stream and the workload from
+//! `dst.workload`; the run itself uses the seed for everything else (see [`crate::runner`]).
+
+use rand::Rng as _;
+use sim::fault::{Fault, FaultPlan, SwarmConfig};
+use sim::seed::Rng;
+use sim::time::Duration;
+use sim::{NodeId, Seed};
+
+use crate::plan::{Action, Knobs, Plan, TimedAction};
+use crate::workload::{generate, WorkloadSpec};
+
+/// A named fault mix.
+#[derive(Clone, Copy, Debug)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// Length of the fault and workload phase, in seconds.
+    pub duration_secs: u64,
+    knobs: fn() -> Knobs,
+    faults: fn(&mut Faults),
+}
+
+/// The catalogue, in `dst list` order; `swarm` is the default.
+pub const CATALOGUE: &[Scenario] = &[
+    Scenario {
+        name: "swarm",
+        description: "a random mix of every fault kind, different per seed (the default)",
+        duration_secs: 20,
+        knobs: snapshot_knobs,
+        faults: swarm,
+    },
+    Scenario {
+        name: "crash-anywhere",
+        description: "kill nodes at random disk operations during commit, WAL cut and snapshot",
+        duration_secs: 20,
+        knobs: snapshot_knobs,
+        faults: crash_anywhere,
+    },
+    Scenario {
+        name: "power-loss",
+        description: "every node loses power at once, then restarts in a random order",
+        duration_secs: 20,
+        knobs: snapshot_knobs,
+        faults: power_loss,
+    },
+    Scenario {
+        name: "leader-change",
+        description: "isolate, kill and transfer the leader again and again",
+        duration_secs: 20,
+        knobs: Knobs::default,
+        faults: leader_change,
+    },
+    Scenario {
+        name: "cluster-id-mismatch",
+        description: "restart a node with a wrong token or another cluster's data, add a foreign \
+                      member: all refused, the rest keeps serving",
+        duration_secs: 20,
+        knobs: Knobs::default,
+        faults: cluster_id_mismatch,
+    },
+    Scenario {
+        name: "partition",
+        description: "symmetric, one-way and flapping partitions and clogged links",
+        duration_secs: 20,
+        knobs: Knobs::default,
+        faults: partition,
+    },
+    Scenario {
+        name: "disk-faults",
+        description: "EIO on sync, bit rot on reads, a full disk",
+        duration_secs: 20,
+        knobs: snapshot_knobs,
+        faults: disk_faults,
+    },
+    Scenario {
+        name: "clock-skew",
+        description: "node clocks offset by seconds and drifting by up to 5%",
+        duration_secs: 20,
+        knobs: Knobs::default,
+        faults: clock_skew,
+    },
+    Scenario {
+        name: "membership",
+        description: "add and remove members under load",
+        duration_secs: 20,
+        knobs: Knobs::default,
+        faults: membership,
+    },
+    Scenario {
+        name: "snapshot-install",
+        description: "a follower lags behind a compacted log and catches up from a snapshot",
+        duration_secs: 20,
+        knobs: || Knobs { snapshot_count: 60, catch_up_entries: 10, bug: None },
+        faults: snapshot_install,
+    },
+];
+
+fn snapshot_knobs() -> Knobs {
+    Knobs { snapshot_count: 300, catch_up_entries: 100, bug: None }
+}
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    CATALOGUE.iter().find(|s| s.name == name)
+}
+
+/// Every scenario name, comma-separated (for error messages).
+pub fn names() -> String {
+    CATALOGUE.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+}
+
+impl Scenario {
+    /// The plan of this scenario for `seed` on `nodes` nodes.
+    pub fn plan(&self, seed: u64, nodes: u32) -> Plan {
+        self.plan_with(
+            seed,
+            nodes,
+            Duration::from_secs(self.duration_secs),
+            &WorkloadSpec::default(),
+        )
+    }
+
+    /// The plan with an explicit duration and workload shape.
+    pub fn plan_with(
+        &self,
+        seed: u64,
+        nodes: u32,
+        duration: Duration,
+        spec: &WorkloadSpec,
+    ) -> Plan {
+        let end = duration.as_nanos();
+        let mut f =
+            Faults { rng: Seed(seed).stream("dst.plan"), nodes, end, seed, out: Vec::new() };
+        (self.faults)(&mut f);
+        let mut wl = Seed(seed).stream("dst.workload");
+        let mut plan = Plan {
+            scenario: self.name.to_string(),
+            seed,
+            nodes,
+            duration_ns: end,
+            knobs: (self.knobs)(),
+            actions: f.out,
+            workload: generate(&mut wl, spec, 0, end),
+        };
+        plan.sort();
+        plan
+    }
+}
+
+/// What a scenario's fault generator works with.
+pub struct Faults {
+    rng: Rng,
+    nodes: u32,
+    /// End of the fault phase (ns).
+    end: u64,
+    seed: u64,
+    out: Vec<TimedAction>,
+}
+
+const SEC: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
+
+impl Faults {
+    fn at(&mut self, at: u64, action: Action) {
+        if at < self.end {
+            self.out.push(TimedAction { at, action });
+        }
+    }
+    fn sim(&mut self, at: u64, fault: Fault) {
+        self.at(at, Action::Sim { fault });
+    }
+    fn node(&mut self) -> u32 {
+        self.rng.random_range(1..=self.nodes)
+    }
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        self.rng.random_range(lo..=hi)
+    }
+    /// Times from `start` on, `lo..=hi` apart, until the end of the fault phase.
+    fn every(&mut self, start: u64, lo: u64, hi: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut t = start;
+        while t < self.end {
+            out.push(t);
+            t += self.between(lo, hi);
+        }
+        out
+    }
+}
+
+fn crash_anywhere(f: &mut Faults) {
+    for t in f.every(SEC, 1_500 * MS, 3 * SEC) {
+        let node = f.node();
+        let op = f.between(0, 400);
+        f.sim(t, Fault::CrashAtDiskOp { node, op });
+        // Restarts as soon as the armed crash fires.
+        f.sim(t, Fault::Restart { node });
+    }
+}
+
+fn power_loss(f: &mut Faults) {
+    for t in f.every(2 * SEC, 3 * SEC, 6 * SEC) {
+        f.at(t, Action::PowerLoss);
+        for node in 1..=f.nodes {
+            let back = t + f.between(200 * MS, 2 * SEC);
+            f.sim(back, Fault::Restart { node });
+        }
+    }
+}
+
+fn leader_change(f: &mut Faults) {
+    for t in f.every(2 * SEC, 1_500 * MS, 3 * SEC) {
+        match f.between(0, 2) {
+            0 => {
+                f.at(t, Action::IsolateLeader);
+                let back = t + f.between(500 * MS, 2 * SEC);
+                f.sim(back, Fault::Heal);
+            }
+            1 => {
+                f.at(t, Action::CrashLeader);
+                let back = t + f.between(300 * MS, 2 * SEC);
+                f.at(back, Action::RestartAll);
+            }
+            _ => f.at(t, Action::TransferLeader),
+        }
+    }
+}
+
+fn cluster_id_mismatch(f: &mut Faults) {
+    let victims = if f.nodes >= 5 { 2 } else { 1 };
+    let mut used = Vec::new();
+    for _ in 0..victims {
+        let mut node = f.node();
+        while used.contains(&node) {
+            node = node % f.nodes + 1;
+        }
+        used.push(node);
+        let t = f.between(2 * SEC, 6 * SEC);
+        if f.between(0, 1) == 0 {
+            f.at(t, Action::WrongToken { node });
+        } else {
+            f.at(t, Action::ForeignData { node });
+        }
+    }
+    let t = f.between(SEC, 8 * SEC);
+    f.at(t, Action::ForeignMember);
+}
+
+fn partition(f: &mut Faults) {
+    for t in f.every(SEC, 2 * SEC, 4 * SEC) {
+        let a = f.node();
+        let b = a % f.nodes + 1;
+        let back = t + f.between(300 * MS, 2 * SEC);
+        match f.between(0, 4) {
+            0 => f.sim(t, Fault::Partition { a, b }),
+            1 => f.sim(t, Fault::PartitionOneWay { from: a, to: b }),
+            2 => f.sim(t, Fault::Isolate { node: a }),
+            3 => {
+                // Flapping: cut and heal every few hundred milliseconds.
+                let mut u = t;
+                while u < back {
+                    f.sim(u, Fault::Isolate { node: a });
+                    let d = f.between(50 * MS, 300 * MS);
+                    f.sim(u + d, Fault::Heal);
+                    u += d + f.between(50 * MS, 300 * MS);
+                }
+            }
+            _ => {
+                f.sim(t, Fault::Clog { a, b });
+                f.sim(back, Fault::Unclog { a, b });
+                continue;
+            }
+        }
+        f.sim(back, Fault::Heal);
+    }
+}
+
+fn disk_faults(f: &mut Faults) {
+    for t in f.every(SEC, 2 * SEC, 4 * SEC) {
+        let node = f.node();
+        let back = t + f.between(300 * MS, 2 * SEC);
+        match f.between(0, 2) {
+            0 => {
+                let path_prefix = if f.between(0, 1) == 0 { "member/wal" } else { "member/kv" };
+                f.sim(t, Fault::SyncEio { node, path_prefix: path_prefix.into() });
+                f.sim(t, Fault::Restart { node });
+            }
+            1 => {
+                let offset = f.between(0, 64 * 1024);
+                let path = "member/wal/0000000000000000-0000000000000000.wal".to_string();
+                f.sim(t, Fault::BitFlip { node, path, offset, len: 16 });
+                f.sim(t + MS, Fault::Crash { node });
+                f.sim(back, Fault::Restart { node });
+            }
+            _ => {
+                let capacity = f.between(64 * 1024, 2 * 1024 * 1024);
+                f.sim(t, Fault::DiskFull { node, capacity: Some(capacity) });
+                f.sim(back, Fault::DiskFull { node, capacity: None });
+                f.sim(back, Fault::Restart { node });
+            }
+        }
+    }
+}
+
+fn clock_skew(f: &mut Faults) {
+    for node in 1..=f.nodes {
+        let t = f.between(0, 3 * SEC);
+        let skew_ns = f.rng.random_range(-5 * SEC as i64..=5 * SEC as i64);
+        let drift_ppm = f.rng.random_range(-50_000..=50_000);
+        f.sim(t, Fault::ClockSkew { node, skew_ns, drift_ppm });
+    }
+}
+
+fn membership(f: &mut Faults) {
+    for t in f.every(2 * SEC, 3 * SEC, 5 * SEC) {
+        let action = if f.between(0, 1) == 0 { Action::AddMember } else { Action::RemoveMember };
+        f.at(t, action);
+    }
+}
+
+fn snapshot_install(f: &mut Faults) {
+    for t in f.every(SEC, 6 * SEC, 8 * SEC) {
+        let node = f.node();
+        f.sim(t, Fault::Isolate { node });
+        let back = t + f.between(3 * SEC, 5 * SEC);
+        f.sim(back, Fault::Heal);
+    }
+}
+
+fn swarm(f: &mut Faults) {
+    let nodes: Vec<NodeId> = (1..=f.nodes).map(NodeId).collect();
+    let config = SwarmConfig::default();
+    let sim_plan =
+        FaultPlan::swarm(Seed(f.seed).child("dst.swarm"), &nodes, Duration(f.end), &config);
+    for tf in sim_plan.faults {
+        f.sim(tf.at, tf.fault);
+    }
+    // Cluster-level disruptions, each kind enabled with probability one half.
+    let kinds: [fn(&mut Faults); 4] = [power_loss_sparse, leader_change, membership, |f| {
+        let t = f.between(SEC, 8 * SEC);
+        f.at(t, Action::ForeignMember)
+    }];
+    for kind in kinds {
+        if f.between(0, 1) == 0 {
+            kind(f);
+        }
+    }
+}
+
+fn power_loss_sparse(f: &mut Faults) {
+    let t = f.between(2 * SEC, f.end.max(3 * SEC) - SEC);
+    f.at(t, Action::PowerLoss);
+    let back = t + f.between(200 * MS, 2 * SEC);
+    f.at(back, Action::RestartAll);
+}
