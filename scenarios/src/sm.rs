@@ -5,9 +5,11 @@
 //!
 //! - `apply(index, term, op)` runs the op through [`Store::apply`], so the consistent index and
 //!   term enter the same batch as the op's effects (the store's durability contract, item 2). A
-//!   compaction goes to the store as it is; every other op is [`plan`]ned into one flat store
-//!   txn (nested txns and compares that see the txn's own writes are resolved by the plan), so
-//!   one op is one revision at most. `skip(index, term)` applies an empty entry.
+//!   compaction goes to the store as it is (and commits durably inside `apply`, as the store
+//!   persists its scheduled revision before deleting: the durable index may move there without
+//!   `commit`); every other op is planned (module `plan`) into one flat store txn — nested txns
+//!   and compares that see the txn's own writes are resolved by the plan — so one op is one
+//!   revision at most. `skip(index, term)` applies an empty entry.
 //! - Results carry the store's revisions, etcd's numbering: an empty store is at revision 1 and
 //!   the first write makes revision 2 (`MemKv` counts from 0: its revisions are ours minus one).
 //!   A request the store refuses is `Err(OpError)` — `Compacted` / `FutureRevision` as the store
