@@ -62,7 +62,7 @@ impl Store for EngineStore {
                 let b = tx.bucket(b"bench")?.unwrap();
                 let mut found = 0;
                 for k in keys {
-                    found += usize::from(b.get(k)?.is_some());
+                    found += usize::from(b.get_ref(k)?.is_some());
                 }
                 Ok(found)
             })
@@ -78,10 +78,10 @@ impl Store for EngineStore {
             .view(|tx| {
                 let mut n = 0;
                 let mut c = tx.bucket(b"bench")?.unwrap().cursor();
-                let mut item = c.first()?;
+                let mut item = c.first_ref()?;
                 while item.is_some() {
                     n += 1;
-                    item = c.next()?;
+                    item = c.next_ref()?;
                 }
                 Ok(n)
             })

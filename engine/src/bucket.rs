@@ -13,6 +13,8 @@
 //! of the page size. The root bucket's header lives in the meta; its keys are the top-level
 //! bucket names.
 
+use std::borrow::Cow;
+
 use crate::cursor::Cursor;
 use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::node::{BranchItem, Items, LeafItem, Node, NodeId};
@@ -107,14 +109,9 @@ impl TxInner {
         for _ in 0..MAX_DEPTH {
             let v = self.view(&r)?;
             if v.is_leaf() {
-                let i = v.lower_bound(key)?;
-                if i < v.count() {
-                    let (flags, k, val) = v.leaf(i)?;
-                    if k == key {
-                        return Ok(Some(Found { flags, value: val.to_vec() }));
-                    }
-                }
-                return Ok(None);
+                let Ok(i) = v.search(key)? else { return Ok(None) };
+                let (flags, _, val) = v.leaf(i)?;
+                return Ok(Some(Found { flags, value: val.to_vec() }));
             }
             let i = v.child_index(key)?;
             r = v.child(i)?;
@@ -138,8 +135,13 @@ impl TxInner {
     }
 
     /// Materializes the path from the root of `b` to the leaf for `key`; returns (node, index)
-    /// per level, the leaf last with the lower-bound index of `key`.
-    fn materialize_path(&mut self, b: BucketId, key: &[u8]) -> Result<Vec<(NodeId, usize)>> {
+    /// per level, the leaf last with the lower-bound index of `key`, and whether the leaf holds
+    /// `key` at that index.
+    fn materialize_path(
+        &mut self,
+        b: BucketId,
+        key: &[u8],
+    ) -> Result<(Vec<(NodeId, usize)>, bool)> {
         let mut id = self.root_node(b)?;
         let mut path = Vec::new();
         loop {
@@ -148,8 +150,9 @@ impl TxInner {
             }
             let node = &self.nodes[id];
             if node.is_leaf() {
-                path.push((id, node.lower_bound(key)));
-                return Ok(path);
+                let found = node.search(key);
+                path.push((id, found.unwrap_or_else(|i| i)));
+                return Ok((path, found.is_ok()));
             }
             let ci = node.child_index(key);
             let Items::Branch(items) = &node.items else { unreachable!("checked branch") };
@@ -180,10 +183,10 @@ impl TxInner {
         value: Vec<u8>,
     ) -> Result<()> {
         self.live(b)?;
-        let path = self.materialize_path(b, key)?;
+        let (path, exact) = self.materialize_path(b, key)?;
         let &(leaf, i) = path.last().expect("path has a leaf");
         let Items::Leaf(items) = &mut self.nodes[leaf].items else { unreachable!("leaf") };
-        if i < items.len() && items[i].key == key {
+        if exact {
             if (items[i].flags ^ flags) & BUCKET_LEAF_FLAG != 0 {
                 return Err(Error::IncompatibleValue);
             }
@@ -201,10 +204,10 @@ impl TxInner {
     /// Removes `key` from bucket `b`; returns the removed element's flags.
     pub(crate) fn delete_raw(&mut self, b: BucketId, key: &[u8]) -> Result<Option<u32>> {
         self.live(b)?;
-        let path = self.materialize_path(b, key)?;
+        let (path, exact) = self.materialize_path(b, key)?;
         let &(leaf, i) = path.last().expect("path has a leaf");
         let Items::Leaf(items) = &mut self.nodes[leaf].items else { unreachable!("leaf") };
-        if i < items.len() && items[i].key == key {
+        if exact {
             let flags = items.remove(i).flags;
             self.buckets[b].dirty = true;
             self.generation += 1;
@@ -431,9 +434,40 @@ impl<'tx> Bucket<'tx> {
 
     /// The value of `key`; `None` if absent or if `key` names a nested bucket.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_ref(key)?.map(Cow::into_owned))
+    }
+
+    /// The value of `key` without copying it when it can be borrowed: a value on a committed
+    /// page (every value in a read-only transaction, except in inline buckets) is lent straight
+    /// from the mapped file for the transaction's lifetime; a value in a node this write
+    /// transaction changed (or in an inline bucket) is copied. `None` if absent or if `key`
+    /// names a nested bucket.
+    pub fn get_ref(&self, key: &[u8]) -> Result<Option<Cow<'tx, [u8]>>> {
         let i = self.tx.borrow();
         i.ensure(false)?;
-        Ok(i.lookup(self.id, key)?.filter(|f| f.flags & BUCKET_LEAF_FLAG == 0).map(|f| f.value))
+        i.live(self.id)?;
+        let mut r = i.root_ref(self.id);
+        for _ in 0..MAX_DEPTH {
+            if let NodeRef::Page(pgid) = r {
+                // Below a page every descendant is a page: walk the mapping directly.
+                let p = self.tx.page(&i, pgid)?;
+                if p.is_leaf() {
+                    let Ok(at) = p.search(key)? else { return Ok(None) };
+                    let (flags, _, value) = p.leaf(at)?;
+                    return Ok((flags & BUCKET_LEAF_FLAG == 0).then_some(Cow::Borrowed(value)));
+                }
+                r = NodeRef::Page(p.branch(p.child_index(key)?)?.1);
+                continue;
+            }
+            let v = i.view(&r)?;
+            if v.is_leaf() {
+                let Ok(at) = v.search(key)? else { return Ok(None) };
+                let (flags, _, value) = v.leaf(at)?;
+                return Ok((flags & BUCKET_LEAF_FLAG == 0).then(|| Cow::Owned(value.to_vec())));
+            }
+            r = v.child(v.child_index(key)?)?;
+        }
+        Err(Corruption::page(0, PageProblem::TooDeep).into())
     }
 
     /// Sets `key` to `value`.
@@ -522,10 +556,10 @@ impl<'tx> Bucket<'tx> {
     /// buckets).
     pub fn for_each(&self, mut f: impl FnMut(&[u8], Option<&[u8]>) -> Result<()>) -> Result<()> {
         let mut c = self.cursor();
-        let mut item = c.first()?;
+        let mut item = c.first_ref()?;
         while let Some((k, v)) = item {
             f(&k, v.as_deref())?;
-            item = c.next()?;
+            item = c.next_ref()?;
         }
         Ok(())
     }

@@ -12,9 +12,6 @@ use crate::node::{BranchItem, Items, Node, NodeId};
 use crate::page::{pages_for, Pgid, BUCKET_LEAF_FLAG};
 use crate::tx::{NodeRef, Tx, TxInner};
 
-/// Contiguous dirty pages are written with one call, up to this many bytes.
-const MAX_WRITE_RUN: usize = 4 << 20;
-
 /// What a spilled bucket becomes in its parent.
 enum Spilled {
     Root(Pgid),
@@ -226,10 +223,8 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
         let size = node.range_size(range.clone());
         let n = pages_for(size, ps);
         let pgid = i.allocate(n);
-        let mut buf = vec![0u8; n * ps];
         let key = if range.is_empty() { Vec::new() } else { node.key(range.start).to_vec() };
-        node.write_range(range, &mut buf, pgid, (n - 1) as u32);
-        i.dirty.insert(pgid, buf);
+        node.write_range(range, i.dirty.add(pgid, n * ps), pgid, (n - 1) as u32);
         out.push(BranchItem::new(key, pgid, None));
     }
     Ok(out)
@@ -243,9 +238,8 @@ fn write_freelist(i: &mut TxInner) -> Result<()> {
     let ps = i.page_size;
     let n = pages_for(i.freelist.size(), ps);
     let pgid = i.allocate(n);
-    let mut buf = vec![0u8; n * ps];
-    i.freelist.write(&mut buf, pgid, (n - 1) as u32);
-    i.dirty.insert(pgid, buf);
+    let buf = i.dirty.add(pgid, n * ps);
+    i.freelist.write(buf, pgid, (n - 1) as u32);
     i.meta.freelist = pgid;
     Ok(())
 }
@@ -271,23 +265,9 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
         file.sync()?;
         db.file_len = target;
     }
-    let dirty = std::mem::take(&mut i.dirty);
-    let mut run: Vec<u8> = Vec::new();
-    let mut run_start: Pgid = 0;
-    for (pgid, buf) in dirty {
-        let contiguous = run_start * ps + run.len() as u64 == pgid * ps;
-        if !run.is_empty() && (!contiguous || run.len() >= MAX_WRITE_RUN) {
-            file.write_at(run_start * ps, &run)?;
-            run.clear();
-        }
-        if run.is_empty() {
-            run_start = pgid;
-        }
-        run.extend_from_slice(&buf);
-    }
-    if !run.is_empty() {
-        file.write_at(run_start * ps, &run)?;
-    }
+    let mut dirty = std::mem::take(&mut i.dirty);
+    dirty.write_runs(i.page_size, |offset, bytes| file.write_at(offset, bytes))?;
+    drop(dirty);
     file.sync()?;
     let page = i.meta.to_page();
     file.write_at((i.meta.txid % 2) * ps, &page)?;

@@ -12,6 +12,7 @@
 //! cursor    ordered traversal
 //! tx        transactions (snapshots and the single writer)
 //! commit    rebalance, spill and the durable write order
+//! dirty     the pages a commit writes, in one buffer
 //! db        open, meta selection, close
 //! check     consistency check
 //! ```
@@ -32,6 +33,7 @@ pub mod check;
 mod commit;
 pub mod cursor;
 pub mod db;
+mod dirty;
 pub mod error;
 pub mod freelist;
 pub mod inspect;
@@ -44,7 +46,7 @@ pub mod tx;
 
 pub use bucket::{Bucket, BucketStats};
 pub use check::CheckProblem;
-pub use cursor::{Cursor, Item};
+pub use cursor::{Cursor, Item, ItemRef};
 pub use db::Db;
 pub use error::{Corruption, Error, MetaError, PageProblem, Result};
 pub use options::Options;

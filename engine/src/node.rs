@@ -26,11 +26,6 @@ pub fn key_prefix(key: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// Whether (`prefix`, `key`) sorts before (`p2`, `k2`).
-fn less(prefix: u64, key: &[u8], p2: u64, k2: &[u8]) -> bool {
-    prefix < p2 || (prefix == p2 && key < k2)
-}
-
 /// A key/value (or nested bucket) element of a leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeafItem {
@@ -137,22 +132,28 @@ impl Node {
         }
     }
 
+    /// Binary search for `key`: `Ok(i)` when element `i` holds it, else `Err(i)` with `i` the
+    /// first index whose key is greater. Compares cached prefixes first, so the keys' bytes are
+    /// read only when prefixes tie.
+    pub fn search(&self, key: &[u8]) -> Result<usize, usize> {
+        let p = key_prefix(key);
+        let cmp = |ip: u64, ik: &[u8]| ip.cmp(&p).then_with(|| ik.cmp(key));
+        match &self.items {
+            Items::Leaf(v) => v.binary_search_by(|it| cmp(it.prefix, &it.key)),
+            Items::Branch(v) => v.binary_search_by(|it| cmp(it.prefix, &it.key)),
+        }
+    }
+
     /// First index whose key is >= `key`.
     pub fn lower_bound(&self, key: &[u8]) -> usize {
-        let p = key_prefix(key);
-        match &self.items {
-            Items::Leaf(v) => v.partition_point(|it| less(it.prefix, &it.key, p, key)),
-            Items::Branch(v) => v.partition_point(|it| less(it.prefix, &it.key, p, key)),
-        }
+        self.search(key).unwrap_or_else(|i| i)
     }
 
     /// For a branch: index of the child whose range holds `key`.
     pub fn child_index(&self, key: &[u8]) -> usize {
-        let i = self.lower_bound(key);
-        if i < self.len() && self.key(i) == key {
-            i
-        } else {
-            i.saturating_sub(1)
+        match self.search(key) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
         }
     }
 
@@ -322,7 +323,9 @@ mod tests {
         ];
         for a in keys {
             for b in keys {
-                assert_eq!(less(key_prefix(a), a, key_prefix(b), b), a < b, "{a:?} vs {b:?}");
+                let by_prefix = key_prefix(a).cmp(&key_prefix(b)).then_with(|| a.cmp(b));
+                assert_eq!(by_prefix, a.cmp(b), "{a:?} vs {b:?}");
+                assert_eq!(crate::page::cmp_keys(a, b), a.cmp(b), "{a:?} vs {b:?}");
             }
         }
     }

@@ -23,6 +23,8 @@
 //! ```
 //! Every offset read from a page is checked against the page's bytes before use.
 
+use std::cmp::Ordering;
+
 use crate::error::{Corruption, PageProblem};
 
 /// A page id.
@@ -227,29 +229,49 @@ impl<'a> NodePage<'a> {
         }
     }
 
-    /// Binary search: the first index whose key is >= `key` (count if none).
-    pub fn lower_bound(&self, key: &[u8]) -> Result<usize, Corruption> {
+    /// Binary search for `key`: `Ok(i)` when element `i` holds it, else `Err(i)` with `i` the
+    /// first index whose key is greater (count if none).
+    pub fn search(&self, key: &[u8]) -> Result<Result<usize, usize>, Corruption> {
+        let leaf = self.is_leaf();
         let (mut lo, mut hi) = (0usize, self.count());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.key(mid)? < key {
-                lo = mid + 1;
-            } else {
-                hi = mid;
+            let k = if leaf { self.leaf_key(mid)? } else { self.branch(mid)?.0 };
+            match cmp_keys(k, key) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return Ok(Ok(mid)),
             }
         }
-        Ok(lo)
+        Ok(Err(lo))
+    }
+
+    /// Binary search: the first index whose key is >= `key` (count if none).
+    pub fn lower_bound(&self, key: &[u8]) -> Result<usize, Corruption> {
+        Ok(self.search(key)?.unwrap_or_else(|i| i))
     }
 
     /// For a branch: the index of the child whose range holds `key` (the last element whose key
     /// is <= `key`, or 0).
     pub fn child_index(&self, key: &[u8]) -> Result<usize, Corruption> {
-        let i = self.lower_bound(key)?;
-        if i < self.count() && self.key(i)? == key {
-            return Ok(i);
-        }
-        Ok(i.saturating_sub(1))
+        Ok(match self.search(key)? {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        })
     }
+}
+
+/// Orders keys exactly as slice comparison does, deciding most comparisons on the first eight
+/// bytes read as one big-endian word (no call into `memcmp`).
+#[inline]
+pub fn cmp_keys(a: &[u8], b: &[u8]) -> Ordering {
+    if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
+        let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.cmp(b)
 }
 
 /// Number of pages needed for `bytes` bytes.

@@ -20,6 +20,7 @@ use sim::io::Mapping;
 use crate::bucket::{Bucket, BucketId, BucketState, ROOT_BUCKET};
 use crate::check::{self, CheckProblem};
 use crate::db::DbState;
+use crate::dirty::DirtyPages;
 use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::Meta;
@@ -79,10 +80,11 @@ impl<'a> View<'a> {
             },
         }
     }
-    pub fn lower_bound(&self, key: &[u8]) -> Result<usize, Corruption> {
+    /// Binary search: `Ok(i)` when element `i` holds `key`, else `Err(lower bound)`.
+    pub fn search(&self, key: &[u8]) -> Result<Result<usize, usize>, Corruption> {
         match self {
-            View::Page(p) => p.lower_bound(key),
-            View::Node(n) => Ok(n.lower_bound(key)),
+            View::Page(p) => p.search(key),
+            View::Node(n) => Ok(n.search(key)),
         }
     }
     pub fn child_index(&self, key: &[u8]) -> Result<usize, Corruption> {
@@ -112,9 +114,31 @@ pub(crate) struct TxInner {
     /// Bumped on every change, so cursors know to re-seek.
     pub generation: u64,
     /// Pages written by the spill at commit.
-    pub dirty: BTreeMap<Pgid, Vec<u8>>,
+    pub dirty: DirtyPages,
     /// Copies of inline bucket pages opened by a read transaction.
     pub inline_pages: Vec<Vec<u8>>,
+}
+
+/// Page `pgid` of `map` as a branch or leaf page: below the high water mark `limit`, inside the
+/// mapping, carrying its id, and not a meta page.
+pub(crate) fn node_page(
+    map: &[u8],
+    page_size: usize,
+    limit: Pgid,
+    pgid: Pgid,
+) -> Result<NodePage<'_>, Corruption> {
+    let bytes = page_bytes(map, page_size, pgid, limit)?;
+    let p = NodePage::parse(bytes, pgid, false)?;
+    if pgid < 2 {
+        return Err(Corruption::page(
+            pgid,
+            PageProblem::UnexpectedFlags {
+                flags: p.header.flags,
+                expected: "a data page, not a meta page",
+            },
+        ));
+    }
+    Ok(p)
 }
 
 impl TxInner {
@@ -122,18 +146,7 @@ impl TxInner {
     pub fn view(&self, r: &NodeRef) -> Result<View<'_>, Corruption> {
         match r {
             NodeRef::Page(pgid) => {
-                let bytes = page_bytes(&self.map, self.page_size, *pgid, self.meta.pgid)?;
-                let p = NodePage::parse(bytes, *pgid, false)?;
-                if *pgid < 2 {
-                    return Err(Corruption::page(
-                        *pgid,
-                        PageProblem::UnexpectedFlags {
-                            flags: p.header.flags,
-                            expected: "a data page, not a meta page",
-                        },
-                    ));
-                }
-                Ok(View::Page(p))
+                Ok(View::Page(node_page(&self.map, self.page_size, self.meta.pgid, *pgid)?))
             }
             NodeRef::Inline(k) => Ok(View::Page(NodePage::parse(&self.inline_pages[*k], 0, true)?)),
             NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id])),
@@ -201,6 +214,11 @@ impl TxInner {
 /// open at a time. Dropping an open transaction rolls it back.
 pub struct Tx {
     pub(crate) db: Rc<RefCell<DbState>>,
+    /// The file as mapped when the transaction began (the same bytes as `TxInner::map`). It is
+    /// never replaced while the transaction lives, so bytes of committed pages can be lent out
+    /// for the transaction's lifetime (zero-copy gets and cursors): no writer rewrites a page
+    /// that this snapshot reaches while it is open (see the module docs).
+    pub(crate) map: Mapping,
     pub(crate) inner: RefCell<TxInner>,
 }
 
@@ -252,11 +270,17 @@ impl Tx {
             freelist,
             freed: BTreeSet::new(),
             generation: 0,
-            dirty: BTreeMap::new(),
+            dirty: DirtyPages::default(),
             inline_pages: Vec::new(),
         };
         drop(st);
-        Ok(Tx { db: db.clone(), inner: RefCell::new(inner) })
+        let map = inner.map.clone();
+        Ok(Tx { db: db.clone(), map, inner: RefCell::new(inner) })
+    }
+
+    /// Committed page `pgid` as this transaction sees it, borrowed for the transaction's life.
+    pub(crate) fn page(&self, i: &TxInner, pgid: Pgid) -> Result<NodePage<'_>, Corruption> {
+        node_page(&self.map, i.page_size, i.meta.pgid, pgid)
     }
 
     pub(crate) fn borrow(&self) -> CellRef<'_, TxInner> {

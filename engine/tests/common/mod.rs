@@ -28,7 +28,11 @@ pub fn try_dump(b: Bucket<'_>) -> engine::Result<Tree> {
     let mut item = c.first()?;
     while let Some((k, v)) = item {
         let e = match v {
-            Some(v) => Entry::Val(v),
+            Some(v) => {
+                assert_eq!(b.get_ref(&k)?.as_deref(), Some(&v[..]), "get_ref of {k:?}");
+                assert_eq!(b.get(&k)?.as_ref(), Some(&v), "get of {k:?}");
+                Entry::Val(v)
+            }
             None => match b.bucket(&k)? {
                 Some(sub) => Entry::Bucket(try_dump(sub)?),
                 None => panic!("bucket key {k:?} does not open"),
@@ -37,11 +41,17 @@ pub fn try_dump(b: Bucket<'_>) -> engine::Result<Tree> {
         assert!(t.insert(k, e).is_none(), "key twice");
         item = c.next()?;
     }
+    // Backwards with the borrowed items: the same keys and values.
     let mut back = Vec::new();
-    let mut item = c.last()?;
-    while let Some((k, _)) = item {
-        back.push(k);
-        item = c.prev()?;
+    let mut item = c.last_ref()?;
+    while let Some((k, v)) = item {
+        let want = match &t[&*k] {
+            Entry::Val(v) => Some(&v[..]),
+            Entry::Bucket(_) => None,
+        };
+        assert_eq!(v.as_deref(), want, "borrowed value of {k:?}");
+        back.push(k.into_owned());
+        item = c.prev_ref()?;
     }
     back.reverse();
     assert_eq!(back, t.keys().cloned().collect::<Vec<_>>(), "reverse walk differs");

@@ -1,0 +1,158 @@
+//! Dirty pages: the pages a commit writes, serialized into one buffer.
+//!
+//! Spill serializes every node (and the freelist) straight into one growing byte buffer instead
+//! of one allocation per page. Pages allocated one after another from the high water mark sit
+//! one after another in the buffer too, so a bulk load is written with a few large calls and no
+//! further copying; pages whose ids are adjacent but whose bytes are not (ids reused from the
+//! freelist) are gathered into a bounded scratch run.
+//!
+//! Invariant: every entry's bytes are a whole number of pages, zero-filled past what the
+//! serializer wrote, and no two entries overlap in page ids (each came from one allocation).
+
+use crate::page::Pgid;
+
+/// Gathered (copied) runs are cut at this many bytes.
+const MAX_GATHER_RUN: usize = 4 << 20;
+
+/// One allocation's pages: its first id, where its bytes start in the buffer, and their length.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    pgid: Pgid,
+    offset: usize,
+    len: usize,
+}
+
+/// The pages a commit will write.
+#[derive(Debug, Default)]
+pub(crate) struct DirtyPages {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl DirtyPages {
+    /// Adds `len` zeroed bytes for the pages starting at `pgid` and returns them to be filled.
+    pub fn add(&mut self, pgid: Pgid, len: usize) -> &mut [u8] {
+        let offset = self.bytes.len();
+        self.bytes.resize(offset + len, 0);
+        self.entries.push(Entry { pgid, offset, len });
+        &mut self.bytes[offset..]
+    }
+
+    /// Forgets every page.
+    pub fn clear(&mut self) {
+        self.bytes = Vec::new();
+        self.entries = Vec::new();
+    }
+
+    /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order.
+    /// A run whose bytes are also consecutive in the buffer is passed without copying.
+    pub fn write_runs<E>(
+        &mut self,
+        page_size: usize,
+        mut write: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.entries.sort_unstable_by_key(|e| e.pgid);
+        let ps = page_size as u64;
+        let mut scratch: Vec<u8> = Vec::new();
+        let mut k = 0;
+        while k < self.entries.len() {
+            let first = self.entries[k];
+            // Extend while ids and buffer bytes both continue: one borrowed slice.
+            let mut end = k + 1;
+            let mut bytes_end = first.offset + first.len;
+            let mut next_id = first.pgid + (first.len as u64) / ps;
+            while end < self.entries.len()
+                && self.entries[end].pgid == next_id
+                && self.entries[end].offset == bytes_end
+            {
+                bytes_end += self.entries[end].len;
+                next_id += (self.entries[end].len as u64) / ps;
+                end += 1;
+            }
+            let continues = end < self.entries.len() && self.entries[end].pgid == next_id;
+            if !continues || end > k + 1 {
+                write(first.pgid * ps, &self.bytes[first.offset..bytes_end])?;
+                k = end;
+                continue;
+            }
+            // Ids continue but the bytes do not: gather single entries into the scratch run.
+            scratch.clear();
+            let mut end = k;
+            let mut next_id = first.pgid;
+            while end < self.entries.len()
+                && self.entries[end].pgid == next_id
+                && scratch.len() < MAX_GATHER_RUN
+            {
+                let e = self.entries[end];
+                scratch.extend_from_slice(&self.bytes[e.offset..e.offset + e.len]);
+                next_id += (e.len as u64) / ps;
+                end += 1;
+            }
+            write(first.pgid * ps, &scratch)?;
+            k = end;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(d: &mut DirtyPages, ps: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        d.write_runs(ps, |off, b| {
+            out.push((off, b.to_vec()));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn runs_cover_every_page_once_in_id_order() {
+        let ps = 4;
+        let mut d = DirtyPages::default();
+        // Added out of order: 7, 3 (two pages), 5, 10, 8, 9.
+        for (id, n, fill) in [(7, 1, 7u8), (3, 2, 3), (5, 1, 5), (10, 1, 10), (8, 1, 8), (9, 1, 9)]
+        {
+            let b = d.add(id, n * ps);
+            assert!(b[..n * ps].iter().all(|&x| x == 0), "zeroed");
+            b[..n * ps].fill(fill);
+        }
+        assert_eq!(d.entries.len(), 6);
+        let r = runs(&mut d, ps);
+        let mut covered = Vec::new();
+        for (off, bytes) in &r {
+            assert_eq!(bytes.len() % ps, 0);
+            for (j, chunk) in bytes.chunks(ps).enumerate() {
+                let id = off / ps as u64 + j as u64;
+                covered.push(id);
+                let want = if id == 4 { 3 } else { id as u8 };
+                assert!(chunk.iter().all(|&x| x == want), "page {id} holds {chunk:?}");
+            }
+        }
+        assert_eq!(covered, vec![3, 4, 5, 7, 8, 9, 10]);
+        // Consecutive ids go together: 3..=5 borrowed (bytes adjacent too), 7..=10 gathered.
+        assert_eq!(
+            r.iter().map(|(o, b)| (o / ps as u64, b.len() / ps)).collect::<Vec<_>>(),
+            [(3, 3), (7, 4)]
+        );
+    }
+
+    #[test]
+    fn pages_added_in_id_order_are_one_borrowed_run() {
+        let ps = 8;
+        let mut d = DirtyPages::default();
+        for id in 20..30 {
+            d.add(id, ps)[0] = id as u8;
+        }
+        let r = runs(&mut d, ps);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].0, 20 * ps as u64);
+        assert_eq!(r[0].1.len(), 10 * ps);
+        d.clear();
+        assert!(d.entries.is_empty());
+        assert!(runs(&mut d, ps).is_empty());
+    }
+}
