@@ -20,6 +20,7 @@ use sim::world::{World, WorldConfig};
 use sim::{NodeId, Seed};
 
 use crate::plan::Knobs;
+use crate::sm::MvccSm;
 
 /// The bootstrap cluster's `--initial-cluster-token`.
 pub const TOKEN: &str = "dst-cluster";
@@ -55,6 +56,24 @@ impl Observable for MemKv {
     }
     fn self_check(&self) -> Result<(), String> {
         Ok(())
+    }
+}
+
+impl Observable for MvccSm {
+    fn open(disk: Rc<dyn Disk>) -> Result<MvccSm, SmError> {
+        MvccSm::open(disk, raft::server::boot::SM_DIR)
+    }
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key).ok().flatten()
+    }
+    /// The MVCC hash over every revision (the server commits after each apply batch, so the
+    /// store has nothing buffered between simulator steps and hashing writes nothing).
+    fn digest(&self) -> Result<u64, String> {
+        let h = self.hash().map_err(|e| e.to_string())?;
+        Ok(sim::trace::mix(h.hash, h.revision as u64))
+    }
+    fn self_check(&self) -> Result<(), String> {
+        self.check().map_err(|e| e.to_string())
     }
 }
 

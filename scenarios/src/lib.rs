@@ -15,3 +15,5 @@ pub mod plan;
 pub mod runner;
 pub mod workload;
 pub mod scenario;
+pub mod shrink;
+pub mod sweep;

@@ -35,6 +35,7 @@ use crate::oracle::raft_safety::RaftSafety;
 use crate::oracle::storage::StorageOracle;
 use crate::oracle::{durability, Property};
 use crate::plan::{Action, Plan, WorkOp};
+use crate::sm::MvccSm;
 
 /// Client processes in every run.
 pub const CLIENTS: u32 = 5;
@@ -113,9 +114,9 @@ impl RunReport {
     }
 }
 
-/// Runs `plan` on a cluster of the default state machine.
+/// Runs `plan` on a cluster of MVCC stores ([`MvccSm`]).
 pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
-    run_with::<raft::server::MemKv>(plan, opts)
+    run_with::<MvccSm>(plan, opts)
 }
 
 /// Runs `plan` on a cluster of `S` state machines, catching panics of the code under test.

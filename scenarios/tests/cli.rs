@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use scenarios::check::history_file;
 use scenarios::check::synth::{self, Config, Workload};
 use scenarios::cli::{self, World};
+use scenarios::sweep::SweepRun;
 
 #[derive(Default)]
 struct FakeWorld {
@@ -15,6 +16,8 @@ struct FakeWorld {
     /// The budgets asked for, and whether the deadline reports expiry.
     deadlines: Vec<u64>,
     expired: bool,
+    /// Sweep jobs handed to `run_jobs` (answered with made-up passing runs, not executed).
+    jobs: Vec<String>,
 }
 
 impl World for FakeWorld {
@@ -26,6 +29,25 @@ impl World for FakeWorld {
         self.deadlines.push(secs);
         let expired = self.expired;
         Box::new(move || expired)
+    }
+
+    fn run_jobs(&mut self, jobs: Vec<cli::Job>, done: &mut dyn FnMut(usize)) -> Vec<SweepRun> {
+        (0..jobs.len())
+            .map(|i| {
+                done(i);
+                self.jobs.push(format!("job {i}"));
+                SweepRun {
+                    scenario: "fake".into(),
+                    seed: i as u64,
+                    result: "ok",
+                    property: None,
+                    detail: None,
+                    trace_hash: "0x0".into(),
+                    sim_secs: 1.0,
+                    events: 1,
+                }
+            })
+            .collect()
     }
 }
 
@@ -154,11 +176,13 @@ fn budgets_give_unknown_exit_3() {
 }
 
 #[test]
-fn bare_dst_prints_help_and_exits_2_and_usage_errors_exit_2() {
+fn bare_dst_sweeps_every_scenario_and_usage_errors_exit_2() {
     let mut w = FakeWorld::default();
     let r = dst(&mut w, &[]);
-    assert_eq!(r.code, 2);
-    assert!(r.err.contains("Usage: dst") && r.err.contains("check-history"), "{}", r.err);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let scenarios = scenarios::scenario::CATALOGUE.len();
+    assert_eq!(w.jobs.len(), scenarios * cli::DEFAULT_SEEDS as usize);
+    assert!(r.out.contains("sweeping") && r.out.contains("0 failed"), "{}", r.out);
     assert_eq!(dst(&mut w, &["frobnicate"]).code, 2);
     assert_eq!(dst(&mut w, &["check-history"]).code, 2, "FILE is required");
     let help = dst(&mut w, &["--help"]);
@@ -189,5 +213,5 @@ fn the_binary_exits_0_1_2_3() {
     assert_eq!(code, Some(2));
     let (code, out) = run(&[c("check-history"), good.as_os_str(), c("--max-steps"), c("1")]);
     assert_eq!((code, out.lines().next()), (Some(3), Some("unknown")));
-    assert_eq!(run(&[]).0, Some(2));
+    assert_eq!(run(&[c("run"), c("no-such-scenario"), c("--seed"), c("1")]).0, Some(2));
 }

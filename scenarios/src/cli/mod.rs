@@ -1,21 +1,27 @@
 //! The `dst` command line, as a library so it can be tested without a process.
 //!
-//! Subcommands so far: `check-history`. The scenario subcommands (`run`, `sweep`, `list`,
-//! `shrink`) join this enum when the cluster scenarios land. A bare `dst` prints help and exits
-//! 2 for now; once the scenarios exist it will run the default sweep.
+//! Subcommands: `list`, `run`, `sweep`, `shrink`, `check-history`, `db`. A bare `dst` runs the
+//! default sweep: every scenario over [`DEFAULT_SEEDS`] seeds.
 //!
-//! Exit codes: 0 all good, 1 a property failed (not linearizable), 2 usage or input error,
-//! 3 undecided (the check's budget ran out).
+//! Exit codes: 0 all good, 1 a property failed, 2 usage or input error, 3 undecided (the
+//! history check's budget ran out).
+
+mod run_cmd;
+mod shrink_cmd;
+mod sweep_cmd;
+
+pub use sweep_cmd::DEFAULT_SEEDS;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::{
     self, history_file, Budget, Func, History, KvModel, Model, RegisterModel, Report, Verdict,
 };
+use crate::sweep::SweepRun;
 
 /// Exit code: every property holds.
 pub const EXIT_OK: i32 = 0;
@@ -36,6 +42,24 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// List the scenarios: name, default duration, description.
+    List,
+    /// Run one scenario with one seed, or replay a plan file; prints the verdict.
+    ///
+    /// Ends with the lines `seed:`, `result:`, `trace-hash:`, `sim-time:`, `wall-time:` and
+    /// `speed:`. Exit 0 when every property holds, 1 when one fails.
+    Run(run_cmd::RunArgs),
+    /// Run scenarios over a range of seeds; prints a summary and a `reproduce:` line per
+    /// failure. Exit 0 when every run passes, 1 otherwise.
+    Sweep(sweep_cmd::SweepArgs),
+    /// Shrink a failing run to a minimal plan that still fails the same property; writes the
+    /// plan file and prints its replay command.
+    Shrink(shrink_cmd::ShrinkArgs),
+    /// Inspect an engine (bolt-format) database file, as bbolt's command line does.
+    Db {
+        #[command(subcommand)]
+        cmd: crate::db_tool::DbCommand,
+    },
     /// Check a Jepsen-style EDN history file for linearizability.
     ///
     /// Prints `linearizable` (exit 0), `not linearizable` with the offending key and operations
@@ -66,10 +90,55 @@ pub enum ModelKind {
 }
 
 /// What the command line needs from the real world; the `dst` binary provides the real one.
+/// Simulations never see any of it: wall-clock time is only measured around runs.
 pub trait World {
     fn read_file(&mut self, path: &Path) -> io::Result<Vec<u8>>;
     /// A test that turns true once `secs` seconds of wall-clock time have passed from now.
     fn deadline(&mut self, secs: u64) -> Box<dyn FnMut() -> bool>;
+    /// Writes (creates or replaces) a file.
+    fn write_file(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let _ = (path, bytes);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this world cannot write files"))
+    }
+    /// Wall-clock seconds since some fixed origin (for `wall-time` and `speed`).
+    fn wall_secs(&mut self) -> f64 {
+        0.0
+    }
+    /// Runs independent jobs, possibly in parallel, calling `done` with each index as it
+    /// finishes (in any order); returns the results in job order.
+    fn run_jobs(&mut self, jobs: Vec<Job>, done: &mut dyn FnMut(usize)) -> Vec<SweepRun> {
+        jobs.into_iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let r = job();
+                done(i);
+                r
+            })
+            .collect()
+    }
+    /// A progress bar over `total` steps (nothing by default; the binary draws one on a
+    /// terminal).
+    fn progress(&mut self, total: u64) -> Box<dyn Progress> {
+        let _ = total;
+        Box::new(NoProgress)
+    }
+}
+
+/// One run of a sweep, to be executed by [`World::run_jobs`].
+pub type Job = Box<dyn FnOnce() -> SweepRun + Send>;
+
+/// Progress reporting.
+pub trait Progress {
+    fn inc(&mut self, message: &str);
+    fn finish(&mut self);
+}
+
+/// A progress bar that draws nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn inc(&mut self, _: &str) {}
+    fn finish(&mut self) {}
 }
 
 /// Runs `dst` with `args` (including the program name); returns the exit code.
@@ -87,11 +156,13 @@ where
         }
     };
     let result = match cli.command {
-        None => {
-            let _ = writeln!(err, "{}", Cli::command().render_help());
-            let _ =
-                writeln!(err, "(a bare `dst` will run the default sweep once the scenarios land)");
-            return EXIT_USAGE;
+        None => sweep_cmd::default_sweep(world, out),
+        Some(Command::List) => list(out),
+        Some(Command::Run(args)) => run_cmd::run(&args, world, out),
+        Some(Command::Sweep(args)) => sweep_cmd::sweep(&args, world, out),
+        Some(Command::Shrink(args)) => shrink_cmd::shrink(&args, world, out),
+        Some(Command::Db { cmd }) => {
+            return crate::db_tool::run_db(&cmd, &mut |p| world.read_file(p), out, err)
         }
         Some(Command::CheckHistory(args)) => check_history(&args, world, out),
     };
@@ -102,6 +173,16 @@ where
             EXIT_USAGE
         }
     }
+}
+
+/// `dst list`.
+fn list(out: &mut dyn Write) -> Result<i32, String> {
+    let w = crate::scenario::CATALOGUE.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for s in crate::scenario::CATALOGUE {
+        writeln!(out, "{:w$}  {:>3}s  {}", s.name, s.duration_secs, s.description)
+            .map_err(|e| format!("cannot write output: {e}"))?;
+    }
+    Ok(EXIT_OK)
 }
 
 fn infer_model(history: &History) -> Result<ModelKind, String> {

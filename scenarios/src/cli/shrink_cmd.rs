@@ -1,0 +1,75 @@
+//! `dst shrink SCENARIO --seed N`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::shrink::shrink as shrink_plan;
+
+use super::run_cmd::load_plan;
+use super::{World, EXIT_OK};
+
+#[derive(clap::Args, Debug)]
+pub struct ShrinkArgs {
+    /// The scenario of the failing run.
+    #[arg(required_unless_present = "plan", conflicts_with = "plan")]
+    pub scenario: Option<String>,
+    /// The failing seed.
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
+    pub seed: Option<u64>,
+    /// Cluster size.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub nodes: u32,
+    /// Shrink a saved plan instead.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Where to write the shrunk plan (default: dst-shrunk-SCENARIO-SEED.json).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Most runs to spend.
+    #[arg(long, default_value_t = 400)]
+    pub max_runs: u64,
+}
+
+pub fn shrink(
+    args: &ShrinkArgs,
+    world: &mut dyn World,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let plan =
+        load_plan(args.scenario.as_deref(), args.seed, args.nodes, args.plan.as_ref(), world)?;
+    let io = |e: std::io::Error| format!("cannot write output: {e}");
+    writeln!(
+        out,
+        "shrinking {} seed {}: {} faults, {} client operations",
+        plan.scenario,
+        plan.seed,
+        plan.actions.len(),
+        plan.workload.len()
+    )
+    .map_err(io)?;
+    let shrunk = shrink_plan(&plan, args.max_runs, &mut |_, _| {}).map_err(|e| e.to_string())?;
+    let path = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("dst-shrunk-{}-{}.json", plan.scenario, plan.seed))
+    });
+    world
+        .write_file(&path, shrunk.plan.to_json().as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    writeln!(
+        out,
+        "still fails {} after {} runs: {} -> {} faults, {} -> {} client operations",
+        shrunk.property,
+        shrunk.runs,
+        shrunk.actions.0,
+        shrunk.actions.1,
+        shrunk.ops.0,
+        shrunk.ops.1
+    )
+    .map_err(io)?;
+    for a in &shrunk.plan.actions {
+        let json = serde_json::to_string(&a.action).expect("actions serialise");
+        writeln!(out, "  at {:.3} s: {json}", a.at as f64 / 1e9).map_err(io)?;
+    }
+    writeln!(out, "plan: {}", path.display()).map_err(io)?;
+    writeln!(out, "replay: dst run --plan {}", path.display()).map_err(io)?;
+    Ok(EXIT_OK)
+}

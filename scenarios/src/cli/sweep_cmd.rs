@@ -1,0 +1,132 @@
+//! `dst sweep` and the bare `dst` default sweep.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::scenario::{self, Scenario};
+use crate::sweep::{run_seed, summarize, Seeds, SweepRun};
+
+use super::{Job, World, EXIT_FAILED, EXIT_OK};
+
+/// Seeds per scenario in the bare `dst` sweep: about two minutes on a 2-core machine.
+pub const DEFAULT_SEEDS: u64 = 40;
+
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// Scenarios to sweep (repeatable); every scenario by default.
+    #[arg(long = "scenario", value_name = "S")]
+    pub scenarios: Vec<String>,
+    /// Seeds: `A..B` (B excluded), `A..=B`, or one seed.
+    #[arg(long, default_value = "1..=20")]
+    pub seeds: Seeds,
+    /// Cluster size.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub nodes: u32,
+    /// Write every run and the summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+pub fn sweep(args: &SweepArgs, world: &mut dyn World, out: &mut dyn Write) -> Result<i32, String> {
+    let mut chosen: Vec<&'static Scenario> = Vec::new();
+    for name in &args.scenarios {
+        let s = scenario::find(name).ok_or_else(|| {
+            format!("unknown scenario {name:?}; known scenarios: {}", scenario::names())
+        })?;
+        chosen.push(s);
+    }
+    if chosen.is_empty() {
+        chosen = scenario::CATALOGUE.iter().collect();
+    }
+    execute(&chosen, &args.seeds, args.nodes, args.json.as_ref(), world, out)
+}
+
+/// A bare `dst`: every scenario over seeds `1..=DEFAULT_SEEDS`.
+pub fn default_sweep(world: &mut dyn World, out: &mut dyn Write) -> Result<i32, String> {
+    let all: Vec<&'static Scenario> = scenario::CATALOGUE.iter().collect();
+    let io = |e: std::io::Error| format!("cannot write output: {e}");
+    writeln!(
+        out,
+        "dst: sweeping {} scenarios x {DEFAULT_SEEDS} seeds (see `dst --help` for more)",
+        all.len()
+    )
+    .map_err(io)?;
+    execute(&all, &Seeds(1..=DEFAULT_SEEDS), 3, None, world, out)
+}
+
+fn execute(
+    scenarios: &[&'static Scenario],
+    seeds: &Seeds,
+    nodes: u32,
+    json: Option<&PathBuf>,
+    world: &mut dyn World,
+    out: &mut dyn Write,
+) -> Result<i32, String> {
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut labels = Vec::new();
+    for s in scenarios {
+        for seed in seeds.0.clone() {
+            let s: &'static Scenario = s;
+            jobs.push(Box::new(move || run_seed(s, seed, nodes)));
+            labels.push(format!("{} {seed}", s.name));
+        }
+    }
+    let start = world.wall_secs();
+    let mut bar = world.progress(jobs.len() as u64);
+    let runs = world.run_jobs(jobs, &mut |i| bar.inc(&labels[i]));
+    bar.finish();
+    let wall = world.wall_secs() - start;
+    let io = |e: std::io::Error| format!("cannot write output: {e}");
+    print_summary(&runs, nodes, wall, out).map_err(io)?;
+    if let Some(path) = json {
+        let doc = serde_json::json!({ "runs": runs, "summary": summarize(&runs) });
+        let text = serde_json::to_string_pretty(&doc).expect("sweep reports serialise");
+        world
+            .write_file(path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(if runs.iter().all(SweepRun::ok) { EXIT_OK } else { EXIT_FAILED })
+}
+
+fn print_summary(
+    runs: &[SweepRun],
+    nodes: u32,
+    wall: f64,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let sums = summarize(runs);
+    let w = sums.iter().map(|s| s.scenario.len()).max().unwrap_or(8).max(8);
+    writeln!(
+        out,
+        "{:w$}  {:>5}  {:>6}  {:>10}  {:>12}",
+        "scenario", "runs", "failed", "sim-s", "events"
+    )?;
+    for s in &sums {
+        writeln!(
+            out,
+            "{:w$}  {:>5}  {:>6}  {:>10.1}  {:>12}",
+            s.scenario, s.runs, s.failed, s.sim_secs, s.events
+        )?;
+    }
+    let failed: Vec<&SweepRun> = runs.iter().filter(|r| !r.ok()).collect();
+    let sim: f64 = sums.iter().map(|s| s.sim_secs).sum();
+    let speed = if wall > 0.0 { format!(", {:.0}x real time", sim / wall) } else { String::new() };
+    writeln!(
+        out,
+        "{} runs, {} failed, {sim:.0} simulated seconds{speed}",
+        runs.len(),
+        failed.len()
+    )?;
+    for r in failed {
+        writeln!(
+            out,
+            "FAIL {} seed {}: {}: {}",
+            r.scenario,
+            r.seed,
+            r.property.as_deref().unwrap_or("?"),
+            r.detail.as_deref().unwrap_or("")
+        )?;
+        writeln!(out, "reproduce: {}", r.reproduce(nodes))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Shrinking a failing plan: delta debugging over its actions and its workload.
+//!
+//! A candidate is kept when it still fails **the same property** (a different failure is a
+//! different bug). The shrinker first cuts the run short (the fault phase ends just after the
+//! failure's last relevant action), then removes actions with ddmin (halves, quarters, ... down
+//! to single actions), then removes workload operations the same way in large chunks, and
+//! repeats while anything shrinks, within a budget of runs. Every run is deterministic, so the
+//! result replays exactly: `dst run --plan FILE`.
+
+use crate::oracle::Property;
+use crate::plan::Plan;
+use crate::runner::{run, RunOptions};
+
+/// What the shrinker did.
+#[derive(Debug)]
+pub struct Shrunk {
+    pub plan: Plan,
+    pub property: Property,
+    /// Runs spent.
+    pub runs: u64,
+    /// Actions and workload operations before and after.
+    pub actions: (usize, usize),
+    pub ops: (usize, usize),
+}
+
+/// Why shrinking could not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShrinkError {
+    /// The plan passes: there is nothing to shrink.
+    Passes,
+}
+
+impl std::fmt::Display for ShrinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShrinkError::Passes => f.write_str("the run passes every property: nothing to shrink"),
+        }
+    }
+}
+
+/// Shrinks `plan` with at most `max_runs` runs, using [`run`]; `progress` is told each kept
+/// candidate (actions, ops).
+pub fn shrink(
+    plan: &Plan,
+    max_runs: u64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Shrunk, ShrinkError> {
+    shrink_with(
+        plan,
+        max_runs,
+        &mut |p: &Plan| run(p, &RunOptions::default()).verdict.property(),
+        progress,
+    )
+}
+
+/// [`shrink`] with an explicit oracle (`None`: passes), for tests.
+pub fn shrink_with(
+    plan: &Plan,
+    max_runs: u64,
+    fails: &mut dyn FnMut(&Plan) -> Option<Property>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Shrunk, ShrinkError> {
+    let property = fails(plan).ok_or(ShrinkError::Passes)?;
+    let mut s = State { best: plan.clone(), property, runs: 1, max_runs, fails, progress };
+    s.shorten();
+    loop {
+        let before = (s.best.actions.len(), s.best.workload.len());
+        s.ddmin_actions();
+        s.ddmin_workload();
+        if (s.best.actions.len(), s.best.workload.len()) == before || s.out_of_runs() {
+            break;
+        }
+    }
+    Ok(Shrunk {
+        actions: (plan.actions.len(), s.best.actions.len()),
+        ops: (plan.workload.len(), s.best.workload.len()),
+        plan: s.best,
+        property,
+        runs: s.runs,
+    })
+}
+
+struct State<'a> {
+    best: Plan,
+    property: Property,
+    runs: u64,
+    max_runs: u64,
+    fails: &'a mut dyn FnMut(&Plan) -> Option<Property>,
+    progress: &'a mut dyn FnMut(usize, usize),
+}
+
+impl State<'_> {
+    fn out_of_runs(&self) -> bool {
+        self.runs >= self.max_runs
+    }
+
+    /// Runs `candidate`; keeps it if it fails the same way.
+    fn try_keep(&mut self, candidate: Plan) -> bool {
+        if self.out_of_runs() {
+            return false;
+        }
+        self.runs += 1;
+        if (self.fails)(&candidate) == Some(self.property) {
+            self.best = candidate;
+            (self.progress)(self.best.actions.len(), self.best.workload.len());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Ends the fault phase earlier: at halves of the duration, while it still fails.
+    fn shorten(&mut self) {
+        loop {
+            let d = self.best.duration_ns / 2;
+            if d < 1_000_000_000 {
+                return;
+            }
+            let mut c = self.best.clone();
+            c.duration_ns = d;
+            c.actions.retain(|a| a.at < d);
+            c.workload.retain(|o| o.at < d);
+            if !self.try_keep(c) {
+                return;
+            }
+        }
+    }
+
+    fn ddmin_actions(&mut self) {
+        let mut n = 2;
+        while !self.best.actions.is_empty() && !self.out_of_runs() {
+            let len = self.best.actions.len();
+            let chunk = len.div_ceil(n);
+            let mut removed = false;
+            for start in (0..len).step_by(chunk) {
+                let mut c = self.best.clone();
+                let end = (start + chunk).min(c.actions.len());
+                if start >= end {
+                    break;
+                }
+                c.actions.drain(start..end);
+                if self.try_keep(c) {
+                    removed = true;
+                    break;
+                }
+            }
+            if removed {
+                n = (n - 1).max(2);
+            } else if chunk == 1 {
+                return;
+            } else {
+                n = (n * 2).min(len);
+            }
+        }
+    }
+
+    /// Workload: only coarse chunks (halves down to 1/64), the operations are many and cheap.
+    fn ddmin_workload(&mut self) {
+        let mut n = 2;
+        while !self.best.workload.is_empty() && n <= 64 && !self.out_of_runs() {
+            let len = self.best.workload.len();
+            let chunk = len.div_ceil(n).max(1);
+            let mut removed = false;
+            for start in (0..len).step_by(chunk) {
+                let mut c = self.best.clone();
+                let end = (start + chunk).min(c.workload.len());
+                if start >= end {
+                    break;
+                }
+                c.workload.drain(start..end);
+                if self.try_keep(c) {
+                    removed = true;
+                    break;
+                }
+            }
+            if !removed {
+                n *= 2;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Action, ClientOp, Knobs, TimedAction, WorkOp};
+    use sim::fault::Fault;
+
+    fn plan(actions: usize, ops: usize) -> Plan {
+        Plan {
+            scenario: "t".into(),
+            seed: 1,
+            nodes: 3,
+            duration_ns: 16_000_000_000,
+            knobs: Knobs::default(),
+            actions: (0..actions)
+                .map(|i| TimedAction {
+                    at: i as u64 * 1_000_000,
+                    action: Action::Sim { fault: Fault::Crash { node: (i % 3) as u32 + 1 } },
+                })
+                .collect(),
+            workload: (0..ops)
+                .map(|i| ClientOp { at: i as u64, client: 0, op: WorkOp::Get { key: 0 } })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn shrinks_to_the_two_actions_that_matter() {
+        // "Fails" when the crash of node 2 at 4 ms and of node 3 at 11 ms are both present.
+        let mut fails = |p: &Plan| {
+            let has = |at: u64| p.actions.iter().any(|a| a.at == at * 1_000_000);
+            (has(4) && has(11)).then_some(Property::Durability)
+        };
+        let s = shrink_with(&plan(30, 500), 1_000, &mut fails, &mut |_, _| {}).unwrap();
+        assert_eq!(s.plan.actions.len(), 2, "{:?}", s.plan.actions);
+        assert!(s.plan.workload.is_empty());
+        assert_eq!(s.property, Property::Durability);
+        assert!(s.plan.duration_ns >= 11_000_000, "kept the failure's window");
+    }
+
+    #[test]
+    fn a_different_failure_is_not_kept() {
+        let mut fails = |p: &Plan| match p.actions.len() {
+            30 => Some(Property::Liveness),
+            _ => Some(Property::Durability),
+        };
+        let s = shrink_with(&plan(30, 0), 1_000, &mut fails, &mut |_, _| {}).unwrap();
+        assert_eq!(s.plan.actions.len(), 30, "every smaller plan fails differently");
+    }
+
+    #[test]
+    fn passing_plans_and_budgets() {
+        let e = shrink_with(&plan(3, 3), 10, &mut |_| None, &mut |_, _| {}).unwrap_err();
+        assert_eq!(e, ShrinkError::Passes);
+        let mut count = 0;
+        let mut fails = |_: &Plan| {
+            count += 1;
+            Some(Property::Storage)
+        };
+        let s = shrink_with(&plan(40, 40), 5, &mut fails, &mut |_, _| {}).unwrap();
+        assert!(s.runs <= 5);
+        assert_eq!(count, 5);
+    }
+}

@@ -1,0 +1,153 @@
+//! Sweeping scenarios over seed ranges, and the summary of a sweep.
+//!
+//! Each (scenario, seed) run is independent and deterministic; a failure is reported with the
+//! one command that replays it. The JSON report (`dst sweep --json FILE`) has one object per run:
+//! `{"scenario", "seed", "result": "ok" | "fail", "property", "detail", "trace_hash",
+//! "sim_secs", "events"}` and a `summary` per scenario.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+
+use serde::Serialize;
+
+use crate::runner::{run, RunOptions, Verdict};
+use crate::scenario::Scenario;
+
+/// One run of a sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepRun {
+    pub scenario: String,
+    pub seed: u64,
+    pub result: &'static str,
+    pub property: Option<String>,
+    pub detail: Option<String>,
+    pub trace_hash: String,
+    pub sim_secs: f64,
+    pub events: u64,
+}
+
+impl SweepRun {
+    pub fn ok(&self) -> bool {
+        self.result == "ok"
+    }
+
+    /// The command that replays this run.
+    pub fn reproduce(&self, nodes: u32) -> String {
+        let n = if nodes == 3 { String::new() } else { format!(" --nodes {nodes}") };
+        format!("dst run {} --seed {}{n}", self.scenario, self.seed)
+    }
+}
+
+/// Runs `scenario` with `seed` on `nodes` nodes.
+pub fn run_seed(scenario: &Scenario, seed: u64, nodes: u32) -> SweepRun {
+    let plan = scenario.plan(seed, nodes);
+    let r = run(&plan, &RunOptions::default());
+    let (result, property, detail) = match &r.verdict {
+        Verdict::Ok => ("ok", None, None),
+        Verdict::Fail { property, detail } => {
+            ("fail", Some(property.to_string()), Some(detail.clone()))
+        }
+    };
+    SweepRun {
+        scenario: scenario.name.to_string(),
+        seed,
+        result,
+        property,
+        detail,
+        trace_hash: format!("0x{:016x}", r.trace_hash),
+        sim_secs: r.sim_time.as_secs_f64(),
+        events: r.events,
+    }
+}
+
+/// A seed range `A..B` (half-open) or `A..=B` (inclusive), or a single seed `A`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seeds(pub RangeInclusive<u64>);
+
+impl Seeds {
+    pub fn count(&self) -> u64 {
+        self.0.end().saturating_sub(*self.0.start()) + u64::from(!self.0.is_empty())
+    }
+}
+
+impl fmt::Display for Seeds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..={}", self.0.start(), self.0.end())
+    }
+}
+
+impl std::str::FromStr for Seeds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Seeds, String> {
+        let bad = || {
+            format!(
+                "malformed seed range {s:?}: expected A..B (B excluded), A..=B or a single seed"
+            )
+        };
+        let num = |t: &str| t.trim().parse::<u64>().map_err(|_| bad());
+        let range = if let Some((a, b)) = s.split_once("..=") {
+            num(a)?..=num(b)?
+        } else if let Some((a, b)) = s.split_once("..") {
+            let (a, b) = (num(a)?, num(b)?);
+            if b == 0 {
+                return Err(format!("empty seed range {s:?}"));
+            }
+            a..=b - 1
+        } else {
+            let a = num(s)?;
+            a..=a
+        };
+        if range.is_empty() {
+            return Err(format!("empty seed range {s:?}"));
+        }
+        Ok(Seeds(range))
+    }
+}
+
+/// Per-scenario totals.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub runs: u64,
+    pub failed: u64,
+    pub sim_secs: f64,
+    pub events: u64,
+}
+
+/// Totals per scenario, in first-seen order.
+pub fn summarize(runs: &[SweepRun]) -> Vec<Summary> {
+    let mut out: Vec<Summary> = Vec::new();
+    for r in runs {
+        let i = match out.iter().position(|s| s.scenario == r.scenario) {
+            Some(i) => i,
+            None => {
+                out.push(Summary { scenario: r.scenario.clone(), ..Summary::default() });
+                out.len() - 1
+            }
+        };
+        let s = &mut out[i];
+        s.runs += 1;
+        s.failed += u64::from(!r.ok());
+        s.sim_secs += r.sim_secs;
+        s.events += r.events;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges() {
+        assert_eq!("1..4".parse::<Seeds>().unwrap(), Seeds(1..=3));
+        assert_eq!("1..=4".parse::<Seeds>().unwrap(), Seeds(1..=4));
+        assert_eq!("7".parse::<Seeds>().unwrap(), Seeds(7..=7));
+        assert_eq!("1..=4".parse::<Seeds>().unwrap().count(), 4);
+        for bad in ["", "a..b", "1..", "..3", "5..2", "3..3", "1...4", "-1..3"] {
+            let e = bad.parse::<Seeds>().unwrap_err();
+            assert!(e.contains("seed range"), "{bad}: {e}");
+        }
+    }
+}
