@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use crate::cursor::Cursor;
 use crate::error::{Corruption, Error, PageProblem, Result};
-use crate::node::{BranchItem, Items, LeafItem, Node, NodeId};
+use crate::node::{Items, LeafItem, Node, NodeId};
 use crate::page::{put_u64, u64_at, NodePage, Pgid, BUCKET_LEAF_FLAG, PAGE_HEADER_SIZE};
 use crate::tx::{NodeRef, Tx, TxInner, View, MAX_DEPTH};
 use crate::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
@@ -90,7 +90,7 @@ pub(crate) struct Found {
 /// The value of an empty inline bucket: header {0, 0} + an empty leaf page.
 pub(crate) fn empty_inline_value() -> Vec<u8> {
     let mut v = vec![0u8; BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE];
-    Node::empty_leaf().write_range(0..0, &mut v[BUCKET_HEADER_SIZE..], 0, 0);
+    Node::empty_leaf().write_range(0..0, &mut v[BUCKET_HEADER_SIZE..], 0, 0, &[]);
     v
 }
 
@@ -125,7 +125,8 @@ impl TxInner {
             NodeRef::Node(id) => return Ok(id),
             NodeRef::Page(pgid) => self.materialize(pgid)?,
             NodeRef::Inline(k) => {
-                let node = Node::from_page(&NodePage::parse(&self.inline_pages[k], 0, true)?)?;
+                let page = NodePage::parse(&self.inline_pages[k], 0, true)?;
+                let node = Node::from_page(&page, None)?;
                 self.nodes.push(node);
                 self.nodes.len() - 1
             }
@@ -150,11 +151,11 @@ impl TxInner {
             }
             let node = &self.nodes[id];
             if node.is_leaf() {
-                let found = node.search(key);
+                let found = node.search(key, &self.map);
                 path.push((id, found.unwrap_or_else(|i| i)));
                 return Ok((path, found.is_ok()));
             }
-            let ci = node.child_index(key);
+            let ci = node.child_index(key, &self.map);
             let Items::Branch(items) = &node.items else { unreachable!("checked branch") };
             let Some(item) = items.get(ci) else {
                 return Err(Corruption::page(node.pgid, PageProblem::EmptyBranch).into());
@@ -180,7 +181,7 @@ impl TxInner {
         b: BucketId,
         key: &[u8],
         flags: u32,
-        value: Vec<u8>,
+        value: &[u8],
     ) -> Result<()> {
         self.live(b)?;
         let (path, exact) = self.materialize_path(b, key)?;
@@ -190,10 +191,9 @@ impl TxInner {
             if (items[i].flags ^ flags) & BUCKET_LEAF_FLAG != 0 {
                 return Err(Error::IncompatibleValue);
             }
-            items[i].flags = flags;
-            items[i].value = value;
+            items[i].set(&self.map, flags, value);
         } else {
-            items.insert(i, LeafItem::new(flags, key.to_vec(), value));
+            items.insert(i, LeafItem::new(flags, key, value));
             self.split_path(b, &path);
         }
         self.buckets[b].dirty = true;
@@ -225,13 +225,11 @@ impl TxInner {
                 return;
             }
             let right = self.nodes[id].split_half();
-            let rkey = right.key(0).to_vec();
+            let rid = self.nodes.len();
+            let new_item = right.branch_item(0, &self.map, 0, Some(rid));
             self.nodes.push(right);
-            let rid = self.nodes.len() - 1;
-            let new_item = BranchItem::new(rkey, 0, Some(rid));
             if level == 0 {
-                let lkey = self.nodes[id].key(0).to_vec();
-                let left_item = BranchItem::new(lkey, 0, Some(id));
+                let left_item = self.nodes[id].branch_item(0, &self.map, 0, Some(id));
                 let root =
                     Node { pgid: 0, overflow: 0, items: Items::Branch(vec![left_item, new_item]) };
                 self.nodes.push(root);
@@ -270,7 +268,7 @@ impl TxInner {
                 return Err(bad().into());
             }
             if self.writable {
-                self.nodes.push(Node::from_page(&page)?);
+                self.nodes.push(Node::from_page(&page, None)?);
                 NodeRef::Node(self.nodes.len() - 1)
             } else {
                 self.add_inline(bytes)
@@ -310,7 +308,7 @@ impl TxInner {
                 Error::IncompatibleValue
             });
         }
-        self.put_raw(b, name, BUCKET_LEAF_FLAG, empty_inline_value())?;
+        self.put_raw(b, name, BUCKET_LEAF_FLAG, &empty_inline_value())?;
         self.nodes.push(Node::empty_leaf());
         let root = NodeRef::Node(self.nodes.len() - 1);
         let mut st = BucketState::new(Some(b), name.to_vec(), BucketHeader::default(), root);
@@ -483,7 +481,7 @@ impl<'tx> Bucket<'tx> {
         if value.len() > MAX_VALUE_SIZE {
             return Err(Error::ValueTooLarge { len: value.len() });
         }
-        i.put_raw(self.id, key, 0, value.to_vec())
+        i.put_raw(self.id, key, 0, value)
     }
 
     /// Removes `key` (no error if absent). Deleting a nested bucket's key this way is refused.

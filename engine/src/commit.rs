@@ -60,7 +60,7 @@ fn spill_buckets(i: &mut TxInner) -> Result<()> {
         }
         let parent = i.buckets[b].parent.expect("nested bucket has a parent");
         let name = i.buckets[b].name.clone();
-        i.put_raw(parent, &name, BUCKET_LEAF_FLAG, value)?;
+        i.put_raw(parent, &name, BUCKET_LEAF_FLAG, &value)?;
     }
     Ok(())
 }
@@ -79,7 +79,7 @@ fn spill_bucket(i: &mut TxInner, b: BucketId) -> Result<Spilled> {
         let node = std::mem::replace(&mut i.nodes[root], Node::empty_leaf());
         i.free_page(node.pgid, node.overflow);
         let mut page = vec![0u8; node.size()];
-        node.write_range(0..node.len(), &mut page, 0, 0);
+        node.write_range(0..node.len(), &mut page, 0, 0, &i.map);
         return Ok(Spilled::Inline(page));
     }
     let fill = i.buckets[b].fill_percent;
@@ -223,9 +223,13 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
         let size = node.range_size(range.clone());
         let n = pages_for(size, ps);
         let pgid = i.allocate(n);
-        let key = if range.is_empty() { Vec::new() } else { node.key(range.start).to_vec() };
-        node.write_range(range, i.dirty.add(pgid, n * ps), pgid, (n - 1) as u32);
-        out.push(BranchItem::new(key, pgid, None));
+        let item = if range.is_empty() {
+            BranchItem::new(&[], pgid, None)
+        } else {
+            node.branch_item(range.start, &i.map, pgid, None)
+        };
+        node.write_range(range, i.dirty.add(pgid, n * ps), pgid, (n - 1) as u32, &i.map);
+        out.push(item);
     }
     Ok(out)
 }

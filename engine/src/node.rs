@@ -26,19 +26,71 @@ pub fn key_prefix(key: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// Where an element's bytes live. `Mapped(offset)`: on the committed page the node was read
+/// from, at `offset` in the transaction's mapping (a leaf's value follows its key there, as on
+/// the page), so materializing a page copies no key or value; `Owned`: in one allocation of
+/// their own (a leaf's key then its value). A transaction's mapping never changes while it
+/// lives and its nodes die with it, so a `Mapped` offset stays valid for the node's life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stored {
+    Mapped(usize),
+    Owned(Box<[u8]>),
+}
+
+impl Stored {
+    /// `len` bytes at `at` past the start of the element's bytes.
+    fn bytes<'a>(&'a self, map: &'a [u8], at: usize, len: usize) -> &'a [u8] {
+        match self {
+            Stored::Mapped(off) => &map[off + at..off + at + len],
+            Stored::Owned(b) => &b[at..at + len],
+        }
+    }
+}
+
 /// A key/value (or nested bucket) element of a leaf.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeafItem {
     pub flags: u32,
-    /// `key_prefix(&key)`; keys never change after construction.
+    klen: u32,
+    vlen: u32,
+    /// `key_prefix(key)`; keys never change after construction.
     pub prefix: u64,
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
+    bytes: Stored,
 }
 
 impl LeafItem {
-    pub fn new(flags: u32, key: Vec<u8>, value: Vec<u8>) -> LeafItem {
-        LeafItem { flags, prefix: key_prefix(&key), key, value }
+    /// An element owning a copy of `key` and `value` (in one allocation).
+    pub fn new(flags: u32, key: &[u8], value: &[u8]) -> LeafItem {
+        let mut b = Vec::with_capacity(key.len() + value.len());
+        b.extend_from_slice(key);
+        b.extend_from_slice(value);
+        LeafItem {
+            flags,
+            klen: key.len() as u32,
+            vlen: value.len() as u32,
+            prefix: key_prefix(key),
+            bytes: Stored::Owned(b.into_boxed_slice()),
+        }
+    }
+
+    /// The key (`map` is the transaction's mapping).
+    pub fn key<'a>(&'a self, map: &'a [u8]) -> &'a [u8] {
+        self.bytes.bytes(map, 0, self.klen as usize)
+    }
+
+    /// The value (`map` is the transaction's mapping).
+    pub fn value<'a>(&'a self, map: &'a [u8]) -> &'a [u8] {
+        self.bytes.bytes(map, self.klen as usize, self.vlen as usize)
+    }
+
+    /// Replaces the value (and the flags); the element then owns its bytes.
+    pub fn set(&mut self, map: &[u8], flags: u32, value: &[u8]) {
+        *self = LeafItem::new(flags, self.key(map), value);
+    }
+
+    /// Serialized size: element header, key and value.
+    fn size(&self) -> usize {
+        ELEMENT_SIZE + self.klen as usize + self.vlen as usize
     }
 }
 
@@ -46,16 +98,34 @@ impl LeafItem {
 /// then `pgid` is its original page (0 when new) and `key` may be stale until spill.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BranchItem {
-    /// `key_prefix(&key)`.
+    /// `key_prefix(key)`.
     pub prefix: u64,
-    pub key: Vec<u8>,
+    klen: u32,
+    key: Stored,
     pub pgid: Pgid,
     pub child: Option<NodeId>,
 }
 
 impl BranchItem {
-    pub fn new(key: Vec<u8>, pgid: Pgid, child: Option<NodeId>) -> BranchItem {
-        BranchItem { prefix: key_prefix(&key), key, pgid, child }
+    /// A child reference owning a copy of `key`.
+    pub fn new(key: &[u8], pgid: Pgid, child: Option<NodeId>) -> BranchItem {
+        BranchItem {
+            prefix: key_prefix(key),
+            klen: key.len() as u32,
+            key: Stored::Owned(key.into()),
+            pgid,
+            child,
+        }
+    }
+
+    /// The key (`map` is the transaction's mapping).
+    pub fn key<'a>(&'a self, map: &'a [u8]) -> &'a [u8] {
+        self.key.bytes(map, 0, self.klen as usize)
+    }
+
+    /// Serialized size: element header and key.
+    fn size(&self) -> usize {
+        ELEMENT_SIZE + self.klen as usize
     }
 }
 
@@ -85,20 +155,45 @@ impl Node {
         Node { pgid: 0, overflow: 0, items: Items::Leaf(Vec::new()) }
     }
 
-    /// Materializes a page (every element bounds-checked).
-    pub fn from_page(p: &NodePage<'_>) -> Result<Node, Corruption> {
+    /// Materializes a page (every element bounds-checked). `base` is the page's offset in the
+    /// transaction's mapping when the page lies there: elements then refer to their bytes in
+    /// place; otherwise (an inline page held elsewhere) they copy them.
+    pub fn from_page(p: &NodePage<'_>, base: Option<usize>) -> Result<Node, Corruption> {
         let items = if p.is_leaf() {
             let mut v = Vec::with_capacity(p.count());
             for i in 0..p.count() {
-                let (flags, k, val) = p.leaf(i)?;
-                v.push(LeafItem::new(flags, k.to_vec(), val.to_vec()));
+                v.push(match base {
+                    Some(base) => {
+                        let (flags, at, k, vlen) = p.leaf_span(i)?;
+                        LeafItem {
+                            flags,
+                            klen: k.len() as u32,
+                            vlen: vlen as u32,
+                            prefix: key_prefix(k),
+                            bytes: Stored::Mapped(base + at),
+                        }
+                    }
+                    None => {
+                        let (flags, k, val) = p.leaf(i)?;
+                        LeafItem::new(flags, k, val)
+                    }
+                });
             }
             Items::Leaf(v)
         } else {
             let mut v = Vec::with_capacity(p.count());
             for i in 0..p.count() {
-                let (k, pgid) = p.branch(i)?;
-                v.push(BranchItem::new(k.to_vec(), pgid, None));
+                let (at, k, pgid) = p.branch_span(i)?;
+                v.push(match base {
+                    Some(base) => BranchItem {
+                        prefix: key_prefix(k),
+                        klen: k.len() as u32,
+                        key: Stored::Mapped(base + at),
+                        pgid,
+                        child: None,
+                    },
+                    None => BranchItem::new(k, pgid, None),
+                });
             }
             Items::Branch(v)
         };
@@ -124,34 +219,56 @@ impl Node {
         self.len() == 0
     }
 
-    /// Key of element `i`.
-    pub fn key(&self, i: usize) -> &[u8] {
+    /// Key of element `i` (`map` is the transaction's mapping).
+    pub fn key<'a>(&'a self, i: usize, map: &'a [u8]) -> &'a [u8] {
         match &self.items {
-            Items::Leaf(v) => &v[i].key,
-            Items::Branch(v) => &v[i].key,
+            Items::Leaf(v) => v[i].key(map),
+            Items::Branch(v) => v[i].key(map),
         }
+    }
+
+    /// A branch element pointing at `pgid` (and `child`), keyed by element `i`'s key: an
+    /// element whose key lies in the mapping shares it rather than copying it.
+    pub fn branch_item(
+        &self,
+        i: usize,
+        map: &[u8],
+        pgid: Pgid,
+        child: Option<NodeId>,
+    ) -> BranchItem {
+        let (prefix, klen, key) = match &self.items {
+            Items::Leaf(v) => match v[i].bytes {
+                Stored::Mapped(off) => (v[i].prefix, v[i].klen, Stored::Mapped(off)),
+                Stored::Owned(_) => return BranchItem::new(v[i].key(map), pgid, child),
+            },
+            Items::Branch(v) => (v[i].prefix, v[i].klen, v[i].key.clone()),
+        };
+        BranchItem { prefix, klen, key, pgid, child }
     }
 
     /// Binary search for `key`: `Ok(i)` when element `i` holds it, else `Err(i)` with `i` the
     /// first index whose key is greater. Compares cached prefixes first, so the keys' bytes are
     /// read only when prefixes tie.
-    pub fn search(&self, key: &[u8]) -> Result<usize, usize> {
+    pub fn search(&self, key: &[u8], map: &[u8]) -> Result<usize, usize> {
         let p = key_prefix(key);
-        let cmp = |ip: u64, ik: &[u8]| ip.cmp(&p).then_with(|| ik.cmp(key));
         match &self.items {
-            Items::Leaf(v) => v.binary_search_by(|it| cmp(it.prefix, &it.key)),
-            Items::Branch(v) => v.binary_search_by(|it| cmp(it.prefix, &it.key)),
+            Items::Leaf(v) => {
+                v.binary_search_by(|it| it.prefix.cmp(&p).then_with(|| it.key(map).cmp(key)))
+            }
+            Items::Branch(v) => {
+                v.binary_search_by(|it| it.prefix.cmp(&p).then_with(|| it.key(map).cmp(key)))
+            }
         }
     }
 
     /// First index whose key is >= `key`.
-    pub fn lower_bound(&self, key: &[u8]) -> usize {
-        self.search(key).unwrap_or_else(|i| i)
+    pub fn lower_bound(&self, key: &[u8], map: &[u8]) -> usize {
+        self.search(key, map).unwrap_or_else(|i| i)
     }
 
     /// For a branch: index of the child whose range holds `key`.
-    pub fn child_index(&self, key: &[u8]) -> usize {
-        match self.search(key) {
+    pub fn child_index(&self, key: &[u8], map: &[u8]) -> usize {
+        match self.search(key, map) {
             Ok(i) => i,
             Err(i) => i.saturating_sub(1),
         }
@@ -159,16 +276,19 @@ impl Node {
 
     /// Serialized size of one element.
     pub fn item_size(&self, i: usize) -> usize {
-        ELEMENT_SIZE
-            + match &self.items {
-                Items::Leaf(v) => v[i].key.len() + v[i].value.len(),
-                Items::Branch(v) => v[i].key.len(),
-            }
+        match &self.items {
+            Items::Leaf(v) => v[i].size(),
+            Items::Branch(v) => v[i].size(),
+        }
     }
 
     /// Serialized size of the whole node.
     pub fn size(&self) -> usize {
-        PAGE_HEADER_SIZE + (0..self.len()).map(|i| self.item_size(i)).sum::<usize>()
+        PAGE_HEADER_SIZE
+            + match &self.items {
+                Items::Leaf(v) => v.iter().map(LeafItem::size).sum::<usize>(),
+                Items::Branch(v) => v.iter().map(BranchItem::size).sum::<usize>(),
+            }
     }
 
     /// Split points for spilling: ranges of elements, each with at least `MIN_KEYS_PER_PAGE`
@@ -200,13 +320,14 @@ impl Node {
     }
 
     /// Writes elements `range` as a page into `buf` (zeroed, at least the chunk's size), with
-    /// header id `pgid` and `overflow`.
+    /// header id `pgid` and `overflow` (`map` is the transaction's mapping).
     pub fn write_range(
         &self,
         range: std::ops::Range<usize>,
         buf: &mut [u8],
         pgid: Pgid,
         overflow: u32,
+        map: &[u8],
     ) {
         let count = range.len();
         assert!(count <= usize::from(u16::MAX), "node chunk of {count} elements");
@@ -219,22 +340,22 @@ impl Node {
             match &self.items {
                 Items::Leaf(v) => {
                     let it = &v[i];
+                    let kv = it.klen as usize + it.vlen as usize;
                     put_u32(buf, e, it.flags);
                     put_u32(buf, e + 4, pos);
-                    put_u32(buf, e + 8, it.key.len() as u32);
-                    put_u32(buf, e + 12, it.value.len() as u32);
-                    buf[data..data + it.key.len()].copy_from_slice(&it.key);
-                    data += it.key.len();
-                    buf[data..data + it.value.len()].copy_from_slice(&it.value);
-                    data += it.value.len();
+                    put_u32(buf, e + 8, it.klen);
+                    put_u32(buf, e + 12, it.vlen);
+                    buf[data..data + kv].copy_from_slice(it.bytes.bytes(map, 0, kv));
+                    data += kv;
                 }
                 Items::Branch(v) => {
                     let it = &v[i];
                     put_u32(buf, e, pos);
-                    put_u32(buf, e + 4, it.key.len() as u32);
+                    put_u32(buf, e + 4, it.klen);
                     put_u64(buf, e + 8, it.pgid);
-                    buf[data..data + it.key.len()].copy_from_slice(&it.key);
-                    data += it.key.len();
+                    let k = it.key(map);
+                    buf[data..data + k.len()].copy_from_slice(k);
+                    data += k.len();
                 }
             }
         }
@@ -268,7 +389,7 @@ mod tests {
 
     fn leaf(n: usize, vlen: usize) -> Node {
         let v = (0..n)
-            .map(|i| LeafItem::new(0, format!("k{i:04}").into_bytes(), vec![7; vlen]))
+            .map(|i| LeafItem::new(0, format!("k{i:04}").as_bytes(), &vec![7; vlen]))
             .collect();
         Node { pgid: 0, overflow: 0, items: Items::Leaf(v) }
     }
@@ -277,16 +398,37 @@ mod tests {
     fn write_then_parse_round_trips() {
         let n = leaf(5, 10);
         let mut buf = vec![0u8; 4096];
-        n.write_range(0..5, &mut buf, 9, 0);
+        n.write_range(0..5, &mut buf, 9, 0, &[]);
         let p = NodePage::parse(&buf, 9, false).unwrap();
         assert_eq!(p.count(), 5);
         let (f, k, v) = p.leaf(3).unwrap();
         assert_eq!((f, k, v), (0, &b"k0003"[..], &[7u8; 10][..]));
-        let back = Node::from_page(&p).unwrap();
+        let back = Node::from_page(&p, None).unwrap();
         assert_eq!(back.items, n.items);
         assert_eq!(back.pgid, 9);
         // pos is relative to the element: element 0's key starts right after the table.
         assert_eq!(crate::page::u32_at(&buf, 16 + 4), (5 * 16) as u32);
+        // Materialized in place (the page at offset 0 of the "mapping"): same keys and values,
+        // nothing copied, and written back byte for byte.
+        let mapped = Node::from_page(&p, Some(0)).unwrap();
+        let Items::Leaf(items) = &mapped.items else { panic!("leaf") };
+        assert!(items.iter().all(|it| matches!(it.bytes, Stored::Mapped(_))));
+        for (i, it) in items.iter().enumerate() {
+            assert_eq!(mapped.key(i, &buf), n.key(i, &[]));
+            assert_eq!(it.value(&buf), &[7u8; 10][..]);
+        }
+        let mut again = vec![0u8; 4096];
+        mapped.write_range(0..5, &mut again, 9, 0, &buf);
+        assert_eq!(again, buf);
+        // Changing a mapped element's value makes it own its bytes.
+        let mut it = items[2].clone();
+        it.set(&buf, 0, b"new");
+        assert!(matches!(it.bytes, Stored::Owned(_)));
+        assert_eq!((it.key(&[]), it.value(&[])), (&b"k0002"[..], &b"new"[..]));
+        // A branch item for a mapped element shares its key.
+        let bi = mapped.branch_item(1, &buf, 40, None);
+        assert!(matches!(bi.key, Stored::Mapped(_)));
+        assert_eq!(bi.key(&buf), b"k0001");
     }
 
     #[test]
@@ -333,13 +475,15 @@ mod tests {
     #[test]
     fn lookup_helpers() {
         let n = leaf(10, 1);
-        assert_eq!(n.lower_bound(b"k0003"), 3);
-        assert_eq!(n.lower_bound(b"k00035"), 4);
-        assert_eq!(n.child_index(b"a"), 0);
-        assert_eq!(n.child_index(b"k00035"), 3);
+        assert_eq!(n.lower_bound(b"k0003", &[]), 3);
+        assert_eq!(n.lower_bound(b"k00035", &[]), 4);
+        assert_eq!(n.search(b"k0003", &[]), Ok(3));
+        assert_eq!(n.search(b"k00035", &[]), Err(4));
+        assert_eq!(n.child_index(b"a", &[]), 0);
+        assert_eq!(n.child_index(b"k00035", &[]), 3);
         let mut m = leaf(10, 1);
         let upper = m.split_half();
         assert_eq!((m.len(), upper.len()), (5, 5));
-        assert_eq!(upper.key(0), b"k0005");
+        assert_eq!(upper.key(0, &[]), b"k0005");
     }
 }

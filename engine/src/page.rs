@@ -179,15 +179,45 @@ impl<'a> NodePage<'a> {
         Corruption { page: self.pgid, inline: self.inline, problem }
     }
 
-    /// A slice of `len` bytes at `pos` relative to element `index`, bounds-checked.
-    fn slice_at(&self, index: usize, pos: u32, len: u64) -> Result<&'a [u8], Corruption> {
+    /// The start (from the page start) of `len` bytes at `pos` relative to element `index`,
+    /// checked to lie inside the page.
+    fn span_at(&self, index: usize, pos: u32, len: u64) -> Result<usize, Corruption> {
         let elem = (PAGE_HEADER_SIZE + index * ELEMENT_SIZE) as u64;
         let start = elem + u64::from(pos);
         let end = start.saturating_add(len);
         if end > self.bytes.len() as u64 {
             return Err(self.corrupt(PageProblem::ElementOutOfBounds { index }));
         }
-        Ok(&self.bytes[start as usize..end as usize])
+        Ok(start as usize)
+    }
+
+    /// A slice of `len` bytes at `pos` relative to element `index`, bounds-checked.
+    fn slice_at(&self, index: usize, pos: u32, len: u64) -> Result<&'a [u8], Corruption> {
+        let start = self.span_at(index, pos, len)?;
+        Ok(&self.bytes[start..start + len as usize])
+    }
+
+    /// Leaf element `index` as (flags, offset of its key from the page start, key, value
+    /// length), bounds-checked; the value follows the key.
+    pub fn leaf_span(&self, index: usize) -> Result<(u32, usize, &'a [u8], usize), Corruption> {
+        assert!(index < self.count(), "leaf index {index} >= count {}", self.count());
+        let e = PAGE_HEADER_SIZE + index * ELEMENT_SIZE;
+        let b = self.bytes;
+        let (flags, pos, ksize, vsize) =
+            (u32_at(b, e), u32_at(b, e + 4), u32_at(b, e + 8), u32_at(b, e + 12));
+        let start = self.span_at(index, pos, u64::from(ksize) + u64::from(vsize))?;
+        Ok((flags, start, &b[start..start + ksize as usize], vsize as usize))
+    }
+
+    /// Branch element `index` as (offset of its key from the page start, key, child pgid),
+    /// bounds-checked.
+    pub fn branch_span(&self, index: usize) -> Result<(usize, &'a [u8], Pgid), Corruption> {
+        assert!(index < self.count(), "branch index {index} >= count {}", self.count());
+        let e = PAGE_HEADER_SIZE + index * ELEMENT_SIZE;
+        let b = self.bytes;
+        let (pos, ksize, child) = (u32_at(b, e), u32_at(b, e + 4), u64_at(b, e + 8));
+        let start = self.span_at(index, pos, u64::from(ksize))?;
+        Ok((start, &b[start..start + ksize as usize], child))
     }
 
     /// Leaf element `index`: (flags, key, value).

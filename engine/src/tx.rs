@@ -42,28 +42,29 @@ pub(crate) enum NodeRef {
 /// A readable view of a node, whichever form it has.
 pub(crate) enum View<'a> {
     Page(NodePage<'a>),
-    Node(&'a Node),
+    /// An in-memory node and the mapping its elements may refer to.
+    Node(&'a Node, &'a [u8]),
 }
 
 impl<'a> View<'a> {
     pub fn is_leaf(&self) -> bool {
         match self {
             View::Page(p) => p.is_leaf(),
-            View::Node(n) => n.is_leaf(),
+            View::Node(n, _) => n.is_leaf(),
         }
     }
     pub fn count(&self) -> usize {
         match self {
             View::Page(p) => p.count(),
-            View::Node(n) => n.len(),
+            View::Node(n, _) => n.len(),
         }
     }
     /// Leaf element: (flags, key, value).
     pub fn leaf(&self, i: usize) -> Result<(u32, &'a [u8], &'a [u8]), Corruption> {
         match self {
             View::Page(p) => p.leaf(i),
-            View::Node(n) => match &n.items {
-                Items::Leaf(v) => Ok((v[i].flags, &v[i].key, &v[i].value)),
+            View::Node(n, map) => match &n.items {
+                Items::Leaf(v) => Ok((v[i].flags, v[i].key(map), v[i].value(map))),
                 Items::Branch(_) => unreachable!("leaf() on a branch node"),
             },
         }
@@ -72,7 +73,7 @@ impl<'a> View<'a> {
     pub fn child(&self, i: usize) -> Result<NodeRef, Corruption> {
         match self {
             View::Page(p) => Ok(NodeRef::Page(p.branch(i)?.1)),
-            View::Node(n) => match &n.items {
+            View::Node(n, _) => match &n.items {
                 Items::Branch(v) => {
                     Ok(v[i].child.map(NodeRef::Node).unwrap_or(NodeRef::Page(v[i].pgid)))
                 }
@@ -84,13 +85,13 @@ impl<'a> View<'a> {
     pub fn search(&self, key: &[u8]) -> Result<Result<usize, usize>, Corruption> {
         match self {
             View::Page(p) => p.search(key),
-            View::Node(n) => Ok(n.search(key)),
+            View::Node(n, map) => Ok(n.search(key, map)),
         }
     }
     pub fn child_index(&self, key: &[u8]) -> Result<usize, Corruption> {
         match self {
             View::Page(p) => p.child_index(key),
-            View::Node(n) => Ok(n.child_index(key)),
+            View::Node(n, map) => Ok(n.child_index(key, map)),
         }
     }
 }
@@ -149,7 +150,7 @@ impl TxInner {
                 Ok(View::Page(node_page(&self.map, self.page_size, self.meta.pgid, *pgid)?))
             }
             NodeRef::Inline(k) => Ok(View::Page(NodePage::parse(&self.inline_pages[*k], 0, true)?)),
-            NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id])),
+            NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id], &self.map)),
         }
     }
 
@@ -162,8 +163,8 @@ impl TxInner {
     /// Reads page `pgid` into a new materialized node.
     pub fn materialize(&mut self, pgid: Pgid) -> Result<NodeId, Corruption> {
         let node = match self.view(&NodeRef::Page(pgid))? {
-            View::Page(p) => Node::from_page(&p)?,
-            View::Node(_) => unreachable!("page ref gives a page view"),
+            View::Page(p) => Node::from_page(&p, Some(pgid as usize * self.page_size))?,
+            View::Node(..) => unreachable!("page ref gives a page view"),
         };
         self.nodes.push(node);
         Ok(self.nodes.len() - 1)
