@@ -336,7 +336,13 @@ fn snapshot_install(f: &mut Faults) {
 
 fn swarm(f: &mut Faults) {
     let nodes: Vec<NodeId> = (1..=f.nodes).map(NodeId).collect();
-    let config = SwarmConfig::default();
+    // The simulator's default rates suit a ping-pong; a cluster run wants fewer, longer faults.
+    let config = SwarmConfig {
+        min_per_sec: 0.1,
+        max_per_sec: 2.0,
+        max_outage: Duration::from_secs(3),
+        ..SwarmConfig::default()
+    };
     let sim_plan =
         FaultPlan::swarm(Seed(f.seed).child("dst.swarm"), &nodes, Duration(f.end), &config);
     for tf in sim_plan.faults {
