@@ -222,6 +222,34 @@ fn open_lmdb(dir: &Path) -> LmdbStore {
     LmdbStore { env, db }
 }
 
+/// Runs workload `w` (0 = W1 .. 4 = W5) on `s` and returns its operations per second.
+fn run_workload(
+    w: usize,
+    s: &mut dyn Store,
+    kvs: &[([u8; 16], [u8; VALUE_LEN])],
+    gets: &[[u8; 16]],
+    singles: &[([u8; 16], [u8; VALUE_LEN])],
+    batches: &[Vec<[u8; 16]>],
+) -> f64 {
+    match w {
+        0 => rate(kvs.len(), || s.bulk_load(kvs)),
+        1 => {
+            let mut found = 0;
+            let r = rate(gets.len(), || found = s.gets(gets));
+            assert_eq!(found, gets.len(), "{}: every key found", s.name());
+            r
+        }
+        2 => rate(singles.len(), || s.single_put_commits(singles)),
+        3 => {
+            let mut scanned = 0;
+            let r = rate(kvs.len() + singles.len(), || scanned = s.scan());
+            assert_eq!(scanned, kvs.len() + singles.len(), "{}: scan sees every key", s.name());
+            r
+        }
+        _ => rate(W5_TXNS * W5_PER_TXN, || s.overwrite_txns(batches, &[9u8; VALUE_LEN])),
+    }
+}
+
 /// Operations per second of `ops` operations taking `f`.
 fn rate(ops: usize, f: impl FnOnce()) -> f64 {
     let start = Instant::now();
@@ -263,25 +291,21 @@ fn main() {
         "W4 full scan",
         "W5 overwrite txns",
     ];
-    let mut table: Vec<[f64; 5]> = Vec::new();
     // ENGINE_BENCH_ONLY=engine (or redb, lmdb) runs one store, e.g. under a profiler.
     let only = std::env::var("ENGINE_BENCH_ONLY").ok();
-    for s in stores.iter_mut() {
-        if only.as_deref().is_some_and(|o| o != s.name()) {
-            table.push([0.0; 5]);
-            continue;
+    let active: Vec<bool> =
+        stores.iter().map(|s| !only.as_deref().is_some_and(|o| o != s.name())).collect();
+    let mut table = vec![[0.0f64; 5]; stores.len()];
+    // Each workload runs on every store before the next workload starts (each store still sees
+    // W1..W5 in order), so a burst of load from elsewhere on the machine skews the stores alike
+    // instead of one store's whole column.
+    for (w, name) in names.iter().enumerate() {
+        eprintln!("running {name} ...");
+        for (k, s) in stores.iter_mut().enumerate() {
+            if active[k] {
+                table[k][w] = run_workload(w, s.as_mut(), &kvs, &gets, &singles, &batches);
+            }
         }
-        eprintln!("running {} ...", s.name());
-        let w1 = rate(kvs.len(), || s.bulk_load(&kvs));
-        let mut found = 0;
-        let w2 = rate(gets.len(), || found = s.gets(&gets));
-        assert_eq!(found, gets.len(), "{}: every key found", s.name());
-        let w3 = rate(singles.len(), || s.single_put_commits(&singles));
-        let mut scanned = 0;
-        let w4 = rate(kvs.len() + singles.len(), || scanned = s.scan());
-        assert_eq!(scanned, kvs.len() + singles.len(), "{}: scan sees every key", s.name());
-        let w5 = rate(W5_TXNS * W5_PER_TXN, || s.overwrite_txns(&batches, &[9u8; VALUE_LEN]));
-        table.push([w1, w2, w3, w4, w5]);
     }
     println!("\nops/s, N = {} keys (16-byte keys, 100-byte values), durable commits", kvs.len());
     println!("{:<24} {:>14} {:>14} {:>14}", "workload", "engine", "redb", "lmdb");
