@@ -294,7 +294,7 @@ fn main() {
     // ENGINE_BENCH_ONLY=engine (or redb, lmdb) runs one store, e.g. under a profiler.
     let only = std::env::var("ENGINE_BENCH_ONLY").ok();
     let active: Vec<bool> =
-        stores.iter().map(|s| !only.as_deref().is_some_and(|o| o != s.name())).collect();
+        stores.iter().map(|s| only.as_deref().is_none_or(|o| o == s.name())).collect();
     let mut table = vec![[0.0f64; 5]; stores.len()];
     // Each workload runs on every store before the next workload starts (each store still sees
     // W1..W5 in order), so a burst of load from elsewhere on the machine skews the stores alike
