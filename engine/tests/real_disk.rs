@@ -9,7 +9,7 @@ use engine::{Db, Options};
 /// The value of key `k` as written by commit `c` (sizes vary so some commits grow the file,
 /// and a few values need overflow pages).
 fn value(k: u32, c: u32) -> Vec<u8> {
-    let len = if k % 97 == 0 { 6000 } else { 20 + (k * 7 + c) as usize % 200 };
+    let len = if k.is_multiple_of(97) { 6000 } else { 20 + (k * 7 + c) as usize % 200 };
     let mut v = vec![(k ^ c) as u8; len];
     v[..4].copy_from_slice(&c.to_le_bytes());
     v
