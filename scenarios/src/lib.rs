@@ -6,14 +6,15 @@
 
 pub mod check;
 pub mod cli;
-pub mod db_tool;
-pub mod sm;
 pub mod client;
 pub mod cluster;
+pub mod db_tool;
 pub mod oracle;
 pub mod plan;
+pub mod prop;
 pub mod runner;
-pub mod workload;
 pub mod scenario;
 pub mod shrink;
+pub mod sm;
 pub mod sweep;
+pub mod workload;

@@ -114,14 +114,12 @@ pub struct ClientOp {
 }
 
 /// A deliberately wrong server behaviour, for testing that the oracles catch it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Bug {
-    /// The state machine never makes applied entries durable: a restart forgets them.
-    /// (The server replays the WAL, so this alone is masked; combined with WAL loss it shows.)
-    SkipStateCommit,
-    /// Acknowledge writes as soon as they are proposed, before they commit.
-    AckBeforeCommit,
+    /// Members acknowledge appended entries before their WAL save (etcd's rule broken): a
+    /// power loss can then lose entries a quorum acknowledged.
+    AckBeforeWalSync,
 }
 
 /// Cluster settings a plan pins down.

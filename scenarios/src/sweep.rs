@@ -10,6 +10,7 @@ use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
+use crate::plan::Bug;
 use crate::runner::{run, RunOptions, Verdict};
 use crate::scenario::Scenario;
 
@@ -38,9 +39,10 @@ impl SweepRun {
     }
 }
 
-/// Runs `scenario` with `seed` on `nodes` nodes.
-pub fn run_seed(scenario: &Scenario, seed: u64, nodes: u32) -> SweepRun {
-    let plan = scenario.plan(seed, nodes);
+/// Runs `scenario` with `seed` on `nodes` nodes (with a deliberate `bug`, to test the testers).
+pub fn run_seed(scenario: &Scenario, seed: u64, nodes: u32, bug: Option<Bug>) -> SweepRun {
+    let mut plan = scenario.plan(seed, nodes);
+    plan.knobs.bug = bug;
     let r = run(&plan, &RunOptions::default());
     let (result, property, detail) = match &r.verdict {
         Verdict::Ok => ("ok", None, None),

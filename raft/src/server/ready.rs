@@ -93,6 +93,12 @@ impl<S: StateMachine> Running<S> {
         if is_leader {
             self.send(env, messages.clone());
         }
+        let (early, persisted_messages) = if self.cfg.unsafe_ack_before_sync {
+            (persisted_messages, Vec::new())
+        } else {
+            (Vec::new(), persisted_messages)
+        };
+        self.send(env, early);
         if let Some(snap) = &snapshot {
             self.snapshotter.save(snap).map_err(|e| snap_halt("save snapshot", e))?;
             self.wal.save_snapshot(&snap.metadata).map_err(|e| wal_halt("wal snapshot", e))?;

@@ -18,6 +18,9 @@ pub struct RunArgs {
     /// The seed: it draws the fault plan and the workload, and everything else in the run.
     #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
     pub seed: Option<u64>,
+    /// Run with a deliberate server bug (to check that the oracles catch it).
+    #[arg(long, value_enum, value_name = "BUG")]
+    pub bug: Option<crate::plan::Bug>,
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub nodes: u32,

@@ -16,6 +16,9 @@ pub struct ShrinkArgs {
     /// The failing seed.
     #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
     pub seed: Option<u64>,
+    /// Run with a deliberate server bug (to check that the oracles catch it).
+    #[arg(long, value_enum, value_name = "BUG")]
+    pub bug: Option<crate::plan::Bug>,
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub nodes: u32,
@@ -35,8 +38,11 @@ pub fn shrink(
     world: &mut dyn World,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
-    let plan =
+    let mut plan =
         load_plan(args.scenario.as_deref(), args.seed, args.nodes, args.plan.as_ref(), world)?;
+    if args.bug.is_some() {
+        plan.knobs.bug = args.bug;
+    }
     let io = |e: std::io::Error| format!("cannot write output: {e}");
     writeln!(
         out,

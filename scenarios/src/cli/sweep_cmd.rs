@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::plan::Bug;
 use crate::scenario::{self, Scenario};
 use crate::sweep::{run_seed, summarize, Seeds, SweepRun};
 
@@ -19,6 +20,9 @@ pub struct SweepArgs {
     /// Seeds: `A..B` (B excluded), `A..=B`, or one seed.
     #[arg(long, default_value = "1..=20")]
     pub seeds: Seeds,
+    /// Run with a deliberate server bug (to check that the oracles catch it).
+    #[arg(long, value_enum, value_name = "BUG")]
+    pub bug: Option<crate::plan::Bug>,
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub nodes: u32,
@@ -38,7 +42,7 @@ pub fn sweep(args: &SweepArgs, world: &mut dyn World, out: &mut dyn Write) -> Re
     if chosen.is_empty() {
         chosen = scenario::CATALOGUE.iter().collect();
     }
-    execute(&chosen, &args.seeds, args.nodes, args.json.as_ref(), world, out)
+    execute(&chosen, &args.seeds, args.nodes, args.bug, args.json.as_ref(), world, out)
 }
 
 /// A bare `dst`: every scenario over seeds `1..=DEFAULT_SEEDS`.
@@ -51,13 +55,14 @@ pub fn default_sweep(world: &mut dyn World, out: &mut dyn Write) -> Result<i32, 
         all.len()
     )
     .map_err(io)?;
-    execute(&all, &Seeds(1..=DEFAULT_SEEDS), 3, None, world, out)
+    execute(&all, &Seeds(1..=DEFAULT_SEEDS), 3, None, None, world, out)
 }
 
 fn execute(
     scenarios: &[&'static Scenario],
     seeds: &Seeds,
     nodes: u32,
+    bug: Option<Bug>,
     json: Option<&PathBuf>,
     world: &mut dyn World,
     out: &mut dyn Write,
@@ -67,7 +72,7 @@ fn execute(
     for s in scenarios {
         for seed in seeds.0.clone() {
             let s: &'static Scenario = s;
-            jobs.push(Box::new(move || run_seed(s, seed, nodes)));
+            jobs.push(Box::new(move || run_seed(s, seed, nodes, bug)));
             labels.push(format!("{} {seed}", s.name));
         }
     }
