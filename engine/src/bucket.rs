@@ -186,14 +186,14 @@ impl TxInner {
         self.live(b)?;
         let (path, exact) = self.materialize_path(b, key)?;
         let &(leaf, i) = path.last().expect("path has a leaf");
-        let Items::Leaf(items) = &mut self.nodes[leaf].items else { unreachable!("leaf") };
         if exact {
+            let Items::Leaf(items) = &mut self.nodes[leaf].items else { unreachable!("leaf") };
             if (items[i].flags ^ flags) & BUCKET_LEAF_FLAG != 0 {
                 return Err(Error::IncompatibleValue);
             }
             items[i].set(&self.map, flags, value);
         } else {
-            items.insert(i, LeafItem::new(flags, key, value));
+            self.nodes[leaf].insert_leaf(i, LeafItem::new(flags, key, value));
             self.split_path(b, &path);
         }
         self.buckets[b].dirty = true;
@@ -206,9 +206,8 @@ impl TxInner {
         self.live(b)?;
         let (path, exact) = self.materialize_path(b, key)?;
         let &(leaf, i) = path.last().expect("path has a leaf");
-        let Items::Leaf(items) = &mut self.nodes[leaf].items else { unreachable!("leaf") };
         if exact {
-            let flags = items.remove(i).flags;
+            let flags = self.nodes[leaf].remove(i);
             self.buckets[b].dirty = true;
             self.generation += 1;
             return Ok(Some(flags));
@@ -230,14 +229,11 @@ impl TxInner {
             self.nodes.push(right);
             if level == 0 {
                 let left_item = self.nodes[id].branch_item(0, &self.map, 0, Some(id));
-                let root =
-                    Node { pgid: 0, overflow: 0, items: Items::Branch(vec![left_item, new_item]) };
-                self.nodes.push(root);
+                self.nodes.push(Node::branch(vec![left_item, new_item]));
                 self.buckets[b].root = NodeRef::Node(self.nodes.len() - 1);
             } else {
                 let (pid, ci) = path[level - 1];
-                let Items::Branch(items) = &mut self.nodes[pid].items else { unreachable!() };
-                items.insert(ci + 1, new_item);
+                self.nodes[pid].insert_branch(ci + 1, new_item);
             }
         }
     }

@@ -85,7 +85,7 @@ fn spill_bucket(i: &mut TxInner, b: BucketId) -> Result<Spilled> {
     let fill = i.buckets[b].fill_percent;
     let mut parts = spill_node(i, root, fill)?;
     while parts.len() > 1 {
-        i.nodes.push(Node { pgid: 0, overflow: 0, items: Items::Branch(parts) });
+        i.nodes.push(Node::branch(parts));
         let id = i.nodes.len() - 1;
         parts = spill_node(i, id, fill)?;
     }
@@ -154,21 +154,18 @@ fn rebalance(i: &mut TxInner, id: NodeId) -> Result<()> {
         let lid = ensure_child(i, id, l)?;
         let rid = ensure_child(i, id, r)?;
         let right = std::mem::replace(&mut i.nodes[rid], Node::empty_leaf());
-        match (&mut i.nodes[lid].items, right.items) {
-            (Items::Leaf(a), Items::Leaf(b)) => a.extend(b),
-            (Items::Branch(a), Items::Branch(b)) => a.extend(b),
-            _ => {
-                return Err(Corruption::page(
-                    right.pgid,
-                    PageProblem::UnexpectedFlags {
-                        flags: 0,
-                        expected: "a sibling of the same kind (tree depths differ)",
-                    },
-                )
-                .into())
-            }
-        }
-        i.free_page(right.pgid, right.overflow);
+        let right_pgid = right.pgid;
+        let Some((pgid, overflow)) = i.nodes[lid].append(right) else {
+            return Err(Corruption::page(
+                right_pgid,
+                PageProblem::UnexpectedFlags {
+                    flags: 0,
+                    expected: "a sibling of the same kind (tree depths differ)",
+                },
+            )
+            .into());
+        };
+        i.free_page(pgid, overflow);
         remove_branch_item(i, id, r);
         idx = l;
     }
@@ -176,8 +173,8 @@ fn rebalance(i: &mut TxInner, id: NodeId) -> Result<()> {
 }
 
 fn remove_branch_item(i: &mut TxInner, id: NodeId, idx: usize) {
-    let Items::Branch(items) = &mut i.nodes[id].items else { unreachable!("branch") };
-    items.remove(idx);
+    assert!(!i.nodes[id].is_leaf(), "remove_branch_item on leaf node {id}");
+    i.nodes[id].remove(idx);
 }
 
 /// Replaces a branch root with a single child by that child (repeatedly); an empty branch
@@ -213,7 +210,7 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
                 None => new.push(it),
             }
         }
-        *items = new;
+        node.set_branch_items(new);
     }
     i.free_page(node.pgid, node.overflow);
     let ps = i.page_size;

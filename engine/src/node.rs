@@ -138,12 +138,19 @@ pub enum Items {
 
 /// An in-memory node.
 #[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Invariant: `prefixes[i] == key_prefix(key of element i)` for every element. Searches run
+/// over this compact array (eight bytes per element instead of a whole element), which keeps
+/// the upper levels of a large in-memory tree in cache. Elements are added, removed, split off
+/// and merged only through `Node`'s methods, which keep the two in step; other code may change
+/// an element in place (its value, child, flags) but never its key.
 pub struct Node {
     /// The page this node was read from (0 when created in this transaction).
     pub pgid: Pgid,
     /// Overflow of that page (how many extra pages to free with it).
     pub overflow: u32,
     pub items: Items,
+    prefixes: Vec<u64>,
 }
 
 /// Minimum elements per page when splitting.
@@ -152,7 +159,65 @@ pub const MIN_KEYS_PER_PAGE: usize = 2;
 impl Node {
     /// An empty leaf.
     pub fn empty_leaf() -> Node {
-        Node { pgid: 0, overflow: 0, items: Items::Leaf(Vec::new()) }
+        Node::new(0, 0, Items::Leaf(Vec::new()))
+    }
+
+    /// A node holding `items`, read from page `pgid` (0 when new) with `overflow`.
+    pub fn new(pgid: Pgid, overflow: u32, items: Items) -> Node {
+        let prefixes = match &items {
+            Items::Leaf(v) => v.iter().map(|it| it.prefix).collect(),
+            Items::Branch(v) => v.iter().map(|it| it.prefix).collect(),
+        };
+        Node { pgid, overflow, items, prefixes }
+    }
+
+    /// A new branch node holding `items`.
+    pub fn branch(items: Vec<BranchItem>) -> Node {
+        Node::new(0, 0, Items::Branch(items))
+    }
+
+    /// Inserts leaf element `item` at `i` (a leaf node, keys kept in order by the caller).
+    pub fn insert_leaf(&mut self, i: usize, item: LeafItem) {
+        let Items::Leaf(v) = &mut self.items else { unreachable!("insert_leaf on a branch") };
+        self.prefixes.insert(i, item.prefix);
+        v.insert(i, item);
+    }
+
+    /// Inserts branch element `item` at `i` (a branch node, keys kept in order by the caller).
+    pub fn insert_branch(&mut self, i: usize, item: BranchItem) {
+        let Items::Branch(v) = &mut self.items else { unreachable!("insert_branch on a leaf") };
+        self.prefixes.insert(i, item.prefix);
+        v.insert(i, item);
+    }
+
+    /// Removes element `i`; returns its flags (0 for a branch element).
+    pub fn remove(&mut self, i: usize) -> u32 {
+        self.prefixes.remove(i);
+        match &mut self.items {
+            Items::Leaf(v) => v.remove(i).flags,
+            Items::Branch(v) => {
+                v.remove(i);
+                0
+            }
+        }
+    }
+
+    /// Replaces a branch node's elements.
+    pub fn set_branch_items(&mut self, items: Vec<BranchItem>) {
+        self.prefixes = items.iter().map(|it| it.prefix).collect();
+        self.items = Items::Branch(items);
+    }
+
+    /// Appends every element of `other` (a sibling of the same kind, all keys after this
+    /// node's); returns `other`'s page and overflow, or `None` when the kinds differ.
+    pub fn append(&mut self, other: Node) -> Option<(Pgid, u32)> {
+        match (&mut self.items, other.items) {
+            (Items::Leaf(a), Items::Leaf(b)) => a.extend(b),
+            (Items::Branch(a), Items::Branch(b)) => a.extend(b),
+            _ => return None,
+        }
+        self.prefixes.extend(other.prefixes);
+        Some((other.pgid, other.overflow))
     }
 
     /// Materializes a page (every element bounds-checked). `base` is the page's offset in the
@@ -198,7 +263,7 @@ impl Node {
             Items::Branch(v)
         };
         let pgid = if p.inline { 0 } else { p.pgid };
-        Ok(Node { pgid, overflow: if p.inline { 0 } else { p.header.overflow }, items })
+        Ok(Node::new(pgid, if p.inline { 0 } else { p.header.overflow }, items))
     }
 
     /// Whether this is a leaf.
@@ -250,15 +315,15 @@ impl Node {
     /// first index whose key is greater. Compares cached prefixes first, so the keys' bytes are
     /// read only when prefixes tie.
     pub fn search(&self, key: &[u8], map: &[u8]) -> Result<usize, usize> {
+        debug_assert_eq!(self.prefixes.len(), self.len(), "prefix index out of step");
         let p = key_prefix(key);
-        match &self.items {
-            Items::Leaf(v) => {
-                v.binary_search_by(|it| it.prefix.cmp(&p).then_with(|| it.key(map).cmp(key)))
-            }
-            Items::Branch(v) => {
-                v.binary_search_by(|it| it.prefix.cmp(&p).then_with(|| it.key(map).cmp(key)))
-            }
-        }
+        let lo = self.prefixes.partition_point(|&x| x < p);
+        let hi = lo + self.prefixes[lo..].partition_point(|&x| x == p);
+        let found = match &self.items {
+            Items::Leaf(v) => v[lo..hi].binary_search_by(|it| it.key(map).cmp(key)),
+            Items::Branch(v) => v[lo..hi].binary_search_by(|it| it.key(map).cmp(key)),
+        };
+        found.map(|i| lo + i).map_err(|i| lo + i)
     }
 
     /// First index whose key is >= `key`.
@@ -369,17 +434,13 @@ impl Node {
     /// Splits off the upper half of the elements into a new node (for eager splits of large
     /// in-memory nodes). Returns the new node; `self` keeps the lower half.
     pub fn split_half(&mut self) -> Node {
+        let at = self.len() / 2;
+        let prefixes = self.prefixes.split_off(at);
         let items = match &mut self.items {
-            Items::Leaf(v) => {
-                let at = v.len() / 2;
-                Items::Leaf(v.split_off(at))
-            }
-            Items::Branch(v) => {
-                let at = v.len() / 2;
-                Items::Branch(v.split_off(at))
-            }
+            Items::Leaf(v) => Items::Leaf(v.split_off(at)),
+            Items::Branch(v) => Items::Branch(v.split_off(at)),
         };
-        Node { pgid: 0, overflow: 0, items }
+        Node { pgid: 0, overflow: 0, items, prefixes }
     }
 }
 
@@ -391,7 +452,7 @@ mod tests {
         let v = (0..n)
             .map(|i| LeafItem::new(0, format!("k{i:04}").as_bytes(), &vec![7; vlen]))
             .collect();
-        Node { pgid: 0, overflow: 0, items: Items::Leaf(v) }
+        Node::new(0, 0, Items::Leaf(v))
     }
 
     #[test]
@@ -485,5 +546,61 @@ mod tests {
         let upper = m.split_half();
         assert_eq!((m.len(), upper.len()), (5, 5));
         assert_eq!(upper.key(0, &[]), b"k0005");
+    }
+
+    /// The prefix index agrees with the elements' keys.
+    fn assert_index(n: &Node) {
+        let want: Vec<u64> = (0..n.len()).map(|i| key_prefix(n.key(i, &[]))).collect();
+        assert_eq!(n.prefixes, want);
+    }
+
+    #[test]
+    fn structural_changes_keep_the_prefix_index_in_step() {
+        // Keys sharing 8-byte prefixes ("samepfx-" + suffix) and short ones.
+        let key = |i: u32| -> Vec<u8> {
+            if i.is_multiple_of(3) {
+                format!("samepfx-{i:05}").into_bytes()
+            } else {
+                format!("{i}").into_bytes()
+            }
+        };
+        let mut n = Node::empty_leaf();
+        let mut model: Vec<Vec<u8>> = Vec::new();
+        for i in 0..200u32 {
+            let k = key(i * 7919 % 1000);
+            match n.search(&k, &[]) {
+                Ok(_) => {}
+                Err(at) => {
+                    n.insert_leaf(at, LeafItem::new(0, &k, b"v"));
+                    let m = model.partition_point(|x| x < &k);
+                    model.insert(m, k.clone());
+                }
+            }
+            if i % 5 == 4 {
+                let at = n.search(&k, &[]).unwrap();
+                n.remove(at);
+                model.retain(|x| x != &k);
+            }
+        }
+        assert_index(&n);
+        let keys: Vec<Vec<u8>> = (0..n.len()).map(|i| n.key(i, &[]).to_vec()).collect();
+        assert_eq!(keys, model);
+        for (i, k) in model.iter().enumerate() {
+            assert_eq!(n.search(k, &[]), Ok(i));
+        }
+        let upper = n.split_half();
+        assert_index(&n);
+        assert_index(&upper);
+        let lower_len = n.len();
+        assert_eq!(n.append(upper).map(|(p, _)| p), Some(0));
+        assert_index(&n);
+        assert_eq!(n.search(&model[lower_len], &[]), Ok(lower_len));
+        assert!(n.append(Node::branch(Vec::new())).is_none(), "a leaf takes no branch items");
+        let mut b = Node::branch(vec![BranchItem::new(b"a", 3, None)]);
+        b.insert_branch(1, BranchItem::new(b"samepfx-9", 4, None));
+        b.set_branch_items(vec![BranchItem::new(b"b", 5, None), BranchItem::new(b"c", 6, None)]);
+        assert_index(&b);
+        assert_eq!(b.child_index(b"bz", &[]), 0);
+        assert_eq!(b.child_index(b"c", &[]), 1);
     }
 }
