@@ -283,6 +283,8 @@ fn partition(f: &mut Faults) {
 }
 
 fn disk_faults(f: &mut Faults) {
+    // Bit rot is permanent, so only one member suffers it: the others keep a quorum.
+    let sick = f.node();
     for t in f.every(SEC, 2 * SEC, 4 * SEC) {
         let node = f.node();
         let back = t + f.between(300 * MS, 2 * SEC);
@@ -295,9 +297,9 @@ fn disk_faults(f: &mut Faults) {
             1 => {
                 let offset = f.between(0, 64 * 1024);
                 let path = "member/wal/0000000000000000-0000000000000000.wal".to_string();
-                f.sim(t, Fault::BitFlip { node, path, offset, len: 16 });
-                f.sim(t + MS, Fault::Crash { node });
-                f.sim(back, Fault::Restart { node });
+                f.sim(t, Fault::BitFlip { node: sick, path, offset, len: 16 });
+                f.sim(t + MS, Fault::Crash { node: sick });
+                f.sim(back, Fault::Restart { node: sick });
             }
             _ => {
                 let capacity = f.between(64 * 1024, 2 * 1024 * 1024);

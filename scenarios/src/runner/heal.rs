@@ -1,0 +1,152 @@
+//! After the fault phase: heal everything, check liveness, read every key.
+
+use super::*;
+
+impl<S: Observable> Run<S> {
+    // ----- heal, liveness, final reads -----
+
+    pub(super) fn heal(&mut self) {
+        self.healed_at = self.c.w.now();
+        self.c.w.apply(&Fault::Heal);
+        for (a, b) in std::mem::take(&mut self.clogged) {
+            self.c.w.apply(&Fault::Unclog { a, b });
+        }
+        for n in std::mem::take(&mut self.disk_full) {
+            self.c.w.apply(&Fault::DiskFull { node: n, capacity: None });
+        }
+        for f in self.c.foreign.clone() {
+            self.c.w.stop(NodeId(f));
+        }
+        for (n, cfg) in std::mem::take(&mut self.correct) {
+            self.c.w.apply(&Fault::Crash { node: n });
+            if let Some(own) = self.backups.remove(&n) {
+                replace_tree(&*self.c.w.disk(NodeId(n)), &own);
+            }
+            self.c.set_config(n, cfg);
+            self.c.misconfigured.remove(&n);
+        }
+        self.refresh_roles();
+        for n in self.serving.clone() {
+            if !self.c.is_up(n) {
+                self.c.w.apply(&Fault::Restart { node: n });
+            }
+        }
+        // A member whose addition committed but whose answer was lost still has to start.
+        for (node, member) in std::mem::take(&mut self.adding) {
+            let known = member.or_else(|| self.member_with_url(&peer_url(node)));
+            if let Some(id) = known {
+                self.start_added(node, id);
+            }
+        }
+    }
+
+    pub(super) fn member_with_url(&self, url: &str) -> Option<u64> {
+        let l = self.c.leader().or_else(|| self.serving.first().copied())?;
+        let r = self.c.running(l)?;
+        r.membership()
+            .records()
+            .into_iter()
+            .find(|m| m.peer_urls.iter().any(|u| u == url))
+            .map(|m| m.id)
+    }
+
+    pub(super) fn liveness(&mut self) {
+        let healed = self.c.w.now();
+        let deadline = healed + LIVENESS_BOUND;
+        let slice = Duration::from_millis(100);
+        let mut probe_sent: Option<Instant> = None;
+        while !self.probe_acked {
+            if self.failure.is_some() {
+                return;
+            }
+            let now = self.c.w.now();
+            if now >= deadline {
+                let leader = self.c.leader();
+                let detail = format!(
+                    "{} s after healing: leader {leader:?}, no write committed (up: {:?})",
+                    LIVENESS_BOUND.as_millis() / 1000,
+                    self.serving.iter().filter(|n| self.c.is_up(**n)).collect::<Vec<_>>()
+                );
+                self.fail(Property::Liveness, detail);
+                return;
+            }
+            let stale =
+                probe_sent.is_none_or(|t| now.saturating_since(t) >= Duration::from_secs(1));
+            if stale {
+                if let Some(l) = self.c.leader() {
+                    let put = Request::Put { key: b"probe".to_vec(), value: b"p".to_vec() };
+                    self.send_admin(l, put, Admin::Probe);
+                    probe_sent = Some(now);
+                }
+            }
+            self.drive(now + slice);
+        }
+        // Every member catches up with the leader.
+        loop {
+            if self.failure.is_some() {
+                return;
+            }
+            let now = self.c.w.now();
+            self.note_fail_stopped();
+            let applied: Vec<(u32, Option<u64>)> = self
+                .serving
+                .iter()
+                .filter(|n| !self.fail_stopped.contains(n))
+                .map(|n| (*n, self.c.running(*n).map(|r| r.applied_index())))
+                .collect();
+            let hi = self.c.leader().and_then(|l| self.c.running(l)).map(|r| r.commit_index());
+            let converged = hi.is_some_and(|hi| applied.iter().all(|(_, a)| *a == Some(hi)));
+            if converged {
+                return;
+            }
+            if now >= deadline {
+                let detail = format!(
+                    "members did not converge {} s after healing: leader commit {hi:?}, applied \
+                     {applied:?}",
+                    LIVENESS_BOUND.as_millis() / 1000
+                );
+                self.fail(Property::Liveness, detail);
+                return;
+            }
+            self.drive(now + slice);
+        }
+    }
+
+    pub(super) fn final_reads(&mut self) {
+        for k in 0..self.keys() {
+            self.clients.enqueue(u32::from(k), WorkOp::Get { key: k });
+        }
+        let deadline = self.c.w.now() + LIVENESS_BOUND;
+        while !self.clients.idle() && self.c.w.now() < deadline && self.failure.is_none() {
+            self.clients.poll(&mut self.c);
+            let now = self.c.w.now();
+            let next = self.clients.next_wakeup().unwrap_or(now + Duration::from_millis(10));
+            self.drive(next.max(now + Duration::from_millis(1)).min(deadline));
+        }
+    }
+
+    /// Members with damaged storage that halted on purpose after the heal stay down; any other
+    /// member that cannot start is a liveness failure, reported by the convergence check.
+    fn note_fail_stopped(&mut self) {
+        let healed = self.healed_at;
+        for &n in &self.serving {
+            if self.c.is_up(n) || !self.rotted.contains(&n) || self.fail_stopped.contains(&n) {
+                continue;
+            }
+            let fatal_since_heal = self.c.w.halts().iter().any(|(at, node, h)| {
+                *node == NodeId(n) && *at >= healed && matches!(h, Halt::Fatal(_))
+            });
+            if fatal_since_heal {
+                self.fail_stopped.push(n);
+            }
+        }
+        let quorum = self.serving.len() / 2 + 1;
+        if self.serving.len() - self.fail_stopped.len() < quorum {
+            let detail = format!(
+                "members {:?} refused to start on damaged storage: no quorum left",
+                self.fail_stopped
+            );
+            self.fail(Property::Liveness, detail);
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! One run: a [`Plan`] executed on a simulated cluster with every oracle watching.
+//!
+//! Phases, all in virtual time:
+//! 1. **faults and load** until `duration_ns`: plan actions apply at their times, workload
+//!    operations queue on their clients, the raft-safety and storage oracles look at the
+//!    cluster after every simulator step;
+//! 2. **heal**: partitions and clogs removed, full disks emptied, misconfigured nodes given their
+//!    right configuration (and data) back, foreign nodes stopped, every member restarted;
+//! 3. **liveness**: within [`LIVENESS_BOUND`] a leader must be elected and a probe write
+//!    acknowledged, and every member must catch up to it;
+//! 4. **final reads**: every key is read linearizably, through the clients;
+//! 5. **verdict**: linearizability of the history, durability, digests and store checks of all
+//!    members, and whatever the continuous oracles found.
+//!
+//! The first failed property wins; panics in the code under test are caught and reported as
+//! [`Property::Panic`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+use raft::server::request::MemberRecord;
+use raft::server::{ClientRequest, ClientResponse, ClusterSpec, OpResult, Request};
+use sim::fault::Fault;
+use sim::io::{Disk, OpenOptions};
+use sim::time::{Duration, Instant};
+use sim::world::WorldConfig;
+use sim::{Halt, NodeId, Seed};
+
+use crate::check::history::{Key, Value};
+use crate::check::{self, Budget, History, RegisterModel};
+use crate::client::{key_bytes, parse_value, Clients};
+use crate::cluster::{base_config, host, peer_url, Cluster, Observable, FOREIGN_TOKEN, TOKEN};
+use crate::oracle::raft_safety::RaftSafety;
+use crate::oracle::storage::StorageOracle;
+use crate::oracle::{durability, Property};
+use crate::plan::{Action, Plan, WorkOp};
+use crate::sm::MvccSm;
+
+mod actions;
+mod data_dir;
+mod heal;
+mod verdict;
+
+use data_dir::{foreign_image, read_tree, replace_tree};
+
+/// Client processes in every run.
+pub const CLIENTS: u32 = 5;
+/// After healing, a leader and a committed write must appear within this bound.
+pub const LIVENESS_BOUND: Duration = Duration::from_secs(30);
+/// Search steps the linearizability checker may spend before answering "unknown".
+pub const CHECK_STEPS: u64 = 20_000_000;
+/// Request ids of the harness's own requests start here (clients count up from 1).
+const ADMIN_IDS: u64 = 1 << 60;
+/// The directories a node keeps its data in.
+const DATA_DIRS: [&str; 3] =
+    [raft::server::boot::WAL_DIR, raft::server::boot::SNAP_DIR, raft::server::boot::SM_DIR];
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Keep trace records so that the trace can be rendered (slower).
+    pub keep_trace: bool,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Fail { property: Property, detail: String },
+}
+
+impl Verdict {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Verdict::Ok)
+    }
+
+    /// The failed property, if any.
+    pub fn property(&self) -> Option<Property> {
+        match self {
+            Verdict::Ok => None,
+            Verdict::Fail { property, .. } => Some(*property),
+        }
+    }
+}
+
+/// Counters describing a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub ops: usize,
+    pub ops_ok: usize,
+    pub ops_failed: usize,
+    pub ops_unknown: usize,
+    pub restarts_checked: u64,
+    pub digests_compared: u64,
+    pub applied_entries: usize,
+    pub terms_with_leader: usize,
+    /// Members that detected damage to their own storage and stayed down (fail-stop).
+    pub fail_stopped: Vec<u32>,
+    /// The linearizability search ran out of budget (the verdict does not cover it).
+    pub linearizability_unknown: bool,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    pub plan: Plan,
+    pub verdict: Verdict,
+    pub trace_hash: u64,
+    /// Virtual time at the end of the run.
+    pub sim_time: Duration,
+    /// Simulator events handled.
+    pub events: u64,
+    pub history: History,
+    pub stats: RunStats,
+    /// Rendered trace (with `keep_trace`), one record per line.
+    pub trace: Option<String>,
+}
+
+impl RunReport {
+    pub fn ok(&self) -> bool {
+        self.verdict.is_ok()
+    }
+}
+
+/// Runs `plan` on a cluster of MVCC stores ([`MvccSm`]).
+pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
+    run_with::<MvccSm>(plan, opts)
+}
+
+/// Runs `plan` on a cluster of `S` state machines, catching panics of the code under test.
+pub fn run_with<S: Observable>(plan: &Plan, opts: &RunOptions) -> RunReport {
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| Run::<S>::new(plan, opts).execute()));
+    caught.unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "non-string panic payload".into());
+        RunReport {
+            plan: plan.clone(),
+            verdict: Verdict::Fail { property: Property::Panic, detail },
+            trace_hash: 0,
+            sim_time: Duration(0),
+            events: 0,
+            history: crate::check::recorder::Recorder::new().finish(),
+            stats: RunStats::default(),
+            trace: None,
+        }
+    })
+}
+
+/// A node restarted on purpose with a wrong identity: it must refuse to start.
+#[derive(Debug)]
+struct Refusal {
+    node: u32,
+    since: Instant,
+    what: &'static str,
+}
+
+/// A harness request in flight.
+#[derive(Debug)]
+enum Admin {
+    Add { node: u32 },
+    Remove { node: u32 },
+    Transfer,
+    Probe,
+}
+
+struct Run<S: Observable> {
+    plan: Plan,
+    c: Cluster<S>,
+    clients: Clients,
+    safety: RaftSafety,
+    storage: StorageOracle,
+    failure: Option<(Property, String)>,
+    admin: BTreeMap<u64, Admin>,
+    next_admin: u64,
+    clogged: BTreeSet<(u32, u32)>,
+    disk_full: BTreeSet<u32>,
+    /// Nodes whose stored bytes were damaged (bit rot): they may rightly refuse to start.
+    rotted: BTreeSet<u32>,
+    fail_stopped: Vec<u32>,
+    healed_at: Instant,
+    /// Misconfigured node -> its right configuration.
+    correct: BTreeMap<u32, raft::server::NodeConfig>,
+    /// Node -> its own data files, saved while it runs on foreign data.
+    backups: BTreeMap<u32, Vec<(String, Vec<u8>)>>,
+    refusals: Vec<Refusal>,
+    /// Members being added: node -> member ID once known.
+    adding: BTreeMap<u32, Option<u64>>,
+    /// Foreign node -> when it started.
+    foreign_since: BTreeMap<u32, Instant>,
+    probe_acked: bool,
+    /// Nodes the oracles watch (everything but foreign members), kept in sync with the cluster.
+    watched: Vec<u32>,
+    serving: Vec<u32>,
+}
+
+impl<S: Observable> Run<S> {
+    fn new(plan: &Plan, opts: &RunOptions) -> Run<S> {
+        let config = WorldConfig { keep_trace: opts.keep_trace, ..WorldConfig::default() };
+        let c = Cluster::<S>::new(plan.seed, plan.nodes, &plan.knobs, config);
+        let clients = Clients::new(CLIENTS, Seed(plan.seed).stream("dst.clients"));
+        let mut run = Run {
+            plan: plan.clone(),
+            c,
+            clients,
+            safety: RaftSafety::new(),
+            storage: StorageOracle::new(),
+            failure: None,
+            admin: BTreeMap::new(),
+            next_admin: ADMIN_IDS,
+            clogged: BTreeSet::new(),
+            disk_full: BTreeSet::new(),
+            rotted: BTreeSet::new(),
+            fail_stopped: Vec::new(),
+            healed_at: Instant(0),
+            correct: BTreeMap::new(),
+            backups: BTreeMap::new(),
+            refusals: Vec::new(),
+            adding: BTreeMap::new(),
+            foreign_since: BTreeMap::new(),
+            probe_acked: false,
+            watched: Vec::new(),
+            serving: Vec::new(),
+        };
+        run.refresh_roles();
+        run
+    }
+
+    fn refresh_roles(&mut self) {
+        self.watched = self.c.nodes().into_iter().filter(|n| !self.c.foreign.contains(n)).collect();
+        self.serving = self.c.serving_members();
+    }
+
+    fn execute(mut self) -> RunReport {
+        self.faults_and_load();
+        if self.failure.is_none() {
+            self.check_refusals();
+        }
+        if self.failure.is_none() {
+            self.heal();
+            self.liveness();
+        }
+        if self.failure.is_none() {
+            self.final_reads();
+        }
+        self.finish()
+    }
+
+    fn fail(&mut self, property: Property, detail: String) {
+        if self.failure.is_none() {
+            self.failure = Some((property, detail));
+        }
+    }
+
+    // ----- driving the world -----
+
+    /// Steps the world up to `until`, feeding responses to clients and oracles after each step.
+    fn drive(&mut self, until: Instant) {
+        loop {
+            if self.failure.is_some() {
+                return;
+            }
+            match self.c.w.next_event_time() {
+                Some(t) if t <= until => {
+                    self.c.w.step();
+                    self.after_step();
+                }
+                _ => {
+                    self.c.w.run_until(until);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn after_step(&mut self) {
+        let responses = self.c.w.take_responses();
+        if !responses.is_empty() {
+            let now = self.c.w.now();
+            let (admin, client): (Vec<_>, Vec<_>) =
+                responses.into_iter().partition(|(_, _, r)| r.id >= ADMIN_IDS);
+            for (_, _, r) in admin {
+                self.on_admin(r);
+            }
+            self.clients.absorb(now, client);
+            self.clients.poll(&mut self.c);
+        }
+        for i in 0..self.watched.len() {
+            let n = self.watched[i];
+            if let Some(r) = self.c.running(n) {
+                self.safety.observe(n, r);
+            }
+        }
+        self.storage.observe(&self.c, &self.serving);
+        if let Some(v) = self.safety.violation() {
+            let v = v.to_string();
+            self.fail(Property::RaftSafety, v);
+        }
+        if let Some(v) = self.storage.violation() {
+            let v = v.to_string();
+            self.fail(Property::Storage, v);
+        }
+    }
+
+    fn faults_and_load(&mut self) {
+        let end = Instant(self.plan.duration_ns);
+        let actions = std::mem::take(&mut self.plan.actions);
+        let workload = std::mem::take(&mut self.plan.workload);
+        let (mut ai, mut wi) = (0, 0);
+        loop {
+            let now = self.c.w.now();
+            while ai < actions.len() && Instant(actions[ai].at) <= now {
+                self.apply(&actions[ai].action);
+                ai += 1;
+            }
+            while wi < workload.len() && Instant(workload[wi].at) <= now {
+                self.clients.enqueue(workload[wi].client, workload[wi].op.clone());
+                wi += 1;
+            }
+            self.clients.poll(&mut self.c);
+            if now >= end || self.failure.is_some() {
+                break;
+            }
+            let mut next = end;
+            if let Some(a) = actions.get(ai) {
+                next = next.min(Instant(a.at));
+            }
+            if let Some(o) = workload.get(wi) {
+                next = next.min(Instant(o.at));
+            }
+            if let Some(t) = self.clients.next_wakeup() {
+                next = next.min(t.max(now));
+            }
+            self.drive(next);
+        }
+        self.plan.actions = actions;
+        self.plan.workload = workload;
+    }
+}
