@@ -126,8 +126,11 @@ impl Wal {
     ///
     /// Must read to a clean end: a torn last record is [`WalError::TornTail`] (run
     /// [`super::repair`], or use [`Wal::open_repairing`]). Bytes after the last valid record
-    /// in the tail (unsynced leftovers of a crash) are zeroed and synced so that new records
-    /// never sit in front of stale ones.
+    /// in the tail (unsynced leftovers of a crash) are zeroed so that new records never sit in
+    /// front of stale ones, and the tail's records are rewritten, then everything is synced:
+    /// what was read is durable before it is built on, even if a failed sync of an earlier
+    /// incarnation left records that reads see but the disk lost (one write of at most a
+    /// segment per open).
     pub fn open(
         disk: Rc<dyn Disk>,
         dir: &str,
@@ -144,13 +147,24 @@ impl Wal {
         let segments = dec.into_segments();
         let tail_bytes = &segments.last().expect("open_segments returns at least one").bytes;
         let tail = files.last().expect("one file per segment");
+        // What we just read may not be on the disk: after a failed fsync (fsyncgate) a previous
+        // incarnation's records stay readable in the page cache although the disk never got
+        // them. Appending after them would make only the new records durable, behind a hole
+        // that ends the log after a power loss. So the tail's records are written again and
+        // synced before anything is appended (the failed records were never acknowledged;
+        // keeping them is as harmless as a crash that happened to keep an unsynced write).
+        // Earlier segments were synced before the cut that closed them succeeded; the names
+        // are made durable too (a cut whose directory sync failed left the tail's name unsure).
+        let valid = &tail_bytes[..tail_offset as usize];
+        tail.write_at(0, valid)?;
         let stale = tail_bytes.get(tail_offset as usize..).unwrap_or(&[]);
         if stale.iter().any(|&b| b != 0) {
             let len = tail_bytes.len() as u64;
             tail.set_len(tail_offset)?;
             tail.allocate(len)?;
-            tail.sync()?;
         }
+        tail.sync()?;
+        disk.sync_dir(dir)?;
         drop(segments);
         let mut pipeline = FilePipeline::new(Rc::clone(&disk), dir, config.segment_size);
         pipeline.prepare_ahead();
