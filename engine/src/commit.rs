@@ -198,7 +198,8 @@ fn collapse_root(i: &mut TxInner, mut root: NodeId) -> Result<NodeId> {
 }
 
 /// Writes node `id` (children first) to newly allocated pages, split by the fill percent.
-/// Returns a branch item per page written. The node's old page is freed.
+/// Returns a branch item per page written. The node's old page is freed; the node itself is
+/// left in the arena, spent (nothing reads it again).
 fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>> {
     let mut node = std::mem::replace(&mut i.nodes[id], Node::empty_leaf());
     if let Items::Branch(items) = &mut node.items {
@@ -228,6 +229,10 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
         node.write_range(range, i.dirty.add(pgid, n * ps), pgid, (n - 1) as u32, &i.map);
         out.push(item);
     }
+    // Put the spilled node back rather than dropping it: its elements are freed together when
+    // the transaction ends, instead of interleaving a million small frees with spill's larger
+    // allocations (which makes the allocator consolidate its free lists again and again).
+    i.nodes[id] = node;
     Ok(out)
 }
 
