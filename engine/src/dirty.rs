@@ -13,6 +13,9 @@ use crate::page::Pgid;
 
 /// Gathered (copied) runs are cut at this many bytes.
 const MAX_GATHER_RUN: usize = 4 << 20;
+/// Longer runs are written in pieces of this many bytes: one 200 MB `pwrite` measured about
+/// 2.5x slower than the same bytes in 1 MiB calls (ext4, this machine).
+const MAX_WRITE: usize = 1 << 20;
 
 /// One allocation's pages: its first id, where its bytes start in the buffer, and their length.
 #[derive(Clone, Copy, Debug)]
@@ -44,8 +47,9 @@ impl DirtyPages {
         self.entries = Vec::new();
     }
 
-    /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order.
-    /// A run whose bytes are also consecutive in the buffer is passed without copying.
+    /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order
+    /// (long runs in pieces of at most `MAX_WRITE` bytes). A run whose bytes are also
+    /// consecutive in the buffer is passed without copying.
     pub fn write_runs<E>(
         &mut self,
         page_size: usize,
@@ -71,7 +75,10 @@ impl DirtyPages {
             }
             let continues = end < self.entries.len() && self.entries[end].pgid == next_id;
             if !continues || end > k + 1 {
-                write(first.pgid * ps, &self.bytes[first.offset..bytes_end])?;
+                let run = &self.bytes[first.offset..bytes_end];
+                for (j, piece) in run.chunks(MAX_WRITE).enumerate() {
+                    write(first.pgid * ps + (j * MAX_WRITE) as u64, piece)?;
+                }
                 k = end;
                 continue;
             }
@@ -151,6 +158,22 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].0, 20 * ps as u64);
         assert_eq!(r[0].1.len(), 10 * ps);
+        // A run longer than MAX_WRITE comes in pieces that tile it.
+        let big = 4096;
+        let mut d = DirtyPages::default();
+        let n = MAX_WRITE / big * 2 + 3;
+        for id in 0..n as u64 {
+            d.add(100 + id, big)[0] = id as u8;
+        }
+        let r = runs(&mut d, big);
+        assert_eq!(r.len(), 3);
+        let mut next = 100 * big as u64;
+        for (off, bytes) in &r {
+            assert_eq!(*off, next);
+            assert!(bytes.len() <= MAX_WRITE);
+            next += bytes.len() as u64;
+        }
+        assert_eq!(next, (100 + n as u64) * big as u64);
         d.clear();
         assert!(d.entries.is_empty());
         assert!(runs(&mut d, ps).is_empty());
