@@ -34,9 +34,12 @@ pub struct Cursor<'tx> {
     /// The committed leaf page at the top of the stack, parsed (`None` when the top is an
     /// in-memory node or an inline page, or the cursor is unpositioned).
     leaf: Option<NodePage<'tx>>,
-    /// Key the cursor is on (valid when `positioned`), and the transaction generation when it
-    /// got there.
+    /// Key the cursor is on (valid when `positioned` and `record_key`), and the transaction
+    /// generation when it got there.
     current: Vec<u8>,
+    /// Whether to record `current`: only a write transaction changes under a cursor (and only
+    /// it can delete through one), so a read-only cursor never needs the key to re-seek.
+    record_key: bool,
     positioned: bool,
     generation: u64,
     /// Moved past the end (or before the start): `next` keeps returning `None`.
@@ -45,8 +48,11 @@ pub struct Cursor<'tx> {
 
 impl std::fmt::Debug for Cursor<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let at = self.positioned.then_some(&self.current);
-        write!(f, "Cursor(at {at:?})")
+        match (self.positioned, self.record_key) {
+            (false, _) => write!(f, "Cursor(unpositioned)"),
+            (true, true) => write!(f, "Cursor(at {:?})", self.current),
+            (true, false) => write!(f, "Cursor(at index {:?})", self.stack.last().map(|e| e.1)),
+        }
     }
 }
 
@@ -69,6 +75,7 @@ impl<'tx> Cursor<'tx> {
             stack: Vec::new(),
             leaf: None,
             current: Vec::new(),
+            record_key: bucket.tx().writable(),
             positioned: false,
             generation: 0,
             ended: false,
@@ -227,11 +234,18 @@ impl<'tx> Cursor<'tx> {
         Err(Corruption::page(0, PageProblem::TooDeep).into())
     }
 
+    /// Remembers `k` as the key the cursor is on (write transactions only).
+    fn record(&mut self, k: &[u8]) {
+        if self.record_key {
+            self.current.clear();
+            self.current.extend_from_slice(k);
+        }
+    }
+
     /// The item at `idx` of committed leaf page `p` (the stack's top); records the position.
     fn item_on_page(&mut self, p: NodePage<'tx>, idx: usize) -> Result<ItemRef<'tx>> {
         let (flags, k, val) = p.leaf(idx)?;
-        self.current.clear();
-        self.current.extend_from_slice(k);
+        self.record(k);
         Ok((Cow::Borrowed(k), (flags & BUCKET_LEAF_FLAG == 0).then_some(Cow::Borrowed(val))))
     }
 
@@ -259,8 +273,7 @@ impl<'tx> Cursor<'tx> {
                 if idx < v.count() {
                     let (flags, k, val) = v.leaf(idx)?;
                     let value = (flags & BUCKET_LEAF_FLAG == 0).then(|| Cow::Owned(val.to_vec()));
-                    self.current.clear();
-                    self.current.extend_from_slice(k);
+                    self.record(k);
                     self.positioned = true;
                     self.generation = i.generation;
                     return Ok(Some((Cow::Owned(k.to_vec()), value)));

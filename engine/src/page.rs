@@ -109,6 +109,16 @@ pub fn page_bytes(
     pgid: Pgid,
     limit_pages: Pgid,
 ) -> Result<&[u8], Corruption> {
+    Ok(page_with_header(map, page_size, pgid, limit_pages)?.0)
+}
+
+/// Like [`page_bytes`], also returning the decoded header.
+pub fn page_with_header(
+    map: &[u8],
+    page_size: usize,
+    pgid: Pgid,
+    limit_pages: Pgid,
+) -> Result<(&[u8], PageHeader), Corruption> {
     let limit = (limit_pages.saturating_mul(page_size as u64)).min(map.len() as u64);
     let start = pgid.saturating_mul(page_size as u64);
     let head_end = start.saturating_add(PAGE_HEADER_SIZE as u64);
@@ -125,7 +135,7 @@ pub fn page_bytes(
     if end > limit {
         return Err(Corruption::page(pgid, PageProblem::OutOfBounds { end, limit }));
     }
-    Ok(&map[start..end as usize])
+    Ok((&map[start..end as usize], header))
 }
 
 /// A bounds-checked view of a branch or leaf page (on disk or inline in a bucket value).
@@ -142,13 +152,25 @@ impl<'a> NodePage<'a> {
     /// Parses a branch or leaf page: the flags must be branch or leaf and the element table must
     /// fit. Individual elements are checked when read.
     pub fn parse(bytes: &'a [u8], pgid: Pgid, inline: bool) -> Result<NodePage<'a>, Corruption> {
-        let err = |problem| Corruption { page: pgid, inline, problem };
-        let header = PageHeader::decode(bytes).ok_or_else(|| {
-            err(PageProblem::OutOfBounds {
+        let header = PageHeader::decode(bytes).ok_or(Corruption {
+            page: pgid,
+            inline,
+            problem: PageProblem::OutOfBounds {
                 end: PAGE_HEADER_SIZE as u64,
                 limit: bytes.len() as u64,
-            })
+            },
         })?;
+        NodePage::with_header(bytes, pgid, inline, header)
+    }
+
+    /// Like [`NodePage::parse`] for bytes whose header the caller already decoded.
+    pub fn with_header(
+        bytes: &'a [u8],
+        pgid: Pgid,
+        inline: bool,
+        header: PageHeader,
+    ) -> Result<NodePage<'a>, Corruption> {
+        let err = |problem| Corruption { page: pgid, inline, problem };
         if header.flags != BRANCH_PAGE && header.flags != LEAF_PAGE {
             return Err(err(PageProblem::UnexpectedFlags {
                 flags: header.flags,

@@ -25,7 +25,7 @@ use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::Meta;
 use crate::node::{Items, Node, NodeId};
-use crate::page::{page_bytes, NodePage, Pgid};
+use crate::page::{page_bytes, page_with_header, NodePage, Pgid};
 
 /// Deepest tree we accept before calling it a cycle.
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -128,8 +128,8 @@ pub(crate) fn node_page(
     limit: Pgid,
     pgid: Pgid,
 ) -> Result<NodePage<'_>, Corruption> {
-    let bytes = page_bytes(map, page_size, pgid, limit)?;
-    let p = NodePage::parse(bytes, pgid, false)?;
+    let (bytes, header) = page_with_header(map, page_size, pgid, limit)?;
+    let p = NodePage::with_header(bytes, pgid, false, header)?;
     if pgid < 2 {
         return Err(Corruption::page(
             pgid,
