@@ -43,12 +43,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use rand::Rng as _;
+use rand::RngCore as _;
 
 use crate::env::NodeId;
 use crate::io::net::MAX_FRAME;
 use crate::io::{Addr, CloseReason, ConnId, DialError, Net, NetError, NetEvent};
-use crate::seed::Rng;
+use crate::seed::{splitmix64, Rng};
 use crate::time::{Duration, Instant};
 
 /// Latency of one directed link: each item takes `latency + uniform(0..=jitter)`.
@@ -141,15 +141,79 @@ struct End {
     last_at: Instant,
 }
 
+/// Every open end, by node and then connection id: a vector indexed by node id holding each
+/// node's ends sorted by connection id (ids are issued in increasing order, so a new end is
+/// appended). A lookup is an index plus a binary search over one node's few connections.
+/// Iteration runs in (node, conn) order, like the ordered map it replaces.
+#[derive(Debug, Default)]
+struct EndTable {
+    nodes: Vec<Vec<(ConnId, End)>>,
+}
+
+/// Node ids index [`EndTable`] directly; they are small in every world we build.
+const MAX_NODE_ID: u32 = 1 << 16;
+
+impl EndTable {
+    fn of(&self, node: NodeId) -> &[(ConnId, End)] {
+        self.nodes.get(node.0 as usize).map_or(&[], |v| v.as_slice())
+    }
+
+    fn get(&self, key: &(NodeId, ConnId)) -> Option<&End> {
+        let ends = self.of(key.0);
+        let i = ends.binary_search_by_key(&key.1, |(c, _)| *c).ok()?;
+        Some(&ends[i].1)
+    }
+
+    fn get_mut(&mut self, key: &(NodeId, ConnId)) -> Option<&mut End> {
+        let ends = self.nodes.get_mut(key.0 .0 as usize)?;
+        let i = ends.binary_search_by_key(&key.1, |(c, _)| *c).ok()?;
+        Some(&mut ends[i].1)
+    }
+
+    fn remove(&mut self, key: &(NodeId, ConnId)) -> Option<End> {
+        let ends = self.nodes.get_mut(key.0 .0 as usize)?;
+        let i = ends.binary_search_by_key(&key.1, |(c, _)| *c).ok()?;
+        Some(ends.remove(i).1)
+    }
+
+    fn insert(&mut self, key: (NodeId, ConnId), end: End) {
+        let (node, conn) = key;
+        assert!(node.0 < MAX_NODE_ID, "SimNet: node id {} is not below {MAX_NODE_ID}", node.0);
+        let n = node.0 as usize;
+        if self.nodes.len() <= n {
+            self.nodes.resize_with(n + 1, Vec::new);
+        }
+        let ends = &mut self.nodes[n];
+        match ends.binary_search_by_key(&conn, |(c, _)| *c) {
+            Ok(_) => panic!("SimNet: end {conn:?} of node {node} inserted twice"),
+            Err(i) => ends.insert(i, (conn, end)),
+        }
+    }
+
+    /// The connection ids of `node`'s ends, in increasing order.
+    fn conns(&self, node: NodeId) -> impl Iterator<Item = ConnId> + '_ {
+        self.of(node).iter().map(|(c, _)| *c)
+    }
+
+    /// Every end in (node, conn) order.
+    fn iter_mut(&mut self) -> impl Iterator<Item = ((NodeId, ConnId), &mut End)> {
+        self.nodes
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(n, ends)| ends.iter_mut().map(move |(c, e)| ((NodeId(n as u32), *c), e)))
+    }
+}
+
 /// The simulated network shared by all nodes of a world.
 pub struct SimNet {
     config: NetConfig,
-    rng: Rng,
+    /// SplitMix64 state for jitter, seeded from the `"net"` stream (see [`SimNet::new`]).
+    jitter: u64,
     now: Instant,
     nodes: BTreeSet<NodeId>,
     up: BTreeSet<NodeId>,
     listeners: BTreeMap<Addr, NodeId>,
-    ends: BTreeMap<(NodeId, ConnId), End>,
+    ends: EndTable,
     next_conn: BTreeMap<NodeId, u64>,
     links: BTreeMap<(NodeId, NodeId), LinkConfig>,
     blocked: BTreeSet<(NodeId, NodeId)>,
@@ -159,16 +223,19 @@ pub struct SimNet {
 }
 
 impl SimNet {
-    /// A network with `config`, drawing jitter from `rng` (the run's `"net"` stream).
-    pub fn new(rng: Rng, config: NetConfig) -> SimNet {
+    /// A network with `config`, drawing jitter from `rng` (the run's `"net"` stream): one word
+    /// of it seeds a SplitMix64 sequence, since every item sent draws a jitter and a ChaCha
+    /// draw per frame was a measurable share of the simulator's time.
+    pub fn new(mut rng: Rng, config: NetConfig) -> SimNet {
+        let jitter = rng.next_u64();
         SimNet {
             config,
-            rng,
+            jitter,
             now: Instant::ZERO,
             nodes: BTreeSet::new(),
             up: BTreeSet::new(),
             listeners: BTreeMap::new(),
-            ends: BTreeMap::new(),
+            ends: EndTable::default(),
             next_conn: BTreeMap::new(),
             links: BTreeMap::new(),
             blocked: BTreeSet::new(),
@@ -222,7 +289,7 @@ impl SimNet {
     fn node_down(&mut self, node: NodeId, reason: CloseReason) {
         self.up.remove(&node);
         self.listeners.retain(|_, n| *n != node);
-        let conns: Vec<ConnId> = self.node_ends(node).collect();
+        let conns: Vec<ConnId> = self.ends.conns(node).collect();
         for conn in conns {
             let Some(end) = self.ends.remove(&(node, conn)) else { continue };
             self.stats.frames_dropped += frames_in(&end.queue);
@@ -235,10 +302,6 @@ impl SimNet {
         }
     }
 
-    fn node_ends(&self, node: NodeId) -> impl Iterator<Item = ConnId> + '_ {
-        self.ends.range((node, ConnId(0))..=(node, ConnId(u64::MAX))).map(|(k, _)| k.1)
-    }
-
     /// Sets the latency of both directions between `a` and `b`.
     pub fn set_link(&mut self, a: NodeId, b: NodeId, link: LinkConfig) {
         self.links.insert((a, b), link);
@@ -247,6 +310,9 @@ impl SimNet {
 
     /// The latency of the directed link `from -> to`.
     pub fn link(&self, from: NodeId, to: NodeId) -> LinkConfig {
+        if self.links.is_empty() {
+            return self.config.link;
+        }
         self.links.get(&(from, to)).copied().unwrap_or(self.config.link)
     }
 
@@ -293,7 +359,7 @@ impl SimNet {
         self.clogged.remove(&(a, b));
         self.clogged.remove(&(b, a));
         let now = self.now;
-        for (&(node, conn), end) in &mut self.ends {
+        for ((node, conn), end) in self.ends.iter_mut() {
             let between = (node == a && end.remote == b) || (node == b && end.remote == a);
             if let (true, Some(front)) = (between, end.queue.front_mut()) {
                 if front.due {
@@ -311,7 +377,7 @@ impl SimNet {
 
     /// Number of open ends (connections counted once per side), for tests.
     pub fn open_ends(&self, node: NodeId) -> usize {
-        self.node_ends(node).count()
+        self.ends.conns(node).count()
     }
 
     /// Wakes produced since the last drain; the world queues each as an event.
@@ -432,7 +498,7 @@ impl SimNet {
         let jitter = if link.jitter.as_nanos() == 0 {
             0
         } else {
-            self.rng.random_range(0..=link.jitter.as_nanos())
+            uniform_inclusive(splitmix64(&mut self.jitter), link.jitter.as_nanos())
         };
         // Saturating: latencies come from fault plans, which may be written by hand.
         Instant(sent.as_nanos().saturating_add(link.latency.as_nanos()).saturating_add(jitter))
@@ -533,8 +599,8 @@ impl SimNet {
     fn reset_between(&mut self, a: NodeId, b: NodeId) {
         let mut victims = Vec::new();
         for (x, y) in [(a, b), (b, a)] {
-            for conn in self.node_ends(x) {
-                if self.ends[&(x, conn)].remote == y {
+            for conn in self.ends.conns(x) {
+                if self.ends.get(&(x, conn)).is_some_and(|e| e.remote == y) {
                     victims.push((x, conn));
                 }
             }
@@ -577,6 +643,15 @@ impl SimNet {
 impl ItemKind {
     fn is_terminal(&self) -> bool {
         matches!(self, ItemKind::Closed(_) | ItemKind::DialFailed(_))
+    }
+}
+
+/// Maps a uniform 64-bit word to `0..=max` by a widening multiply (Lemire, without the
+/// rejection step: the bias is below `max / 2^64`, far below anything a test could see).
+fn uniform_inclusive(word: u64, max: u64) -> u64 {
+    match max.checked_add(1) {
+        Some(n) => ((u128::from(word) * u128::from(n)) >> 64) as u64,
+        None => word,
     }
 }
 

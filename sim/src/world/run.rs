@@ -8,7 +8,7 @@ use crate::io::{CloseReason, DialError, NetEvent};
 use crate::seed::fnv1a64;
 use crate::simulated::net::Wake;
 use crate::time::{Duration, Instant};
-use crate::trace::{digest, mix, Kind};
+use crate::trace::{digest, pair, Kind};
 
 use super::node::{NodeTimers, NodeTrace};
 use super::{Event, Status, World};
@@ -93,7 +93,7 @@ impl<A: Actor> World<A> {
             return;
         }
         self.events += 1;
-        self.trace.event_of(self.now, Some(node), TIMER, mix(id.0, tag), || {
+        self.trace.event_of(self.now, Some(node), TIMER, pair(id.0, tag), || {
             format!("id={} tag={tag}", id.0)
         });
         self.call(i, |a, env| a.on_timer(env, id, tag));
@@ -259,7 +259,7 @@ fn describe_net(event: &NetEvent, keep: bool) -> (u64, String) {
             (5, conn, r, keep.then(|| format!("closed: {reason:?}")))
         }
     };
-    let digest = mix(extra, (code << 56) ^ conn.0);
+    let digest = pair(extra, (code << 56) ^ conn.0);
     let detail = if keep {
         let what =
             text.unwrap_or_else(|| if code == 1 { "connected".into() } else { String::new() });
