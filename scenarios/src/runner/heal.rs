@@ -26,10 +26,10 @@ impl<S: Observable> Run<S> {
             self.c.misconfigured.remove(&n);
         }
         self.refresh_roles();
+        // A restart of a running member with an armed disk fault (crash at a disk operation,
+        // EIO on sync) brings it back as soon as the fault fires; other running members ignore it.
         for n in self.serving.clone() {
-            if !self.c.is_up(n) {
-                self.c.w.apply(&Fault::Restart { node: n });
-            }
+            self.c.w.apply(&Fault::Restart { node: n });
         }
         // A member whose addition committed but whose answer was lost still has to start.
         for (node, member) in std::mem::take(&mut self.adding) {
@@ -70,6 +70,7 @@ impl<S: Observable> Run<S> {
                 self.fail(Property::Liveness, detail);
                 return;
             }
+            self.tend_members();
             let stale =
                 probe_sent.is_none_or(|t| now.saturating_since(t) >= Duration::from_secs(1));
             if stale {
@@ -87,7 +88,7 @@ impl<S: Observable> Run<S> {
                 return;
             }
             let now = self.c.w.now();
-            self.note_fail_stopped();
+            self.tend_members();
             let applied: Vec<(u32, Option<u64>)> = self
                 .serving
                 .iter()
@@ -125,19 +126,27 @@ impl<S: Observable> Run<S> {
         }
     }
 
-    /// Members with damaged storage that halted on purpose after the heal stay down; any other
-    /// member that cannot start is a liveness failure, reported by the convergence check.
-    fn note_fail_stopped(&mut self) {
+    /// Keeps members up after the heal. A member that went down again (a disk crash armed
+    /// earlier firing now) is restarted. One that refused to start (a fatal halt) stays down:
+    /// that is right only after bit rot on its disk (fail-stop on detected damage, as long as a
+    /// quorum is left); for any other member it is a liveness failure.
+    fn tend_members(&mut self) {
         let healed = self.healed_at;
-        for &n in &self.serving {
-            if self.c.is_up(n) || !self.rotted.contains(&n) || self.fail_stopped.contains(&n) {
+        for n in self.serving.clone() {
+            if self.c.is_up(n) || self.fail_stopped.contains(&n) {
                 continue;
             }
-            let fatal_since_heal = self.c.w.halts().iter().any(|(at, node, h)| {
-                *node == NodeId(n) && *at >= healed && matches!(h, Halt::Fatal(_))
+            let fatal = self.c.w.halts().iter().rev().find_map(|(at, node, h)| match h {
+                Halt::Fatal(why) if *node == NodeId(n) && *at >= healed => Some(why.clone()),
+                _ => None,
             });
-            if fatal_since_heal {
-                self.fail_stopped.push(n);
+            match fatal {
+                None => self.c.w.apply(&Fault::Restart { node: n }),
+                Some(_) if self.rotted.contains(&n) => self.fail_stopped.push(n),
+                Some(why) => {
+                    let detail = format!("node {n} cannot start after the heal: {why}");
+                    self.fail(Property::Liveness, detail);
+                }
             }
         }
         let quorum = self.serving.len() / 2 + 1;

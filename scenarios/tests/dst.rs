@@ -1,0 +1,156 @@
+//! The `dst` scenario commands through the library entry point: listing, running, replaying,
+//! determinism, the broken-configuration check, and bad input.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use scenarios::cli::{self, World};
+use scenarios::plan::Plan;
+use scenarios::runner::{run, RunOptions};
+use scenarios::scenario::{find, CATALOGUE};
+
+#[derive(Default)]
+struct MemWorld {
+    files: BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl World for MemWorld {
+    fn read_file(&mut self, path: &Path) -> io::Result<Vec<u8>> {
+        self.files.get(path).cloned().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+    fn deadline(&mut self, _: u64) -> Box<dyn FnMut() -> bool> {
+        Box::new(|| false)
+    }
+    fn write_file(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        self.files.insert(path.to_path_buf(), bytes.to_vec());
+        Ok(())
+    }
+}
+
+struct Out {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+fn dst(world: &mut MemWorld, args: &[&str]) -> Out {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = std::iter::once("dst").chain(args.iter().copied());
+    let code = cli::run(argv, world, &mut out, &mut err);
+    Out { code, out: String::from_utf8(out).unwrap(), err: String::from_utf8(err).unwrap() }
+}
+
+fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
+    out.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no {prefix}: {out}"))
+}
+
+#[test]
+fn list_snapshot() {
+    let r = dst(&mut MemWorld::default(), &["list"]);
+    assert_eq!(r.code, 0);
+    insta::assert_snapshot!("dst_list", r.out);
+}
+
+#[test]
+fn run_prints_the_stable_lines_and_exits_0() {
+    let r = dst(&mut MemWorld::default(), &["run", "leader-change", "--seed", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let last: Vec<&str> =
+        r.out.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+    let keys: Vec<&str> = last.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        ["seed", "result", "trace-hash", "sim-time", "wall-time", "speed"],
+        "{}",
+        r.out
+    );
+    assert_eq!(line(&r.out, "seed: "), "1");
+    assert_eq!(line(&r.out, "result: "), "ok");
+    let hash = line(&r.out, "trace-hash: ");
+    assert!(hash.starts_with("0x") && hash.len() == 18, "{hash}");
+    let sim: f64 = line(&r.out, "sim-time: ").parse().unwrap();
+    assert!(sim >= 20.0, "the fault phase alone is 20 s: {sim}");
+}
+
+#[test]
+fn first_trace_lines_of_leader_change_seed_1() {
+    let r = dst(&mut MemWorld::default(), &["run", "leader-change", "--seed", "1", "--trace"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let head: Vec<&str> = r.out.lines().take(50).collect();
+    insta::assert_snapshot!("leader_change_seed_1_trace_head", head.join("\n"));
+}
+
+#[test]
+fn every_scenario_is_deterministic() {
+    for s in CATALOGUE {
+        let plan = s.plan(3, 3);
+        let a = run(&plan, &RunOptions::default());
+        let b = run(&plan, &RunOptions::default());
+        assert_eq!(a.trace_hash, b.trace_hash, "{}: two runs of seed 3 differ", s.name);
+        assert_eq!(a.events, b.events, "{}", s.name);
+        assert_eq!(a.verdict, b.verdict, "{}", s.name);
+        let other = run(&s.plan(4, 3), &RunOptions::default());
+        assert_ne!(a.trace_hash, other.trace_hash, "{}: seeds 3 and 4 gave one trace", s.name);
+    }
+}
+
+#[test]
+fn a_saved_plan_replays_exactly() {
+    let mut w = MemWorld::default();
+    let a = dst(
+        &mut w,
+        &["run", "partition", "--seed", "5", "--plan-out", "p.json", "--history-out", "h.edn"],
+    );
+    assert!(w.files.contains_key(Path::new("h.edn")));
+    let plan =
+        Plan::from_json(std::str::from_utf8(&w.files[Path::new("p.json")]).unwrap()).unwrap();
+    assert_eq!(plan.scenario, "partition");
+    assert_eq!(plan, find("partition").unwrap().plan(5, 3));
+    let b = dst(&mut w, &["run", "--plan", "p.json"]);
+    assert_eq!(line(&a.out, "trace-hash: "), line(&b.out, "trace-hash: "));
+    assert_eq!(a.code, b.code);
+    let h = dst(&mut w, &["check-history", "h.edn"]);
+    assert_eq!(h.code, 0, "the history dst wrote checks out: {}", h.out);
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    let mut w = MemWorld::default();
+    let r = dst(&mut w, &["run", "no-such", "--seed", "1"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.err.contains("unknown scenario \"no-such\"") && r.err.contains("leader-change"),
+        "{}",
+        r.err
+    );
+    let r = dst(&mut w, &["sweep", "--seeds", "5..x"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("malformed seed range"), "{}", r.err);
+    let r = dst(&mut w, &["sweep", "--scenario", "nope", "--seeds", "1"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("unknown scenario"), "{}", r.err);
+    let r = dst(&mut w, &["run", "--plan", "absent.json"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("cannot read absent.json"), "{}", r.err);
+    w.files.insert("bad.json".into(), b"{\"scenario\": \"x\", \"seed\": true}".to_vec());
+    let r = dst(&mut w, &["run", "--plan", "bad.json"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("bad.json") && r.err.contains("line 1"), "{}", r.err);
+    let r = dst(&mut w, &["run", "leader-change"]);
+    assert_eq!(r.code, 2, "--seed is required: {}", r.err);
+    let r = dst(&mut w, &["shrink", "no-such", "--seed", "1"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn sweep_summarizes_and_writes_json() {
+    let mut w = MemWorld::default();
+    let r =
+        dst(&mut w, &["sweep", "--scenario", "clock-skew", "--seeds", "1..3", "--json", "s.json"]);
+    assert!(r.out.contains("clock-skew") && r.out.contains("2 runs"), "{}", r.out);
+    let doc: serde_json::Value = serde_json::from_slice(&w.files[Path::new("s.json")]).unwrap();
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["summary"][0]["scenario"], "clock-skew");
+    assert_eq!(r.code, if r.out.contains(" 0 failed") { 0 } else { 1 });
+}
