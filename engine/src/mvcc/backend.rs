@@ -134,13 +134,13 @@ impl Backend {
         let mut outcome = Ok(());
         self.db.view(|tx| {
             let mut c = bucket_of(tx, bucket)?.cursor();
-            let mut item = c.seek(from)?;
+            let mut item = c.seek_ref(from)?;
             while let Some((k, v)) = item {
-                if to.is_some_and(|to| k.as_slice() >= to) {
+                if to.is_some_and(|to| &*k >= to) {
                     break;
                 }
                 let Some(v) = v else {
-                    item = c.next()?;
+                    item = c.next_ref()?;
                     continue; // nested buckets are not ours; skip
                 };
                 match f(&k, &v) {
@@ -151,7 +151,7 @@ impl Backend {
                         break;
                     }
                 }
-                item = c.next()?;
+                item = c.next_ref()?;
             }
             Ok(())
         })?;
