@@ -10,6 +10,17 @@
 //! N is 1,000,000 (set `ENGINE_BENCH_N` to change it). Run with
 //! `cargo bench -p engine --bench compare`. Prints a table of operations per second.
 //! `ENGINE_BENCH_DIR` chooses where the temporary files go (default: the current directory).
+//! Each workload runs on all three stores before the next one starts, so load from other
+//! processes on a shared machine skews the stores alike; run it a few times and compare the
+//! stores within a run.
+//!
+//! What "durable" means for each, all at their defaults: every commit returns only once it is
+//! on disk. The engine (bolt's protocol) writes the pages, fdatasyncs, writes the meta and
+//! fdatasyncs again; LMDB does the same (its meta goes through an `O_DSYNC` descriptor); redb's
+//! default `Durability::Immediate` checksums its pages and commits with a single fsync. So a
+//! small commit (W3) costs two device flushes on the engine and LMDB and one on redb. Reads use
+//! each store's borrowing API (heed and redb lend their bytes; the engine's `get_ref` and
+//! `*_ref` cursor methods do too).
 #![allow(
     clippy::disallowed_methods,
     clippy::disallowed_types,

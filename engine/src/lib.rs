@@ -24,6 +24,11 @@
 //! db.update(|tx| { tx.create_bucket_if_not_exists(b"key")?.put(b"k", b"v") })?;
 //! let v = db.view(|tx| tx.bucket(b"key")?.map(|b| b.get(b"k")).transpose())?;
 //! let tx = db.begin(false)?; let problems = tx.check();            // Vec<CheckProblem>
+//! // Zero-copy reads: values on committed pages are lent from the mapping for the tx's life.
+//! let b = tx.bucket(b"key")?.unwrap();
+//! let v: Option<Cow<'_, [u8]>> = b.get_ref(b"k")?;
+//! let mut c = b.cursor(); let mut item = c.first_ref()?;            // Option<ItemRef<'_>>
+//! while let Some((k, v)) = item { /* ... */ item = c.next_ref()?; }
 //! ```
 //! A commit that fails on the disk leaves the database fail-stop (`Error::FailStop` for every
 //! later writer) until it is reopened; on a `SimDisk`, reopen after `SimDisk::crash()`.
