@@ -10,6 +10,17 @@
 //! Entries after the snapshot are handed to the apply loop again (raft's `applied` is the
 //! snapshot index); the apply loop skips the state machine for those at or below its
 //! consistent index but re-applies conf changes to raft and the membership.
+//!
+//! Raft's commit index starts at the state machine's consistent index when that is ahead of
+//! the saved hard state (and within the log). It can be: the state machine makes applied
+//! entries durable after every apply batch, while a hard state that only moves the commit
+//! index is saved without a sync (etcd's MustSync). Those entries are known committed (only
+//! committed entries are applied) and the WAL holds them (entries are synced before they are
+//! applied). Without this the applied index would lag the state until a leader resent the
+//! commit index: the node would report the state at `n + 1` as applied `n`, and a snapshot
+//! taken at the applied index would carry an entry past its index (a member restoring it
+//! would apply that entry twice). etcd avoids the second problem differently: its snapshots
+//! carry the backend's own consistent index.
 
 use std::collections::BTreeSet;
 use std::rc::Rc;
@@ -177,7 +188,13 @@ pub fn boot<S: StateMachine>(
             .apply_snapshot(snap.clone())
             .map_err(|e| Halt::Fatal(format!("raft storage snapshot: {e}")))?;
     }
-    storage.set_hard_state(contents.hard_state);
+    let mut hard_state = contents.hard_state;
+    let last_index = contents.entries.last().map_or(snap.metadata.index, |e| e.index);
+    let consistent = sm.consistent_index();
+    if consistent > hard_state.commit && consistent <= last_index {
+        hard_state.commit = consistent;
+    }
+    storage.set_hard_state(hard_state);
     storage.append(&contents.entries);
     Ok(Booted {
         me,
