@@ -92,8 +92,13 @@ impl Progress {
         self.check();
     }
 
-    /// A rejection of the MsgApp at `rejected`, with the follower's hint: returns false if it
-    /// is stale.
+    /// A rejection of the MsgApp at `rejected`, with the follower's hint: returns whether
+    /// `next` moved (then the caller probes again at once); false if the rejection is stale.
+    ///
+    /// A probe at `match + 1` rejected at `match` cannot move `next` (it never goes below
+    /// `match + 1`): the follower lost entries it acknowledged. Probing again at once would
+    /// get the same answer at once, forever; like a stale rejection, it returns false and the
+    /// probe waits for the next heartbeat response.
     pub fn maybe_decr_to(&mut self, rejected: u64, match_hint: u64) -> bool {
         if self.state == ProgressState::Replicate {
             if rejected <= self.matched {
@@ -105,7 +110,11 @@ impl Progress {
         if self.next - 1 != rejected {
             return false;
         }
-        self.next = rejected.min(match_hint + 1).max(self.matched + 1);
+        let next = rejected.min(match_hint + 1).max(self.matched + 1);
+        if next == self.next {
+            return false;
+        }
+        self.next = next;
         self.msg_app_paused = false;
         self.check();
         true
@@ -137,6 +146,10 @@ mod tests {
         assert_eq!(p.next, 7);
         assert!(p.maybe_decr_to(6, 0));
         assert_eq!(p.next, 4, "never below match + 1");
+        p.msg_app_paused = true;
+        assert!(!p.maybe_decr_to(3, 0), "rejected at match: next cannot move");
+        assert_eq!(p.next, 4);
+        assert!(p.is_paused(), "no immediate re-probe");
     }
 
     #[test]
