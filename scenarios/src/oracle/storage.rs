@@ -5,6 +5,13 @@
 //! compared as soon as some other serving member has applied exactly the same index (members
 //! at the same applied index hold the same state), which usually happens within a heartbeat or
 //! two; a restart whose node never meets a peer at the same index is counted as unmatched.
+//!
+//! That comparison needs the applied index to name the state: between simulator steps every
+//! running member's state machine must stand exactly at the server's applied index (its
+//! consistent index). A member whose store is ahead of its applied index, as after a power loss
+//! that kept the store's durable index but not the hard state's commit index, is reported as
+//! such: it would otherwise show up as a digest mismatch with a peer at the same applied index,
+//! and a snapshot taken at its applied index would carry entries past that index.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +50,14 @@ impl StorageOracle {
         }
         for &n in members {
             let Some(r) = c.running(n) else { continue };
+            let (applied, consistent) = (r.applied_index(), r.state_machine().consistent_index());
+            if applied != consistent {
+                self.violation = Some(format!(
+                    "node {n} reports applied index {applied} but its state machine stands at \
+                     consistent index {consistent}"
+                ));
+                return;
+            }
             let boot = r.boot_number();
             if self.boots.insert(n, boot) == Some(boot) {
                 continue;
