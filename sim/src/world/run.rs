@@ -4,11 +4,11 @@
 
 use crate::buggify::NodeBuggify;
 use crate::env::{Actor, Env, EnvParts, Halt, NodeId, TimerId};
-use crate::io::{CloseReason, DialError, NetEvent};
+use crate::io::{CloseReason, ConnId, DialError, NetEvent};
 use crate::seed::fnv1a64;
 use crate::simulated::net::Wake;
 use crate::time::{Duration, Instant};
-use crate::trace::{digest, pair, Kind};
+use crate::trace::{frame_digest, pair, Kind};
 
 use super::node::{NodeTimers, NodeTrace};
 use super::{Event, Status, World};
@@ -106,9 +106,9 @@ impl<A: Actor> World<A> {
         }
         let Some(event) = self.net.deliver(wake) else { return };
         self.events += 1;
-        let keep = self.trace.keeps_records();
-        let (digest, detail) = describe_net(&event, keep);
-        self.trace.event_of(self.now, Some(wake.node), NET, digest, || detail);
+        let (code, conn, extra) = net_parts(&event);
+        let digest = pair(extra, (code << 56) ^ conn.0);
+        self.trace.event_of(self.now, Some(wake.node), NET, digest, || net_detail(&event));
         self.call(i, |a, env| a.on_net(env, event));
     }
 
@@ -230,42 +230,39 @@ impl<A: Actor> World<A> {
     }
 }
 
-/// Digest and (when records are kept) a one-line description of a network event.
-fn describe_net(event: &NetEvent, keep: bool) -> (u64, String) {
-    let (code, conn, extra, text) = match event {
-        NetEvent::Connected { conn } => (1, conn, 0, None),
+/// What of a network event enters its trace digest: a code for its kind, its connection, and
+/// one word for its content (the frame's digest, the local address, the reason).
+fn net_parts(event: &NetEvent) -> (u64, ConnId, u64) {
+    match event {
+        NetEvent::Connected { conn } => (1, *conn, 0),
         NetEvent::DialFailed { conn, error } => {
             let e = match error {
                 DialError::Refused => 1,
                 DialError::Timeout => 2,
             };
-            (2, conn, e, keep.then(|| format!("dial failed: {error:?}")))
+            (2, *conn, e)
         }
-        NetEvent::Accepted { conn, local } => (
-            3,
-            conn,
-            fnv1a64(local.as_str().as_bytes()),
-            keep.then(|| format!("accepted on {local}")),
-        ),
-        NetEvent::Frame { conn, data } => {
-            let d = digest(data);
-            (4, conn, d, keep.then(|| format!("frame len={} digest={d:016x}", data.len())))
-        }
+        NetEvent::Accepted { conn, local } => (3, *conn, fnv1a64(local.as_str().as_bytes())),
+        NetEvent::Frame { conn, data } => (4, *conn, frame_digest(data)),
         NetEvent::Closed { conn, reason } => {
             let r = match reason {
                 CloseReason::PeerClosed => 1,
                 CloseReason::Reset => 2,
             };
-            (5, conn, r, keep.then(|| format!("closed: {reason:?}")))
+            (5, *conn, r)
         }
+    }
+}
+
+/// A one-line description of a network event (only built when records are kept).
+fn net_detail(event: &NetEvent) -> String {
+    let (_, conn, extra) = net_parts(event);
+    let what = match event {
+        NetEvent::Connected { .. } => "connected".to_string(),
+        NetEvent::DialFailed { error, .. } => format!("dial failed: {error:?}"),
+        NetEvent::Accepted { local, .. } => format!("accepted on {local}"),
+        NetEvent::Frame { data, .. } => format!("frame len={} digest={extra:016x}", data.len()),
+        NetEvent::Closed { reason, .. } => format!("closed: {reason:?}"),
     };
-    let digest = pair(extra, (code << 56) ^ conn.0);
-    let detail = if keep {
-        let what =
-            text.unwrap_or_else(|| if code == 1 { "connected".into() } else { String::new() });
-        format!("conn={} {what}", conn.0)
-    } else {
-        String::new()
-    };
-    (digest, detail)
+    format!("conn={} {what}", conn.0)
 }

@@ -55,7 +55,13 @@ pub(crate) struct Image {
     flips: Vec<Flip>,
     /// `visible` with `flips` applied, rebuilt lazily by `snapshot` when flips exist.
     flipped: Option<Arc<Vec<u8>>>,
+    /// Byte buffers of synced writes, reused by later writes so that the common write + sync
+    /// cycle allocates nothing (at most [`SPARE_BUFFERS`] of at most [`SPARE_BYTES`] each).
+    spare: Vec<Vec<u8>>,
 }
+
+const SPARE_BUFFERS: usize = 4;
+const SPARE_BYTES: usize = 64 * 1024;
 
 /// `usize` index of a file offset. Files live in memory, so an offset beyond `usize` could never
 /// be backed anyway; callers bound lengths by the capacity check first.
@@ -105,7 +111,10 @@ impl Image {
             return;
         }
         apply_write(Arc::make_mut(&mut self.visible), offset, bytes);
-        self.pending.push(DataOp::Write { offset, bytes: bytes.to_vec() });
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        self.pending.push(DataOp::Write { offset, bytes: buf });
         self.flipped = None;
     }
 
@@ -120,10 +129,14 @@ impl Image {
 
     /// Successful fdatasync: every pending operation becomes durable.
     pub(crate) fn sync(&mut self) {
-        for op in &self.pending {
-            apply(&mut self.durable, op);
+        for op in self.pending.drain(..) {
+            apply(&mut self.durable, &op);
+            if let DataOp::Write { bytes, .. } = op {
+                if self.spare.len() < SPARE_BUFFERS && bytes.capacity() <= SPARE_BYTES {
+                    self.spare.push(bytes);
+                }
+            }
         }
-        self.pending.clear();
     }
 
     /// Failed fdatasync (EIO): the pending operations will never reach the platter. They stay
