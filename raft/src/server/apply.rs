@@ -10,10 +10,15 @@
 //! - Every `snapshot_count` applied entries: snapshot the state machine and the membership,
 //!   save it (file, then WAL marker), compact raft's log keeping `catch_up_entries`, release the
 //!   WAL segments before the snapshot and purge old files.
+//! - A snapshot sent to a follower is taken fresh at the applied index (etcd's merged snapshot
+//!   message), so that it lists members added since the last stored snapshot.
 
 use sim::{Env, Halt};
 
-use crate::core::{Codec, ConfChange, ConfChangeType, Entry, EntryKind, Snapshot, Storage};
+use crate::core::{
+    Codec, ConfChange, ConfChangeType, Entry, EntryKind, MessageType, Snapshot, SnapshotMetadata,
+    Storage,
+};
 use crate::wal::purge;
 
 use super::boot::{snap_halt, wal_halt, WAL_DIR};
@@ -158,6 +163,36 @@ impl<S: StateMachine> Running<S> {
             self.trigger(env, &o, result);
         }
         Ok(origin)
+    }
+
+    /// etcd's merged snapshot message: a MsgSnap carries raft's stored snapshot, whose
+    /// configuration may predate members added since, and raft refuses a snapshot from a
+    /// configuration it is not part of, so a member added after the last snapshot could not
+    /// catch up until the next one. Each MsgSnap gets the state at the applied index instead,
+    /// with that index's configuration and membership (it covers the stored snapshot; raft's
+    /// progress for the follower waits for the stored index, which the new one passes).
+    pub(super) fn refresh_snapshot_messages(
+        &mut self,
+        msgs: &mut [crate::core::Message],
+    ) -> Result<(), Halt> {
+        let mut fresh: Option<Snapshot> = None;
+        for m in msgs.iter_mut().filter(|m| m.msg_type == MessageType::MsgSnap) {
+            let stored = m.snapshot.as_ref().map_or(0, |s| s.metadata.index);
+            let index = self.applied;
+            if index <= stored || self.sm.consistent_index() != index {
+                continue;
+            }
+            if fresh.is_none() {
+                let Ok(term) = self.raw.store().term(index) else { continue };
+                let sm_bytes = self.sm.snapshot().map_err(sm_fail)?;
+                let data = encode_snapshot_data(&self.membership, &sm_bytes);
+                let conf_state = self.conf_state.clone();
+                let metadata = SnapshotMetadata { conf_state, index, term };
+                fresh = Some(Snapshot { metadata, data });
+            }
+            m.snapshot = fresh.clone();
+        }
+        Ok(())
     }
 
     /// Takes a snapshot when enough entries were applied since the last one.

@@ -3,7 +3,8 @@
 //!    reads still waiting for a read index (`LeaderChanged`, retryable);
 //! 2. read states: attach the read index to the waiting reads;
 //! 3. committed entries and the snapshot go to the apply queue;
-//! 4. a leader sends its messages before saving (Raft thesis §10.2.1);
+//! 4. a leader sends its messages before saving (Raft thesis §10.2.1); a snapshot message gets
+//!    the state at the applied index (etcd's merged snapshot, [`super::apply`]);
 //! 5. persist: the snapshot file then its WAL marker, then hard state and entries (the WAL
 //!    syncs when raft needs it: new entries, or a new term or vote). Newer etcd also saves the
 //!    snapshot first: a hard state whose commit points past entries we do not hold must never be
@@ -86,10 +87,11 @@ impl<S: StateMachine> Running<S> {
             entries,
             snapshot,
             committed_entries,
-            messages,
+            mut messages,
             persisted_messages,
             ..
         } = rd;
+        self.refresh_snapshot_messages(&mut messages)?;
         if is_leader {
             self.send(env, messages.clone());
         }
