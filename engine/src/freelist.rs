@@ -20,13 +20,27 @@ use crate::page::{put_u64, u64_at, PageHeader, Pgid, FREELIST_PAGE, PAGE_HEADER_
 pub const COUNT_OVERFLOW: u16 = 0xFFFF;
 
 /// Free and pending page ids.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// The free ids are `ids[head..]`: allocating the first run only advances `head` (first fit
+/// usually takes the lowest ids, and shifting the whole vector per page made a large commit's
+/// allocations quadratic); the consumed prefix is dropped once it is half the vector.
+#[derive(Clone, Debug, Default)]
 pub struct Freelist {
-    /// Free page ids, sorted.
+    /// Free page ids, sorted (from `head` on).
     ids: Vec<Pgid>,
+    head: usize,
     /// Pages freed by each transaction, not yet reusable.
     pending: BTreeMap<u64, Vec<Pgid>>,
 }
+
+impl PartialEq for Freelist {
+    /// Equal when the free ids and the pending lists are (however much prefix is consumed).
+    fn eq(&self, other: &Freelist) -> bool {
+        self.free_ids() == other.free_ids() && self.pending == other.pending
+    }
+}
+
+impl Eq for Freelist {}
 
 impl Freelist {
     /// An empty freelist.
@@ -38,12 +52,12 @@ impl Freelist {
     pub fn from_ids(mut ids: Vec<Pgid>) -> Freelist {
         ids.sort_unstable();
         ids.dedup();
-        Freelist { ids, pending: BTreeMap::new() }
+        Freelist { ids, head: 0, pending: BTreeMap::new() }
     }
 
     /// Free ids, sorted.
     pub fn free_ids(&self) -> &[Pgid] {
-        &self.ids
+        &self.ids[self.head..]
     }
 
     /// Pending ids per freeing transaction.
@@ -53,12 +67,12 @@ impl Freelist {
 
     /// Number of free plus pending ids.
     pub fn count(&self) -> usize {
-        self.ids.len() + self.pending.values().map(Vec::len).sum::<usize>()
+        self.free_ids().len() + self.pending.values().map(Vec::len).sum::<usize>()
     }
 
     /// Every free and pending id, sorted.
     pub fn all_ids(&self) -> Vec<Pgid> {
-        let mut all: Vec<Pgid> = self.ids.clone();
+        let mut all: Vec<Pgid> = self.free_ids().to_vec();
         for ids in self.pending.values() {
             all.extend_from_slice(ids);
         }
@@ -68,21 +82,31 @@ impl Freelist {
 
     /// Whether `pgid` is free or pending.
     pub fn contains(&self, pgid: Pgid) -> bool {
-        self.ids.binary_search(&pgid).is_ok() || self.pending.values().any(|v| v.contains(&pgid))
+        self.free_ids().binary_search(&pgid).is_ok()
+            || self.pending.values().any(|v| v.contains(&pgid))
     }
 
     /// Takes the first run of `n` contiguous free pages (first fit over the sorted ids) and
     /// returns its first id, or 0 when no run is long enough (the caller then grows the file).
     pub fn allocate(&mut self, n: usize) -> Pgid {
         assert!(n > 0, "allocate of zero pages");
+        let free = self.free_ids();
         let mut run_start = 0usize;
-        for i in 0..self.ids.len() {
-            if i > 0 && self.ids[i] != self.ids[i - 1] + 1 {
+        for i in 0..free.len() {
+            if i > 0 && free[i] != free[i - 1] + 1 {
                 run_start = i;
             }
             if i + 1 - run_start == n {
-                let first = self.ids[run_start];
-                self.ids.drain(run_start..=i);
+                let first = free[run_start];
+                if run_start == 0 {
+                    self.head += n;
+                    if self.head * 2 >= self.ids.len() {
+                        self.ids.drain(..self.head);
+                        self.head = 0;
+                    }
+                } else {
+                    self.ids.drain(self.head + run_start..=self.head + i);
+                }
                 return first;
             }
         }
@@ -107,9 +131,10 @@ impl Freelist {
         if m.is_empty() {
             return;
         }
-        m.extend_from_slice(&self.ids);
+        m.extend_from_slice(self.free_ids());
         m.sort_unstable();
         self.ids = m;
+        self.head = 0;
     }
 
     /// Forgets the pages freed by transaction `txid` (its rollback).
@@ -179,7 +204,7 @@ impl Freelist {
                 return Err(bad(format!("id {id} listed twice")));
             }
         }
-        Ok(Freelist { ids, pending: BTreeMap::new() })
+        Ok(Freelist { ids, head: 0, pending: BTreeMap::new() })
     }
 }
 
@@ -200,6 +225,27 @@ mod tests {
         assert_eq!(f.allocate(1), 9);
         assert_eq!(f.allocate(1), 18);
         assert_eq!(f.allocate(1), 0, "empty freelist gives 0");
+    }
+
+    #[test]
+    fn allocating_from_the_front_keeps_first_fit_and_equality() {
+        let mut f = Freelist::from_ids((10..30).collect());
+        for want in 10..22 {
+            assert_eq!(f.allocate(1), want);
+        }
+        assert_eq!(f.free_ids(), &(22..30).collect::<Vec<_>>()[..]);
+        assert_eq!(f, Freelist::from_ids((22..30).collect()), "consumed prefix is invisible");
+        assert_eq!(f.count(), 8);
+        assert!(!f.contains(21) && f.contains(22));
+        assert_eq!(f.allocate(3), 22);
+        f.free(5, 40, 0);
+        f.release(5);
+        assert_eq!(f.free_ids(), &[25, 26, 27, 28, 29, 40]);
+        assert_eq!(f.allocate(2), 25);
+        assert_eq!(f.allocate(9), 0);
+        let mut buf = vec![0u8; f.size()];
+        f.write(&mut buf, 3, 0);
+        assert_eq!(Freelist::read(&buf, 3, 100).unwrap(), f);
     }
 
     #[test]
