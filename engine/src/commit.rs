@@ -272,7 +272,12 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
         db.file_len = target;
     }
     let mut dirty = std::mem::take(&mut i.dirty);
-    dirty.write_runs(i.page_size, |offset, bytes| file.write_at(offset, bytes))?;
+    // One page per write call. Linux (ext4 since 6.16) sizes page-cache folios by the write
+    // that creates them: pages written in big runs land in big folios, and when a later commit
+    // rewrites one page of such a folio, writeback writes the whole folio. Copy-on-write pages
+    // are rewritten one by one, so they are written one by one (measured: 100 transactions of
+    // 1,000 random overwrites 37k -> 46k ops/s; a bulk load about 5% slower).
+    dirty.write_runs(i.page_size, i.page_size, |offset, bytes| file.write_at(offset, bytes))?;
     drop(dirty);
     file.sync()?;
     let page = i.meta.to_page();

@@ -2,9 +2,10 @@
 //!
 //! Spill serializes every node (and the freelist) straight into one growing byte buffer instead
 //! of one allocation per page. Pages allocated one after another from the high water mark sit
-//! one after another in the buffer too, so a bulk load is written with a few large calls and no
-//! further copying; pages whose ids are adjacent but whose bytes are not (ids reused from the
-//! freelist) are gathered into a bounded scratch run.
+//! one after another in the buffer too, so they are written straight from it; pages whose ids
+//! are adjacent but whose bytes are not (ids reused from the freelist) are gathered into a
+//! bounded scratch run. Runs are handed out in pieces of a size the caller picks (commit uses
+//! one page: see `commit::write_out`).
 //!
 //! Invariant: every entry's bytes are a whole number of pages, zero-filled past what the
 //! serializer wrote, and no two entries overlap in page ids (each came from one allocation).
@@ -13,9 +14,6 @@ use crate::page::Pgid;
 
 /// Gathered (copied) runs are cut at this many bytes.
 const MAX_GATHER_RUN: usize = 4 << 20;
-/// Longer runs are written in pieces of this many bytes: one 200 MB `pwrite` measured about
-/// 2.5x slower than the same bytes in 1 MiB calls (ext4, this machine).
-const MAX_WRITE: usize = 1 << 20;
 
 /// One allocation's pages: its first id, where its bytes start in the buffer, and their length.
 #[derive(Clone, Copy, Debug)]
@@ -47,12 +45,13 @@ impl DirtyPages {
         self.entries = Vec::new();
     }
 
-    /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order
-    /// (long runs in pieces of at most `MAX_WRITE` bytes). A run whose bytes are also
-    /// consecutive in the buffer is passed without copying.
+    /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order,
+    /// in pieces of at most `max_write` bytes. A run whose bytes are also consecutive in the
+    /// buffer is passed without copying.
     pub fn write_runs<E>(
         &mut self,
         page_size: usize,
+        max_write: usize,
         mut write: impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         self.entries.sort_unstable_by_key(|e| e.pgid);
@@ -76,8 +75,8 @@ impl DirtyPages {
             let continues = end < self.entries.len() && self.entries[end].pgid == next_id;
             if !continues || end > k + 1 {
                 let run = &self.bytes[first.offset..bytes_end];
-                for (j, piece) in run.chunks(MAX_WRITE).enumerate() {
-                    write(first.pgid * ps + (j * MAX_WRITE) as u64, piece)?;
+                for (j, piece) in run.chunks(max_write).enumerate() {
+                    write(first.pgid * ps + (j * max_write) as u64, piece)?;
                 }
                 k = end;
                 continue;
@@ -95,7 +94,9 @@ impl DirtyPages {
                 next_id += (e.len as u64) / ps;
                 end += 1;
             }
-            write(first.pgid * ps, &scratch)?;
+            for (j, piece) in scratch.chunks(max_write).enumerate() {
+                write(first.pgid * ps + (j * max_write) as u64, piece)?;
+            }
             k = end;
         }
         Ok(())
@@ -107,8 +108,12 @@ mod tests {
     use super::*;
 
     fn runs(d: &mut DirtyPages, ps: usize) -> Vec<(u64, Vec<u8>)> {
+        runs_of(d, ps, usize::MAX)
+    }
+
+    fn runs_of(d: &mut DirtyPages, ps: usize, max_write: usize) -> Vec<(u64, Vec<u8>)> {
         let mut out = Vec::new();
-        d.write_runs(ps, |off, b| {
+        d.write_runs(ps, max_write, |off, b| {
             out.push((off, b.to_vec()));
             Ok::<(), ()>(())
         })
@@ -158,19 +163,20 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].0, 20 * ps as u64);
         assert_eq!(r[0].1.len(), 10 * ps);
-        // A run longer than MAX_WRITE comes in pieces that tile it.
+        // A run longer than max_write comes in pieces that tile it.
         let big = 4096;
         let mut d = DirtyPages::default();
-        let n = MAX_WRITE / big * 2 + 3;
+        let max_write = 4 * big;
+        let n = 11;
         for id in 0..n as u64 {
             d.add(100 + id, big)[0] = id as u8;
         }
-        let r = runs(&mut d, big);
+        let r = runs_of(&mut d, big, max_write);
         assert_eq!(r.len(), 3);
         let mut next = 100 * big as u64;
         for (off, bytes) in &r {
             assert_eq!(*off, next);
-            assert!(bytes.len() <= MAX_WRITE);
+            assert!(bytes.len() <= max_write);
             next += bytes.len() as u64;
         }
         assert_eq!(next, (100 + n as u64) * big as u64);
