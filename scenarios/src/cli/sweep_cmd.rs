@@ -10,7 +10,7 @@ use crate::sweep::{run_seed, summarize, Seeds, SweepRun};
 use super::{Job, World, EXIT_FAILED, EXIT_OK};
 
 /// Seeds per scenario in the bare `dst` sweep: about two minutes on a 2-core machine.
-pub const DEFAULT_SEEDS: u64 = 40;
+pub const DEFAULT_SEEDS: u64 = 400;
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
