@@ -6,9 +6,11 @@
 //! compare-and-swap -> `cas [old new]`, whose refusal (compare false) is a `fail`.
 //!
 //! Outcomes: a response is `ok`; an error that proves the operation never reached the log
-//! (no leader, leader changed, stopped, refused) is `fail` and the client retries it as a new
-//! operation up to [`MAX_ATTEMPTS`] times; a server timeout or no answer within
-//! [`CLIENT_TIMEOUT`] is `info` (it may or may not have happened) and the client moves on.
+//! (no leader, leader changed, refused) is `fail` and the client retries it as a new
+//! operation up to [`MAX_ATTEMPTS`] times; a server timeout, a `stopped` answer or no answer
+//! within [`CLIENT_TIMEOUT`] is `info` (it may or may not have happened) and the client moves
+//! on. `stopped` is not definite: a member removed from the cluster answers it for proposals it
+//! had already forwarded to the leader, and those may still commit through the others.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -246,6 +248,7 @@ enum Classified {
     Refused,
     /// Definitely not applied; retry.
     Retry,
+    /// May or may not have been applied.
     Unknown,
 }
 
@@ -263,7 +266,7 @@ fn classify(work: &WorkOp, result: Result<OpResult, ServerError>) -> Classified 
         }
         Ok(OpResult::Txn { succeeded: false, .. }) => Classified::Refused,
         Ok(_) => Classified::Ok(Value::Nil),
-        Err(ServerError::Timeout) => Classified::Unknown,
+        Err(ServerError::Timeout | ServerError::Stopped) => Classified::Unknown,
         Err(e) if e.retryable() => Classified::Retry,
         Err(_) => Classified::Refused,
     }
@@ -272,4 +275,30 @@ fn classify(work: &WorkOp, result: Result<OpResult, ServerError>) -> Classified 
 /// A stored value as the workload's integer.
 pub fn parse_value(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A removed member answers `Stopped` for proposals it already forwarded to the leader;
+    /// they may commit anyway (dst membership seed 66: a put answered `Stopped` was applied and
+    /// a later cas on its value succeeded), so the history must not record a definite failure.
+    #[test]
+    fn stopped_is_an_unknown_outcome_not_a_failure() {
+        let put = WorkOp::Put { key: 0, value: 675 };
+        assert!(matches!(classify(&put, Err(ServerError::Stopped)), Classified::Unknown));
+        let cas = WorkOp::Cas { key: 0, old: Some(675), new: 677 };
+        assert!(matches!(classify(&cas, Err(ServerError::Stopped)), Classified::Unknown));
+    }
+
+    #[test]
+    fn errors_before_the_log_stay_definite() {
+        let put = WorkOp::Put { key: 0, value: 1 };
+        assert!(matches!(classify(&put, Err(ServerError::NoLeader)), Classified::Retry));
+        let why = String::from("x");
+        let refused = classify(&put, Err(ServerError::BadMembership(why)));
+        assert!(matches!(refused, Classified::Refused));
+        assert!(matches!(classify(&put, Err(ServerError::Timeout)), Classified::Unknown));
+    }
 }

@@ -200,7 +200,9 @@ pub enum ServerError {
     LeaderChanged,
     /// The membership change is invalid (unknown member, duplicate URL, ...).
     BadMembership(String),
-    /// The node is not serving (it was removed from the cluster).
+    /// The node is not serving (it was removed from the cluster). A proposal pending when the
+    /// member stopped was already forwarded to the leader and may still commit through the
+    /// remaining members: its outcome is unknown.
     Stopped,
     /// The request must go to the leader; `leader` is the one this member knows (0: none).
     NotLeader { leader: u64 },
