@@ -186,12 +186,19 @@ impl<S: Observable> Run<S> {
         );
     }
 
-    /// Starts added member `node` (raft ID `member`) with the current membership.
+    /// Starts added member `node` (raft ID `member`) with the membership of a running member
+    /// that has applied the addition (the leader first). The node the harness thinks is leader
+    /// may not have applied it yet (or be a deposed leader): starting the joiner with a list that
+    /// lacks it makes it refuse to boot. With no such member the node stays in `adding` and the
+    /// heal tries again.
     pub(super) fn start_added(&mut self, node: u32, member: u64) {
         if self.c.nodes().contains(&node) {
             return;
         }
-        let Some(l) = self.c.leader().or_else(|| self.serving.first().copied()) else { return };
+        let candidates: Vec<u32> =
+            self.c.leader().into_iter().chain(self.serving.clone()).collect();
+        let has_it = |n: &u32| self.c.running(*n).is_some_and(|r| r.membership().contains(member));
+        let Some(l) = candidates.into_iter().find(has_it) else { return };
         let Some(r) = self.c.running(l) else { return };
         let m = r.membership();
         let records: Vec<MemberRecord> = m.records();
