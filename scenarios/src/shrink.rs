@@ -126,30 +126,34 @@ impl State<'_> {
         }
     }
 
+    /// Tries removing each `1/n`-th chunk of the list `items` selects, in order; keeps the
+    /// first removal that still fails. Returns the chunk size and whether one was removed.
+    fn remove_a_chunk<T>(
+        &mut self,
+        n: usize,
+        items: fn(&mut Plan) -> &mut Vec<T>,
+    ) -> (usize, bool) {
+        let len = items(&mut self.best).len();
+        let chunk = len.div_ceil(n).max(1);
+        for start in (0..len).step_by(chunk) {
+            let mut c = self.best.clone();
+            let list = items(&mut c);
+            list.drain(start..(start + chunk).min(len));
+            if self.try_keep(c) {
+                return (chunk, true);
+            }
+        }
+        (chunk, false)
+    }
+
     fn ddmin_actions(&mut self) {
         let mut n = 2;
         while !self.best.actions.is_empty() && !self.out_of_runs() {
             let len = self.best.actions.len();
-            let chunk = len.div_ceil(n);
-            let mut removed = false;
-            for start in (0..len).step_by(chunk) {
-                let mut c = self.best.clone();
-                let end = (start + chunk).min(c.actions.len());
-                if start >= end {
-                    break;
-                }
-                c.actions.drain(start..end);
-                if self.try_keep(c) {
-                    removed = true;
-                    break;
-                }
-            }
-            if removed {
-                n = (n - 1).max(2);
-            } else if chunk == 1 {
-                return;
-            } else {
-                n = (n * 2).min(len);
+            match self.remove_a_chunk(n, |p| &mut p.actions) {
+                (_, true) => n = (n - 1).max(2),
+                (1, false) => return,
+                (_, false) => n = (n * 2).min(len),
             }
         }
     }
@@ -158,22 +162,7 @@ impl State<'_> {
     fn ddmin_workload(&mut self) {
         let mut n = 2;
         while !self.best.workload.is_empty() && n <= 64 && !self.out_of_runs() {
-            let len = self.best.workload.len();
-            let chunk = len.div_ceil(n).max(1);
-            let mut removed = false;
-            for start in (0..len).step_by(chunk) {
-                let mut c = self.best.clone();
-                let end = (start + chunk).min(c.workload.len());
-                if start >= end {
-                    break;
-                }
-                c.workload.drain(start..end);
-                if self.try_keep(c) {
-                    removed = true;
-                    break;
-                }
-            }
-            if !removed {
+            if !self.remove_a_chunk(n, |p| &mut p.workload).1 {
                 n *= 2;
             }
         }
