@@ -10,8 +10,9 @@ use crate::scenario;
 
 use super::{World, EXIT_FAILED, EXIT_OK};
 
+/// Where a run's plan comes from: a scenario and a seed, or a saved plan file.
 #[derive(clap::Args, Debug)]
-pub struct RunArgs {
+pub struct PlanSource {
     /// The scenario (see `dst list`).
     #[arg(required_unless_present = "plan", conflicts_with = "plan")]
     pub scenario: Option<String>,
@@ -24,9 +25,27 @@ pub struct RunArgs {
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
     pub nodes: u32,
-    /// Replay a saved plan (faults + workload) instead of drawing one from a seed.
+    /// Use a saved plan (faults + workload) instead of drawing one from a seed.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
+}
+
+impl PlanSource {
+    /// The plan, with `--bug` applied; `Err` is an input error.
+    pub fn load(&self, world: &mut dyn World) -> Result<Plan, String> {
+        let mut plan =
+            load_plan(self.scenario.as_deref(), self.seed, self.nodes, self.plan.as_ref(), world)?;
+        if self.bug.is_some() {
+            plan.knobs.bug = self.bug;
+        }
+        Ok(plan)
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: PlanSource,
     /// Print the whole trace, one event per line, before the verdict.
     #[arg(long)]
     pub trace: bool,
@@ -64,8 +83,7 @@ pub fn load_plan(
 }
 
 pub fn run(args: &RunArgs, world: &mut dyn World, out: &mut dyn Write) -> Result<i32, String> {
-    let plan =
-        load_plan(args.scenario.as_deref(), args.seed, args.nodes, args.plan.as_ref(), world)?;
+    let plan = args.source.load(world)?;
     if let Some(path) = &args.plan_out {
         write(world, path, plan.to_json().as_bytes())?;
     }
@@ -85,7 +103,7 @@ pub fn run(args: &RunArgs, world: &mut dyn World, out: &mut dyn Write) -> Result
     if let Some(path) = &args.history_out {
         write(world, path, history_file::write(&report.history).as_bytes())?;
     }
-    print_report(&report, wall, args.plan.is_some(), out).map_err(io)?;
+    print_report(&report, wall, args.source.plan.is_some(), out).map_err(io)?;
     Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
 }
 

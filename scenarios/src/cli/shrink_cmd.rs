@@ -5,26 +5,13 @@ use std::path::PathBuf;
 
 use crate::shrink::shrink as shrink_plan;
 
-use super::run_cmd::load_plan;
+use super::run_cmd::PlanSource;
 use super::{World, EXIT_OK};
 
 #[derive(clap::Args, Debug)]
 pub struct ShrinkArgs {
-    /// The scenario of the failing run.
-    #[arg(required_unless_present = "plan", conflicts_with = "plan")]
-    pub scenario: Option<String>,
-    /// The failing seed.
-    #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
-    pub seed: Option<u64>,
-    /// Run with a deliberate server bug (to check that the oracles catch it).
-    #[arg(long, value_enum, value_name = "BUG")]
-    pub bug: Option<crate::plan::Bug>,
-    /// Cluster size.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
-    pub nodes: u32,
-    /// Shrink a saved plan instead.
-    #[arg(long, value_name = "FILE")]
-    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: PlanSource,
     /// Where to write the shrunk plan (default: dst-shrunk-SCENARIO-SEED.json).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -38,11 +25,7 @@ pub fn shrink(
     world: &mut dyn World,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
-    let mut plan =
-        load_plan(args.scenario.as_deref(), args.seed, args.nodes, args.plan.as_ref(), world)?;
-    if args.bug.is_some() {
-        plan.knobs.bug = args.bug;
-    }
+    let plan = args.source.load(world)?;
     let io = |e: std::io::Error| format!("cannot write output: {e}");
     writeln!(
         out,
