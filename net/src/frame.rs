@@ -21,6 +21,11 @@ pub const HEADER_LEN: usize = 40;
 pub const MAX_PAYLOAD: usize = 16 << 20;
 /// Largest encoded frame.
 pub const MAX_FRAME_LEN: usize = HEADER_LEN + MAX_PAYLOAD;
+/// Longest sender address a pipeline message may carry (see [`encode_pipeline_payload`]).
+pub const MAX_ADDR_LEN: usize = 255;
+/// Largest raft message the transport sends: what is left of [`MAX_PAYLOAD`] once a pipeline
+/// frame has prefixed the longest sender address.
+pub const MAX_MESSAGE: usize = MAX_PAYLOAD - 2 - MAX_ADDR_LEN;
 
 /// Which stream a hello frame opens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -145,6 +150,8 @@ pub enum FrameError {
     LengthMismatch { declared: usize, actual: usize },
     /// The stored CRC does not match the computed one.
     ChecksumMismatch { stored: u32, computed: u32 },
+    /// A pipeline message's sender address is missing, too long or not UTF-8.
+    BadSenderAddress { reason: &'static str },
 }
 
 impl fmt::Display for FrameError {
@@ -169,6 +176,9 @@ impl fmt::Display for FrameError {
             }
             FrameError::ChecksumMismatch { stored, computed } => {
                 write!(f, "frame checksum mismatch: stored {stored:08x}, computed {computed:08x}")
+            }
+            FrameError::BadSenderAddress { reason } => {
+                write!(f, "pipeline message sender address: {reason}")
             }
         }
     }
@@ -267,6 +277,45 @@ pub fn decode_parts(bytes: &[u8]) -> Result<(Header, &[u8]), FrameError> {
     Ok((header, payload))
 }
 
+/// The payload of a message frame sent on a pipeline connection: the sender's listen address
+/// ahead of the raft message, so that a receiver which does not know the sender yet (it has
+/// not applied the sender's addition) can still answer it, as etcd's pipeline handler does
+/// with the `X-PeerURLs` header. Messages on streams carry no address: a stream exists only
+/// between members that know each other.
+///
+/// ```text
+/// offset size field
+///      0    2 address length a, big-endian, 1..=MAX_ADDR_LEN
+///      2    a address          UTF-8, the sender's listen address
+///    2+a    . message          the raft message, opaque
+/// ```
+pub fn encode_pipeline_payload(sender: &str, message: &[u8]) -> Vec<u8> {
+    assert!(
+        !sender.is_empty() && sender.len() <= MAX_ADDR_LEN,
+        "sender address {sender:?} must be 1..={MAX_ADDR_LEN} bytes"
+    );
+    let len = u16::try_from(sender.len()).expect("address length checked above");
+    let mut out = Vec::with_capacity(2 + sender.len() + message.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(sender.as_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+/// Splits a pipeline message payload (layout on [`encode_pipeline_payload`]) into the sender's
+/// address and the raft message.
+pub fn decode_pipeline_payload(payload: &[u8]) -> Result<(&str, &[u8]), FrameError> {
+    let bad = |reason| FrameError::BadSenderAddress { reason };
+    let len_bytes = payload.get(..2).ok_or(bad("payload shorter than the address length"))?;
+    let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
+    if len == 0 || len > MAX_ADDR_LEN {
+        return Err(bad("address length outside 1..=255"));
+    }
+    let addr = payload.get(2..2 + len).ok_or(bad("address runs past the payload"))?;
+    let addr = std::str::from_utf8(addr).map_err(|_| bad("address is not UTF-8"))?;
+    Ok((addr, &payload[2 + len..]))
+}
+
 fn checksum(head: &[u8], payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(head);
@@ -346,6 +395,29 @@ mod tests {
         let mut b = good.clone();
         b[20] ^= 0x80; // a flipped member-ID bit is caught by the CRC too
         assert!(matches!(Frame::decode(&b), Err(FrameError::ChecksumMismatch { .. })));
+    }
+
+    #[test]
+    fn pipeline_payload_round_trips_and_names_each_defect() {
+        let p = encode_pipeline_payload("n4:2380", b"raft");
+        assert_eq!(&p[..2], &7u16.to_be_bytes());
+        assert_eq!(decode_pipeline_payload(&p), Ok(("n4:2380", &b"raft"[..])));
+        assert_eq!(decode_pipeline_payload(&encode_pipeline_payload("a", b"")), Ok(("a", &[][..])));
+        let reason = |p: &[u8]| match decode_pipeline_payload(p) {
+            Err(FrameError::BadSenderAddress { reason }) => reason,
+            other => panic!("expected a sender-address error, got {other:?}"),
+        };
+        assert_eq!(reason(&[0]), "payload shorter than the address length");
+        assert_eq!(reason(&[0, 0, b'x']), "address length outside 1..=255");
+        assert_eq!(reason(&[1, 0, b'x']), "address length outside 1..=255");
+        assert_eq!(reason(&[0, 5, b'x']), "address runs past the payload");
+        assert_eq!(reason(&[0, 1, 0xff]), "address is not UTF-8");
+    }
+
+    #[test]
+    #[should_panic(expected = "must be 1..=255 bytes")]
+    fn an_empty_sender_address_is_a_programmer_error() {
+        let _ = encode_pipeline_payload("", b"x");
     }
 
     #[test]

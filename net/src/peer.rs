@@ -89,6 +89,10 @@ pub struct Peer {
     /// Pipeline connections in flight.
     pub in_flight: usize,
     pub status: PeerStatus,
+    /// A *remote*, not a member we were told about: a sender learnt from its pipeline messages
+    /// (etcd's `remote`). We answer it by pipeline only and never dial its streams, until the
+    /// member is added for real.
+    pub remote: bool,
 }
 
 impl Peer {
@@ -103,6 +107,7 @@ impl Peer {
             queue_cap,
             in_flight: 0,
             status: PeerStatus { active: false, since: now },
+            remote: false,
         }
     }
 

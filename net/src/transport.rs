@@ -8,7 +8,11 @@
 //! in [`crate::refusal`].
 //!
 //! Which frames are checked: every frame but a `Refused` answer (which carries the refuser's
-//! identity by design). A hello or pipeline message arriving on an accepted connection is
+//! identity by design). A stream hello must come from a member we know; a pipeline message
+//! only from a member that was not removed (etcd's pipeline handler is as lenient): a member
+//! that has not yet applied another's addition must still hear from it, or a new member that
+//! became leader could never bring it up to date. Such a sender becomes a *remote* (see
+//! [`crate::peer::Peer::remote`]), answered by pipeline at the address its message carries. A hello or pipeline message arriving on an accepted connection is
 //! answered with `Refused` and a code, so the dialer can report the refusal too; a frame on a
 //! connection we dialled (`Accepted`, stream messages, `Ack`) that fails the check closes it. Both
 //! count as refusals.
@@ -19,7 +23,9 @@ use sim::io::{Addr, ConnId, NetError, NetEvent};
 use sim::time::{Duration, Instant};
 use sim::{Env, TimerId};
 
-use crate::frame::{self, FrameError, FrameKind, Header, MessageKind, StreamType, MAX_PAYLOAD};
+use crate::frame::{
+    self, FrameError, FrameKind, Header, MessageKind, StreamType, MAX_ADDR_LEN, MAX_MESSAGE,
+};
 use crate::ids::{ClusterId, MemberId};
 use crate::peer::{slot, Peer, PeerStatus, Queued, Reader, Route, STREAM_TYPES};
 use crate::refusal::{check_identity, LocalIdentity, LogLimiter, LogLine, Refusal, RefusalCode};
@@ -148,6 +154,11 @@ pub struct Transport {
 
 impl Transport {
     pub fn new(cfg: TransportConfig) -> Transport {
+        let listen = cfg.listen.as_str();
+        assert!(
+            !listen.is_empty() && listen.len() <= MAX_ADDR_LEN,
+            "listen address {listen:?} must be 1..={MAX_ADDR_LEN} bytes"
+        );
         let limiter = LogLimiter::new(cfg.log_interval);
         Transport {
             cfg,
@@ -178,8 +189,13 @@ impl Transport {
     pub fn take_events(&mut self) -> Vec<TransportEvent> {
         self.events.drain(..).collect()
     }
+    /// The members we were told about (remotes learnt from pipeline messages are not among them).
     pub fn peer_ids(&self) -> Vec<MemberId> {
-        self.peers.keys().copied().collect()
+        self.peers.values().filter(|p| !p.remote).map(|p| p.id).collect()
+    }
+    /// Senders we answer by pipeline only, learnt from their messages (module docs).
+    pub fn remote_ids(&self) -> Vec<MemberId> {
+        self.peers.values().filter(|p| p.remote).map(|p| p.id).collect()
     }
     pub fn peer_status(&self, member: MemberId) -> Option<PeerStatus> {
         self.peers.get(&member).map(|p| p.status)
@@ -216,7 +232,18 @@ impl Transport {
     /// Adds a peer (before or after `start`); its streams are dialled at once when started.
     pub fn add_peer<R>(&mut self, env: &mut Env<'_, R>, id: MemberId, addr: Addr) {
         assert!(id != self.cfg.local, "cannot add the local member {id} as its own peer");
-        if self.peers.contains_key(&id) {
+        if let Some(p) = self.peers.get_mut(&id) {
+            if std::mem::replace(&mut p.remote, false) {
+                // A remote becomes a full peer: its streams are dialled from now on.
+                p.addr = addr;
+                trace(env, "net.remote_promoted", || format!("{id}"));
+                if self.started {
+                    for s in STREAM_TYPES {
+                        self.dial_stream(env, id, s);
+                    }
+                }
+                return;
+            }
             return self.update_peer(env, id, addr);
         }
         self.removed.remove(&id);
@@ -229,12 +256,8 @@ impl Transport {
         }
     }
 
-    /// Marks members removed before this transport existed (frames from them are refused).
-    pub fn set_removed(&mut self, ids: impl IntoIterator<Item = MemberId>) {
-        self.removed.extend(ids);
-    }
-
-    /// Removes a peer: closes all its connections and refuses its frames from now on.
+    /// Removes a peer (or remote): closes all its connections and refuses its frames from now
+    /// on. Idempotent; also marks a member removed that was never a peer.
     pub fn remove_peer<R>(&mut self, env: &mut Env<'_, R>, id: MemberId) {
         self.removed.insert(id);
         let Some(p) = self.peers.remove(&id) else { return };
@@ -282,7 +305,7 @@ impl Transport {
         let Some(p) = self.peers.get(&m.to) else {
             return self.dropped(m.to, m.kind);
         };
-        if m.payload.len() > MAX_PAYLOAD {
+        if m.payload.len() > MAX_MESSAGE {
             return self.dropped(m.to, m.kind);
         }
         if let Route::Stream(conn) = p.route(m.kind) {
@@ -323,7 +346,8 @@ impl Transport {
             }
             let Some(q) = p.queue.pop_front() else { return };
             let addr = p.addr.clone();
-            let bytes = self.frame(FrameKind::Message(q.kind), id, &q.payload);
+            let payload = frame::encode_pipeline_payload(self.cfg.listen.as_str(), &q.payload);
+            let bytes = self.frame(FrameKind::Message(q.kind), id, &payload);
             self.stats.pipeline_dials += 1;
             match env.net().dial(&addr) {
                 Ok(conn) => {
@@ -341,7 +365,7 @@ impl Transport {
 
     fn dial_stream<R>(&mut self, env: &mut Env<'_, R>, id: MemberId, s: StreamType) {
         let Some(p) = self.peers.get_mut(&id) else { return };
-        if p.readers[slot(s)].is_some() {
+        if p.remote || p.readers[slot(s)].is_some() {
             return;
         }
         if let Some(t) = p.redial[slot(s)].take() {
@@ -454,7 +478,7 @@ impl Transport {
                 | (Conn::Pipeline { .. }, FrameKind::Ack)
         );
         if ours_to_check {
-            if let Err(r) = self.check(&h) {
+            if let Err(r) = self.check(&h, Senders::PeersAndRemotes) {
                 self.refuse(env, r);
                 env.net().close(conn);
                 return self.conn_lost(env, conn);
@@ -512,8 +536,12 @@ impl Transport {
         }
     }
 
-    fn check(&self, h: &Header) -> Result<(), Refusal> {
-        let known = |m: MemberId| self.peers.contains_key(&m);
+    fn check(&self, h: &Header, senders: Senders) -> Result<(), Refusal> {
+        let known = |m: MemberId| match senders {
+            Senders::Peers => self.peers.get(&m).is_some_and(|p| !p.remote),
+            Senders::PeersAndRemotes => self.peers.contains_key(&m),
+            Senders::AnyNotRemoved => true,
+        };
         let removed = |m: MemberId| self.removed.contains(&m);
         let me = LocalIdentity {
             cluster: self.cfg.cluster,
@@ -526,8 +554,14 @@ impl Transport {
 
     /// Checks an incoming hello or pipeline frame; on refusal answers `Refused`, closes, and
     /// reports. Returns whether it passed.
-    fn admit<R>(&mut self, env: &mut Env<'_, R>, conn: ConnId, h: &Header) -> bool {
-        let Err(r) = self.check(h) else { return true };
+    fn admit<R>(
+        &mut self,
+        env: &mut Env<'_, R>,
+        conn: ConnId,
+        h: &Header,
+        senders: Senders,
+    ) -> bool {
+        let Err(r) = self.check(h, senders) else { return true };
         let code = r.code().expect("local checks always carry a code");
         let answer = self.frame(FrameKind::Refused, h.from, &[code.to_byte()]);
         let _ = env.net().send(conn, answer);
@@ -538,7 +572,7 @@ impl Transport {
     }
 
     fn on_hello<R>(&mut self, env: &mut Env<'_, R>, conn: ConnId, h: &Header, s: StreamType) {
-        if !self.admit(env, conn, h) {
+        if !self.admit(env, conn, h, Senders::Peers) {
             return;
         }
         let peer = self.peers.get_mut(&h.from).expect("admitted senders are known");
@@ -563,14 +597,38 @@ impl Transport {
         kind: MessageKind,
         payload: &[u8],
     ) {
-        if !self.admit(env, conn, h) {
+        let (addr, message) = match frame::decode_pipeline_payload(payload) {
+            Ok(x) => x,
+            Err(error) => {
+                self.stats.bad_frames += 1;
+                self.events.push_back(TransportEvent::BadFrame { peer: Some(h.from), error });
+                self.conns.remove(&conn);
+                return env.net().close(conn);
+            }
+        };
+        if !self.admit(env, conn, h, Senders::AnyNotRemoved) {
             return;
         }
-        self.deliver(h.from, kind, payload);
+        self.learn_remote(env, h.from, addr);
+        self.deliver(h.from, kind, message);
         let ack = self.frame(FrameKind::Ack, h.from, &[]);
         let _ = env.net().send(conn, ack);
         self.conns.remove(&conn);
         env.net().close(conn);
+    }
+
+    /// Makes an unknown pipeline sender a remote at `addr` (or moves a remote to a new `addr`).
+    fn learn_remote<R>(&mut self, env: &mut Env<'_, R>, from: MemberId, addr: &str) {
+        match self.peers.get_mut(&from) {
+            Some(p) if p.remote && p.addr.as_str() != addr => p.addr = Addr::new(addr),
+            Some(_) => {}
+            None => {
+                trace(env, "net.remote_added", || format!("{from} at {addr}"));
+                let mut p = Peer::new(from, Addr::new(addr), self.cfg.pipeline_queue, env.now());
+                p.remote = true;
+                self.peers.insert(from, p);
+            }
+        }
     }
 
     fn deliver(&mut self, from: MemberId, kind: MessageKind, payload: &[u8]) {
@@ -645,6 +703,17 @@ impl Transport {
             self.events.push_back(TransportEvent::PeerStatus { member: id, status });
         }
     }
+}
+
+/// Which senders an identity check accepts (besides the cluster, removal and recipient checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Senders {
+    /// Members we were told about: stream hellos.
+    Peers,
+    /// Members and remotes: frames on connections we dialled.
+    PeersAndRemotes,
+    /// Anyone not removed: pipeline messages (module docs).
+    AnyNotRemoved,
 }
 
 /// Records a trace event, building its detail only when tracing is on.

@@ -280,6 +280,60 @@ fn unknown_sender_wrong_recipient_and_removed_member_have_their_own_errors() {
     assert_eq!(w.nodes[1].1.inactive_since(a), Some(removed_at));
 }
 
+#[test]
+fn a_member_that_does_not_know_the_sender_still_hears_it_by_pipeline_and_answers_it() {
+    // Node 0 (a) has not applied c's addition; c, a newer member, knows a. This is a node that
+    // missed a conf change while the new member became leader: it must still be reachable.
+    let (mut w, cs) = mesh_with(["t", "t", "t"], &[(0, "c")]);
+    let c = &cs[0];
+    let (a, cc) = (id(c, "a"), id(c, "c"));
+    assert!(!w.nodes[2].1.writer_up(a, StreamType::General), "a refuses c's stream hellos");
+    w.call(2, |env, t| t.send(env, [msg(a, MessageKind::Append, 7)]));
+    w.settle();
+    assert_eq!(received(&w, 0), vec![(cc, MessageKind::Append, vec![7; 3])]);
+    assert_eq!(w.nodes[0].1.remote_ids(), vec![cc]);
+    assert!(!w.nodes[0].1.peer_ids().contains(&cc), "a remote is not a member");
+
+    // a answers c at the address c's pipeline message carried.
+    w.call(0, |env, t| t.send(env, [msg(cc, MessageKind::General, 8)]));
+    w.settle();
+    assert_eq!(received(&w, 2), vec![(a, MessageKind::General, vec![8; 3])]);
+    assert_eq!(w.nodes[0].1.stats().messages_sent_pipeline, 1);
+    // A remote is answered by pipeline only: a never dials its streams, and c's hellos are
+    // still refused until a learns c is a member.
+    let dials = w.nodes[0].1.stats().stream_dials;
+    let refused = w.nodes[0].1.stats().unknown_sender;
+    w.run_until(w.now + ms(300));
+    assert_eq!(w.nodes[0].1.stats().stream_dials, dials);
+    assert!(w.nodes[0].1.stats().unknown_sender > refused);
+
+    // a applies c's addition: the remote becomes a peer and the streams come up both ways.
+    let addr = c.member(cc).unwrap().peer_addr();
+    w.call(0, |env, t| t.add_peer(env, cc, addr));
+    w.run_until(w.now + ms(200));
+    assert!(w.nodes[0].1.remote_ids().is_empty());
+    assert!(w.nodes[0].1.peer_ids().contains(&cc));
+    for s in [StreamType::General, StreamType::Append] {
+        assert!(w.nodes[0].1.reader_up(cc, s) && w.nodes[0].1.writer_up(cc, s));
+        assert!(w.nodes[2].1.reader_up(a, s) && w.nodes[2].1.writer_up(a, s));
+    }
+}
+
+#[test]
+fn a_removed_member_is_not_heard_even_by_pipeline() {
+    let (mut w, c) = mesh();
+    let (a, b) = (id(&c, "a"), id(&c, "b"));
+    w.call(0, |env, t| t.remove_peer(env, b));
+    w.settle();
+    w.partition(0, 1); // b's streams to a are gone: b falls back to the pipeline
+    w.heal();
+    w.call(1, |env, t| t.send(env, [msg(a, MessageKind::General, 9)]));
+    w.settle();
+    assert!(received(&w, 0).is_empty());
+    assert!(w.nodes[0].1.remote_ids().is_empty());
+    assert!(w.events[0].contains(&TransportEvent::Refused(Refusal::RemovedMember { from: b })));
+}
+
 fn hdr(kind: FrameKind, cluster: u64, from: u64, to: u64) -> Header {
     Header { kind, cluster: crate::ids::ClusterId(cluster), from: MemberId(from), to: MemberId(to) }
 }
@@ -314,6 +368,23 @@ fn malformed_frames_close_the_connection_with_a_typed_error() {
     let ack = Frame::new(hdr(FrameKind::Ack, 7, 2, 1), vec![]).encode();
     rig.with(|env| t.on_net(env, NetEvent::Frame { conn: conn2, data: ack }));
     assert_eq!(t.stats().bad_frames, 2);
+    // A pipeline message whose sender address is garbage is a bad frame, not a delivery.
+    let conn3 = ConnId(101);
+    rig.with(|env| t.on_net(env, NetEvent::Accepted { conn: conn3, local: Addr::new("n1:1") }));
+    let bad = Frame::new(hdr(FrameKind::Message(MessageKind::General), 7, 2, 1), vec![0, 9, b'x'])
+        .encode();
+    t.take_events();
+    rig.with(|env| t.on_net(env, NetEvent::Frame { conn: conn3, data: bad }));
+    assert_eq!(
+        t.take_events(),
+        vec![TransportEvent::BadFrame {
+            peer: Some(MemberId(2)),
+            error: crate::frame::FrameError::BadSenderAddress {
+                reason: "address runs past the payload"
+            }
+        }]
+    );
+    assert_eq!(t.stats().bad_frames, 3);
     // Events for connections and addresses that are not the transport's are left alone.
     assert!(
         !rig.with(
