@@ -210,12 +210,10 @@ impl<S: StateMachine> Running<S> {
     /// Adds every known member but us to the transport, and marks removed ones.
     pub(super) fn sync_peers<R>(&mut self, env: &mut Env<'_, R>) {
         let removed: Vec<MemberId> = self.membership.cluster().removed().iter().copied().collect();
-        for id in &removed {
-            if self.transport.peer_ids().contains(id) {
-                self.transport.remove_peer(env, *id);
-            }
+        // Also drops a removed member the transport knew only as a remote (its pipeline sender).
+        for id in removed {
+            self.transport.remove_peer(env, id);
         }
-        self.transport.set_removed(removed);
         let peers: Vec<(MemberId, sim::io::Addr)> = self
             .membership
             .cluster()

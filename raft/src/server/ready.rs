@@ -8,7 +8,9 @@
 //! 5. persist: the snapshot file then its WAL marker, then hard state and entries (the WAL
 //!    syncs when raft needs it: new entries, or a new term or vote). Newer etcd also saves the
 //!    snapshot first: a hard state whose commit points past entries we do not hold must never be
-//!    durable without the snapshot covering them;
+//!    durable without the snapshot covering them. With a snapshot the hard state is synced
+//!    whatever raft says: boot trusts a marker only under a durable commit at or past it, and the
+//!    state machine is about to restore the snapshot;
 //! 6. the snapshot and the entries go into raft's storage;
 //! 7. a follower sends its messages, and everyone sends the messages that promise durable
 //!    state (votes, append responses) — only now;
@@ -107,6 +109,12 @@ impl<S: StateMachine> Running<S> {
         }
         let hs = hard_state.unwrap_or_default();
         self.wal.save(&hs, &entries).map_err(|e| wal_halt("wal save", e))?;
+        if snapshot.is_some() {
+            // The marker counts at boot only under a durable commit that covers it, and the state
+            // machine restores the snapshot below: sync the hard state now, or a crash leaves the
+            // state machine ahead of everything the log can replay.
+            self.wal.sync().map_err(|e| wal_halt("wal sync", e))?;
+        }
         if let Some(hs) = hard_state {
             self.metrics.proposals_committed = hs.commit;
         }
