@@ -101,10 +101,7 @@ impl<S: Observable> Run<S> {
                 self.adding.insert(node, Some(member));
                 self.start_added(node, member);
             }
-            (Admin::Remove { node }, Ok(OpResult::Members { .. })) => {
-                self.c.removed.insert(node);
-                self.refresh_roles();
-            }
+            (Admin::Remove { node }, Ok(OpResult::Members { .. })) => self.removed(node),
             (Admin::Probe, Ok(_)) => self.probe_acked = true,
             _ => {}
         }
@@ -214,13 +211,38 @@ impl<S: Observable> Run<S> {
 
     pub(super) fn remove_member(&mut self) {
         let Some(l) = self.c.leader() else { return };
-        if self.serving.len() <= 3 {
-            return; // keep a cluster that tolerates a failure
+        if self.serving.len() <= 3 || !self.removing.is_empty() {
+            return; // keep a cluster that tolerates a failure; one removal at a time
         }
         let victim = self.serving.iter().rev().copied().find(|n| *n != l);
         let Some(v) = victim else { return };
         let Some(id) = self.c.running(v).map(|r| r.id()) else { return };
+        self.removing.insert(v, id);
         self.send_admin(l, Request::RemoveMember { id }, Admin::Remove { node: v });
+    }
+
+    /// `node` left the cluster: it stays down from now on.
+    fn removed(&mut self, node: u32) {
+        self.removing.remove(&node);
+        self.c.removed.insert(node);
+        self.refresh_roles();
+    }
+
+    /// Removals whose answer never came (the member asked went down, or a leader change
+    /// answered the proposal "stopped") may still commit: a member applying its own removal
+    /// halts, and must then count as removed, not as a member that cannot start.
+    pub(super) fn settle_removals(&mut self) {
+        let pending: Vec<(u32, u64)> = self.removing.iter().map(|(n, id)| (*n, *id)).collect();
+        for (node, id) in pending {
+            let applied = self
+                .serving
+                .iter()
+                .filter_map(|n| self.c.running(*n))
+                .any(|r| r.membership().cluster().removed().contains(&net::ids::MemberId(id)));
+            if applied {
+                self.removed(node);
+            }
+        }
     }
 
     // ----- checks at the end of the fault phase -----

@@ -131,6 +131,7 @@ impl<S: Observable> Run<S> {
     /// that is right only after bit rot on its disk (fail-stop on detected damage, as long as a
     /// quorum is left); for any other member it is a liveness failure.
     fn tend_members(&mut self) {
+        self.settle_removals();
         let healed = self.healed_at;
         for n in self.serving.clone() {
             if self.c.is_up(n) || self.fail_stopped.contains(&n) {

@@ -189,6 +189,8 @@ struct Run<S: Observable> {
     refusals: Vec<Refusal>,
     /// Members being added: node -> member ID once known.
     adding: BTreeMap<u32, Option<u64>>,
+    /// Members being removed: node -> member ID, until the removal is answered or seen applied.
+    removing: BTreeMap<u32, u64>,
     /// Foreign node -> when it started.
     foreign_since: BTreeMap<u32, Instant>,
     probe_acked: bool,
@@ -220,6 +222,7 @@ impl<S: Observable> Run<S> {
             backups: BTreeMap::new(),
             refusals: Vec::new(),
             adding: BTreeMap::new(),
+            removing: BTreeMap::new(),
             foreign_since: BTreeMap::new(),
             probe_acked: false,
             watched: Vec::new(),
