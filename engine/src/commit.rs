@@ -11,6 +11,7 @@ use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::node::{BranchItem, Items, Node, NodeId};
 use crate::page::{pages_for, Pgid, BUCKET_LEAF_FLAG};
 use crate::tx::{NodeRef, Tx, TxInner};
+use sim::io::Mapping;
 
 /// What a spilled bucket becomes in its parent.
 enum Spilled {
@@ -19,10 +20,20 @@ enum Spilled {
 }
 
 /// Commits `tx` (open and writable, checked by the caller).
-pub(crate) fn commit(tx: &Tx) -> Result<()> {
+pub(crate) fn commit(tx: &mut Tx) -> Result<()> {
+    {
+        let mut i = tx.borrow_mut();
+        spill_buckets(&mut i)?;
+        write_freelist(&mut i)?;
+    }
+    if !tx.db.borrow().map_is_live {
+        // Everything left to write is in owned dirty pages: the transaction's snapshot of the
+        // file is no longer read (`commit` consumes the transaction, so nothing borrows it).
+        // Dropping it lets the simulated disk update its image in place (see `write_out`).
+        tx.map = Mapping::empty();
+        tx.borrow_mut().map = Mapping::empty();
+    }
     let mut i = tx.borrow_mut();
-    spill_buckets(&mut i)?;
-    write_freelist(&mut i)?;
     let mut db = tx.db.borrow_mut();
     if db.file.is_none() {
         return Err(Error::DatabaseNotOpen);
@@ -31,6 +42,14 @@ pub(crate) fn commit(tx: &Tx) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) => {
             db.fail_stop = Some(e.to_string());
+            if db.map.is_empty() {
+                // The snapshot mapping was dropped for the writes: readers still need one. The
+                // pages the last good meta reaches were not overwritten (copy-on-write), so a
+                // fresh mapping shows that state; if even mapping fails, reads report the pages
+                // out of bounds.
+                let remapped = db.file.as_ref().and_then(|f| f.map().ok());
+                db.map = remapped.unwrap_or_else(Mapping::empty);
+            }
             Err(e)
         }
     }
@@ -263,6 +282,9 @@ fn grow_target(needed: u64, alloc_size: u64) -> u64 {
 /// publishes the new state to the database.
 fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
     let ps = i.page_size as u64;
+    if !db.map_is_live {
+        db.map = Mapping::empty();
+    }
     let file = db.file.as_ref().expect("checked open");
     let needed = i.meta.pgid * ps;
     if needed > db.file_len {
@@ -288,34 +310,38 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
     meta.checksum = meta.sum64();
     db.meta = meta;
     db.freelist = std::mem::take(&mut i.freelist);
-    if !map_follows_file(&db.map, meta_at as usize, &page, i.meta.pgid * ps) {
+    let held = !db.map.is_empty();
+    let shows = shows_write(&db.map, meta_at as usize, &page);
+    if held {
+        db.map_is_live = shows;
+    }
+    if !(shows && db.map.len() as u64 >= i.meta.pgid * ps) {
         db.map = file.map()?;
     }
     Ok(())
 }
 
-/// Whether `map` already shows this commit: it covers the new high water mark `end` and shows
-/// the meta page just written at `meta_at`. The meta slot held the meta of two commits ago
-/// (another txid, so other bytes), so a mapping showing the new one follows the file's writes
-/// (an mmap, which shows every write through the page cache) and need not be mapped again; a
-/// snapshot (the simulated disk's) never does. Skipping the remap spares a commit the
-/// map/unmap system calls and the page faults of touching a fresh mapping.
-fn map_follows_file(map: &[u8], meta_at: usize, page: &[u8], end: u64) -> bool {
-    map.len() as u64 >= end && map.get(meta_at..meta_at + page.len()) == Some(page)
+/// Whether `map` shows the meta page just written at `meta_at`. The meta slot held the meta of
+/// two commits ago (another txid, so other bytes), so a mapping showing the new one follows the
+/// file's writes (an mmap, which shows every write through the page cache); if it also covers
+/// the new high water mark it need not be mapped again, sparing a commit the map/unmap system
+/// calls and the page faults of touching a fresh mapping. A snapshot (the simulated disk's)
+/// never shows it.
+fn shows_write(map: &[u8], meta_at: usize, page: &[u8]) -> bool {
+    map.get(meta_at..meta_at + page.len()) == Some(page)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::map_follows_file;
+    use super::shows_write;
 
     #[test]
-    fn a_mapping_is_kept_only_when_it_shows_the_new_meta_and_covers_the_file() {
+    fn a_mapping_follows_the_file_only_when_it_shows_the_new_meta() {
         let mut map = vec![0u8; 64];
         let page = [7u8; 8];
-        assert!(!map_follows_file(&map, 16, &page, 64), "a snapshot with the old meta");
+        assert!(!shows_write(&map, 16, &page), "a snapshot with the old meta");
         map[16..24].copy_from_slice(&page);
-        assert!(map_follows_file(&map, 16, &page, 64), "shows the new meta, covers the file");
-        assert!(!map_follows_file(&map, 16, &page, 65), "the file grew past the mapping");
-        assert!(!map_follows_file(&map[..20], 16, &page, 8), "meta slot beyond the mapping");
+        assert!(shows_write(&map, 16, &page), "shows the new meta");
+        assert!(!shows_write(&map[..20], 16, &page), "meta slot beyond the mapping");
     }
 }

@@ -36,6 +36,12 @@ pub(crate) struct DbState {
     /// The meta of the last commit.
     pub meta: Meta,
     pub map: Mapping,
+    /// Whether `map` shows writes made after it was taken (a real mmap) rather than being a
+    /// snapshot of the file (the simulated disk's). Assumed live at open, learnt at each
+    /// commit (`commit::write_out`). A snapshot mapping is dropped while a commit writes, so
+    /// that the simulated disk updates its image in place instead of copying the whole file
+    /// to keep the snapshot intact.
+    pub map_is_live: bool,
     pub freelist: Freelist,
     /// Open readers by the txid they read at.
     pub readers: BTreeMap<u64, usize>,
@@ -116,6 +122,7 @@ impl Db {
             page_size,
             meta,
             map,
+            map_is_live: true,
             freelist,
             readers: BTreeMap::new(),
             writer: false,

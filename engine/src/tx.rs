@@ -363,9 +363,9 @@ impl Tx {
 
     /// Commits: writes every change durably, or fails and leaves the database unchanged (after
     /// a disk error the database refuses writes until reopened).
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         self.borrow().ensure(true)?;
-        let result = crate::commit::commit(&self);
+        let result = crate::commit::commit(&mut self);
         self.finish();
         result
     }
