@@ -219,7 +219,7 @@ fn reopen(entries: &[Entry], want: &Reference, crashed: &Crashed, what: &str) ->
     );
     drop(ro_store);
     let db = Db::open_on(crashed.disk.clone(), DB_PATH, db_options()).unwrap();
-    let mut store = Store::open(db, config()).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+    let store = Store::open(db, config()).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
     assert_eq!(dump(&store), ro_dump, "{what}: read-only and writable opens answer alike");
     check_db(store.db(), &format!("{what}, after the store opened"));
     let after = compaction_marks(store.db());

@@ -377,3 +377,29 @@ fn compaction_keeps_live_keys_and_removes_history() {
     assert_eq!((s.revision(), s.compact_revision()), (8, 8));
     assert!(matches!(s.range(&all(7)), Err(MvccError::Compacted { requested: 7, compacted: 8 })));
 }
+
+/// The hash covers buffered writes and writes nothing: hashing between commits equals hashing
+/// after them, and leaves the batch and the durable index where they were.
+#[test]
+fn hash_sees_the_batch_and_writes_nothing() {
+    let disk = new_disk(9);
+    let mut s = open_store(&disk, StoreConfig::default()).unwrap();
+    let put = |s: &mut Store, k: &[u8], v: &[u8]| {
+        s.put(&PutRequest { key: k.to_vec(), value: v.to_vec(), ..Default::default() }).unwrap()
+    };
+    put(&mut s, b"a", b"1");
+    s.commit().unwrap();
+    let committed = s.hash(0).unwrap();
+    put(&mut s, b"a", b"2");
+    put(&mut s, b"b", b"1");
+    let del = DeleteRangeRequest { key: b"a".to_vec(), ..Default::default() };
+    s.delete_range(&del).unwrap();
+    let (pending, durable) = (s.pending_ops(), s.durable_index());
+    assert!(pending > 0);
+    let buffered = s.hash(0).unwrap();
+    assert_ne!(buffered.hash, committed.hash, "the batch is hashed");
+    assert_eq!(s.hash(committed.revision).unwrap(), committed, "an older revision hashes alone");
+    assert_eq!((s.pending_ops(), s.durable_index()), (pending, durable), "hashing wrote nothing");
+    s.commit().unwrap();
+    assert_eq!(s.hash(0).unwrap(), buffered, "the same hash once committed");
+}

@@ -158,6 +158,55 @@ impl Backend {
         outcome
     }
 
+    /// Visits the entries of `bucket` with keys in `[from, to)` in order, as reads see them: the
+    /// buffer laid over the committed entries (a buffered delete hides a committed key). `f`
+    /// returns whether to go on.
+    pub fn scan(
+        &self,
+        bucket: BucketName,
+        from: &[u8],
+        to: Option<&[u8]>,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, MvccError>,
+    ) -> Result<(), MvccError> {
+        let in_range = |b: &BucketName, k: &[u8]| *b == bucket && to.is_none_or(|to| k < to);
+        let mut buffered = self
+            .pending
+            .range((bucket, from.to_vec())..)
+            .take_while(|((b, k), _)| in_range(b, k))
+            .peekable();
+        let mut stopped = false;
+        // Visits a buffered entry (deletes visit nothing); records a stop.
+        let mut visit = |k: &[u8], v: Option<&[u8]>, stopped: &mut bool| {
+            let go_on = match v {
+                Some(v) => f(k, v)?,
+                None => true,
+            };
+            *stopped = !go_on;
+            Ok::<bool, MvccError>(go_on)
+        };
+        self.scan_committed(bucket, from, to, |k, v| {
+            while let Some(((_, bk), bv)) = buffered.next_if(|((_, bk), _)| bk.as_slice() <= k) {
+                let shadows = bk.as_slice() == k;
+                if !visit(bk, bv.as_deref(), &mut stopped)? {
+                    return Ok(false);
+                }
+                if shadows {
+                    return Ok(true);
+                }
+            }
+            visit(k, Some(v), &mut stopped)
+        })?;
+        if stopped {
+            return Ok(());
+        }
+        for ((_, bk), bv) in buffered {
+            if !visit(bk, bv.as_deref(), &mut stopped)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Commits the buffer durably (a no-op when it is empty).
     pub fn commit(&mut self) -> Result<(), MvccError> {
         self.ensure_ok()?;
@@ -199,4 +248,64 @@ impl Backend {
 
 fn bucket_of<'tx>(tx: &'tx crate::Tx, name: BucketName) -> crate::Result<crate::Bucket<'tx>> {
     tx.bucket(name.bytes())?.ok_or(crate::Error::BucketNotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use sim::simulated::disk::{DiskConfig, SimDisk};
+    use sim::Seed;
+
+    use super::*;
+    use crate::Options;
+
+    fn backend() -> Backend {
+        let disk = SimDisk::new(Seed(1).stream("disk"), DiskConfig::default());
+        Backend::new(Db::open_on(disk, "db", Options::default()).unwrap()).unwrap()
+    }
+
+    fn scan(b: &Backend, from: &[u8], to: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        b.scan(BucketName::Key, from, to, |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(out.len() < limit)
+        })
+        .unwrap();
+        out
+    }
+
+    fn kv(k: &str, v: &str) -> (Vec<u8>, Vec<u8>) {
+        (k.as_bytes().to_vec(), v.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn scan_lays_the_buffer_over_the_committed_entries() {
+        let mut b = backend();
+        for k in ["b", "d", "f", "h"] {
+            b.put(BucketName::Key, k.into(), b"old".to_vec());
+        }
+        b.put(BucketName::Meta, b"c".to_vec(), b"other bucket".to_vec());
+        b.commit().unwrap();
+        b.put(BucketName::Key, b"a".to_vec(), b"new".to_vec()); // before every committed key
+        b.put(BucketName::Key, b"d".to_vec(), b"new".to_vec()); // overwrites
+        b.delete(BucketName::Key, b"f".to_vec()); // hides
+        b.put(BucketName::Key, b"e".to_vec(), b"new".to_vec()); // between
+        b.put(BucketName::Key, b"z".to_vec(), b"new".to_vec()); // after every committed key
+        b.put(BucketName::Meta, b"y".to_vec(), b"other bucket".to_vec());
+        let all = vec![
+            kv("a", "new"),
+            kv("b", "old"),
+            kv("d", "new"),
+            kv("e", "new"),
+            kv("h", "old"),
+            kv("z", "new"),
+        ];
+        assert_eq!(scan(&b, b"", None, usize::MAX), all);
+        assert_eq!(scan(&b, b"c", Some(b"h"), usize::MAX), all[2..4].to_vec());
+        assert_eq!(scan(&b, b"", None, 3), all[..3].to_vec(), "stops when told");
+        assert_eq!(scan(&b, b"e", None, 2), all[3..5].to_vec());
+        let commits = b.commits();
+        b.commit().unwrap();
+        assert_eq!(b.commits(), commits + 1);
+        assert_eq!(scan(&b, b"", None, usize::MAX), all, "the same once committed");
+    }
 }

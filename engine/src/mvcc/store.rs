@@ -518,16 +518,16 @@ impl Store {
 
     // ---- hashing ----
 
-    /// A 64-bit hash (FNV-1a) of every record at or below `rev` (0: current), committing the
-    /// batch first. Replicas that applied the same entries have equal hashes. (A read-only store
-    /// opened over an unfinished compaction still holds, and hashes, the records it would
-    /// remove; a writable open finishes the compaction.)
-    pub fn hash(&mut self, rev: i64) -> Result<HashResult, MvccError> {
+    /// A 64-bit hash (FNV-1a) of every record at or below `rev` (0: current), buffered ones
+    /// included; it writes nothing (so an observer hashing a replica does not change its disk).
+    /// Replicas that applied the same entries have equal hashes, whatever their batches. (A
+    /// read-only store opened over an unfinished compaction still holds, and hashes, the
+    /// records it would remove; a writable open finishes the compaction.)
+    pub fn hash(&self, rev: i64) -> Result<HashResult, MvccError> {
         let rev = self.read_revision(rev, self.current)?;
-        self.commit()?;
         let mut h = Fnv::new();
         let upper = Revision::new(rev + 1, 0).to_bytes(false);
-        self.backend.scan_committed(BucketName::Key, &[], Some(&upper), |k, v| {
+        self.backend.scan(BucketName::Key, &[], Some(&upper), |k, v| {
             h.write(&(k.len() as u32).to_be_bytes());
             h.write(k);
             h.write(&(v.len() as u32).to_be_bytes());
