@@ -355,10 +355,12 @@ impl<S: StateMachine> Running<S> {
         self.propose_conf(env, client, ConfChangeType::RemoveNode, id, None);
     }
 
-    fn on_tick(&mut self, env: &mut Env<'_, ClientResponse>) {
+    fn on_tick(&mut self, env: &mut Env<'_, ClientResponse>) -> Result<(), Halt> {
         self.raw.tick();
         self.ticks += 1;
         let now = env.now();
+        // etcd's backend commits its batch on a timer too, not only when entries are applied.
+        self.sm.commit_if_due(now).map_err(sm_fail)?;
         for (_, client) in self.proposals.expire(now) {
             self.reply(env, client, Err(ServerError::Timeout));
         }
@@ -369,6 +371,7 @@ impl<S: StateMachine> Running<S> {
         if every > 0 && self.ticks.is_multiple_of(every) {
             self.trace_metrics(env);
         }
+        Ok(())
     }
 
     pub(super) fn trace_metrics<R>(&mut self, env: &mut Env<'_, R>) {
@@ -475,7 +478,7 @@ impl<S: StateMachine> Actor for Node<S> {
     ) -> Result<(), Halt> {
         let r = self.r();
         if tag == TICK_TAG {
-            r.on_tick(env);
+            r.on_tick(env)?;
             env.set_timer(r.cfg.tick, TICK_TAG);
         } else if tag == TIMER_TAG {
             r.transport.on_timer(env, id, tag);

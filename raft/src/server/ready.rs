@@ -14,8 +14,9 @@
 //! 6. the snapshot and the entries go into raft's storage;
 //! 7. a follower sends its messages, and everyone sends the messages that promise durable
 //!    state (votes, append responses) — only now;
-//! 8. the apply queue runs in order, triggering waiters; the state machine commits (durability
-//!    hook); a snapshot is taken every `snapshot_count` applied entries;
+//! 8. the apply queue runs in order, triggering waiters; the state machine commits if its
+//!    batching policy says so ([`StateMachine::commit_if_due`], also called every tick); a
+//!    snapshot is taken every `snapshot_count` applied entries;
 //! 9. advance: only here does the leader count its own entries as persisted.
 
 use net::frame::MessageKind;
@@ -142,7 +143,7 @@ impl<S: StateMachine> Running<S> {
             self.apply_entry(env, e)?;
         }
         if !committed_entries.is_empty() {
-            self.sm.commit().map_err(super::node::sm_fail)?;
+            self.sm.commit_if_due(env.now()).map_err(super::node::sm_fail)?;
             self.maybe_snapshot(env)?;
         }
         self.raw.advance();

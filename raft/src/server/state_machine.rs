@@ -8,6 +8,11 @@
 //! - [`StateMachine::commit`] makes everything applied so far durable together with the
 //!   consistent index covering it (one atomic step), so re-applying after a crash is never
 //!   needed for what it covered and never happens.
+//! - [`StateMachine::commit_if_due`] is the server's call after each batch of applied entries
+//!   and on every tick: the state machine commits when its own policy says (etcd's backend:
+//!   every 100 ms or 10,000 operations). Its durable state may lag what it applied; the server keeps every
+//!   entry after the last snapshot in its WAL (taking a snapshot commits) and re-applies, after
+//!   a restart, the entries past the durable consistent index.
 //! - [`StateMachine::snapshot`] returns bytes that [`StateMachine::restore`] turns back into
 //!   the same state; `restore` also makes that state durable with the given index.
 //! - Any `Err(SmError)` is an I/O or corruption failure: the server stops (fail-stop).
@@ -15,6 +20,7 @@
 use std::fmt;
 
 use sim::io::DiskError;
+use sim::time::Instant;
 
 use super::request::{Op, OpOutcome};
 
@@ -57,6 +63,13 @@ pub trait StateMachine {
     fn read(&self, op: &Op) -> OpOutcome;
     /// Durability hook: persist the applied state and its consistent index atomically.
     fn commit(&mut self) -> Result<(), SmError>;
+    /// Called after each batch of applied entries and on every tick, at simulated or real time
+    /// `now`: commit if the state machine's batching policy says so. The default commits
+    /// whenever called.
+    fn commit_if_due(&mut self, now: Instant) -> Result<(), SmError> {
+        let _ = now;
+        self.commit()
+    }
     /// The whole state as bytes (taken at `consistent_index`).
     fn snapshot(&self) -> Result<Vec<u8>, SmError>;
     /// Replaces the state with a snapshot taken at `index` and makes it durable.
