@@ -18,9 +18,10 @@
 //!   consistent index, like every entry.
 //! - `commit()` is [`Store::commit`]: one bolt write transaction holding everything applied
 //!   since the last commit and the consistent index covering it (nothing when nothing was
-//!   applied). The store's time-based `commit_if_due` batching is not used: the trait promises
-//!   that `commit` makes the applied state durable, and the server already calls it once per
-//!   Ready batch of committed entries, not once per entry, so a commit amortises over the batch.
+//!   applied). The server calls `commit_if_due(now)` after each Ready's entries and on every
+//!   tick, which is the store's `commit_if_due`: etcd's batching, a commit every 100 ms of (simulated) time or every
+//!   10,000 buffered operations, so the durable index lags the applied one by up to a batch
+//!   (the server re-applies the rest from its WAL after a crash).
 //! - `snapshot()` commits what is pending, then dumps both bolt buckets (`meta`, `key`) in one
 //!   read transaction into the checksummed layout of [`snapshot`]. `restore(index, data)` checks
 //!   the dump, writes it into `<dir>/db.restore` in one bolt transaction, opens a store on it
@@ -31,9 +32,9 @@
 //!   bad records, bad meta) is `SmError::Corrupt` naming the file. `read` cannot fail with an
 //!   `SmError`: a storage failure while reading is `OpError::Unavailable`.
 //!
-//! The store sits in a `RefCell` because the trait's `snapshot` and the oracles' `hash` take
-//! `&self` but must commit the batch first (a no-op in the server, which commits after every
-//! apply batch, so oracles cause no disk operations).
+//! The store sits in a `RefCell` because the trait's `snapshot` takes `&self` but must commit
+//! the batch first. The oracles' `hash` sees the batch without committing it: observing a
+//! member never changes what its disk holds.
 
 mod plan;
 pub mod snapshot;
@@ -49,6 +50,7 @@ use engine::mvcc::{
 use engine::{CheckProblem, Db, Options};
 use raft::server::{Op, OpError, OpOutcome, OpResult, SmError, StateMachine};
 use sim::io::{Disk, DiskError};
+use sim::time::Instant;
 
 use plan::{answer, plan, refusal, PlanError};
 use snapshot::Dump;
@@ -148,11 +150,10 @@ impl MvccSm {
         self.store.borrow().consistent_index().1
     }
 
-    /// The MVCC hash of every record up to the current revision (committing the batch first):
-    /// members that applied the same entries agree.
+    /// The MVCC hash of every record up to the current revision, the uncommitted batch
+    /// included (it writes nothing): members that applied the same entries agree.
     pub fn hash(&self) -> Result<HashResult, SmError> {
-        let mut s = self.store.borrow_mut();
-        s.hash(0).map_err(|e| self.err(e))
+        self.store.borrow().hash(0).map_err(|e| self.err(e))
     }
 
     /// The bolt consistency check over the committed file.
@@ -289,6 +290,12 @@ impl StateMachine for MvccSm {
     fn commit(&mut self) -> Result<(), SmError> {
         let path = self.path();
         self.store.get_mut().commit().map_err(|e| store_error(&path, e))
+    }
+
+    fn commit_if_due(&mut self, now: Instant) -> Result<(), SmError> {
+        let path = self.path();
+        let store = self.store.get_mut();
+        store.commit_if_due(now).map(|_| ()).map_err(|e| store_error(&path, e))
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, SmError> {
