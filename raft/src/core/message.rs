@@ -239,9 +239,14 @@ pub trait Codec: Sized {
         Ok(v)
     }
 
+    /// About how many bytes the encoding takes (a capacity hint; 0 when unknown).
+    fn size_hint(&self) -> usize {
+        0
+    }
+
     /// Convenience: the encoding as a new vector.
     fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.size_hint());
         self.encode(&mut out);
         out
     }
@@ -375,6 +380,17 @@ impl Codec for ConfChange {
 const MIN_ENTRY_SIZE: usize = 4;
 
 impl Codec for Message {
+    /// Fixed fields at their widest varints, plus entries, snapshot and context.
+    fn size_hint(&self) -> usize {
+        const VARINT: usize = 10;
+        let entries: usize = self.entries.iter().map(|e| 4 * VARINT + e.data.len()).sum();
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .map_or(0, |s| s.data.len() + (s.metadata.conf_state.voters.len() + 8) * VARINT);
+        16 * VARINT + entries + snapshot + self.context.len()
+    }
+
     fn encode_body(&self, out: &mut Vec<u8>) {
         out.push(self.msg_type.tag());
         for v in [self.to, self.from, self.term, self.log_term, self.index, self.commit] {
@@ -459,6 +475,19 @@ mod tests {
             reject: true,
             reject_hint: 250,
             context: b"ctx".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_size_hint_covers_the_encoding_so_to_bytes_never_grows() {
+        let mut big = sample();
+        big.term = u64::MAX;
+        big.commit = u64::MAX;
+        big.entries[0].index = u64::MAX;
+        big.snapshot.as_mut().unwrap().metadata.conf_state.learners = vec![u64::MAX; 3];
+        for m in [sample(), big, Message::new(MessageType::MsgHeartbeat, 1, 2)] {
+            let bytes = m.to_bytes();
+            assert!(bytes.len() <= m.size_hint(), "{} > {}", bytes.len(), m.size_hint());
         }
     }
 
