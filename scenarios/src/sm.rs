@@ -254,10 +254,10 @@ impl StateMachine for MvccSm {
         };
         let now = self.revision();
         assert_eq!(now, revision, "the plan of {op:?} expected revision {revision}");
-        let path = self.path();
-        answer(&step, &responses)
-            .map(Ok)
-            .map_err(|detail| SmError::Corrupt { what: format!("mvcc store {path}"), detail })
+        answer(&step, &responses).map(Ok).map_err(|detail| SmError::Corrupt {
+            what: format!("mvcc store {}", self.path()),
+            detail,
+        })
     }
 
     fn skip(&mut self, index: u64, term: u64) -> Result<(), SmError> {
@@ -288,14 +288,13 @@ impl StateMachine for MvccSm {
     }
 
     fn commit(&mut self) -> Result<(), SmError> {
-        let path = self.path();
-        self.store.get_mut().commit().map_err(|e| store_error(&path, e))
+        let committed = self.store.get_mut().commit();
+        committed.map_err(|e| self.err(e))
     }
 
     fn commit_if_due(&mut self, now: Instant) -> Result<(), SmError> {
-        let path = self.path();
-        let store = self.store.get_mut();
-        store.commit_if_due(now).map(|_| ()).map_err(|e| store_error(&path, e))
+        let committed = self.store.get_mut().commit_if_due(now);
+        committed.map(|_| ()).map_err(|e| self.err(e))
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, SmError> {

@@ -110,11 +110,18 @@ impl Backend {
         keys: &[Vec<u8>],
     ) -> Result<Vec<Option<Vec<u8>>>, MvccError> {
         self.ensure_ok()?;
+        let buffered: Vec<Option<Option<Vec<u8>>>> =
+            keys.iter().map(|k| self.pending.get(&(bucket, k.clone())).cloned()).collect();
+        if buffered.iter().all(Option::is_some) {
+            // Recent records are usually still in the batch: no read transaction needed.
+            return Ok(buffered.into_iter().flatten().collect());
+        }
         Ok(self.db.view(|tx| {
             let b = bucket_of(tx, bucket)?;
             keys.iter()
-                .map(|k| match self.pending.get(&(bucket, k.clone())) {
-                    Some(v) => Ok(v.clone()),
+                .zip(buffered)
+                .map(|(k, v)| match v {
+                    Some(v) => Ok(v),
                     None => b.get(k),
                 })
                 .collect()
