@@ -455,16 +455,16 @@ impl Transport {
                 if !self.conns.contains_key(&conn) {
                     return false;
                 }
-                self.on_frame(env, conn, &data);
+                self.on_frame(env, conn, data);
             }
         }
         true
     }
 
-    fn on_frame<R>(&mut self, env: &mut Env<'_, R>, conn: ConnId, data: &[u8]) {
+    fn on_frame<R>(&mut self, env: &mut Env<'_, R>, conn: ConnId, data: Vec<u8>) {
         let role = self.conns.get(&conn).cloned().expect("caller checked the connection");
-        let (h, payload) = match frame::decode_parts(data) {
-            Ok(x) => x,
+        let (h, body_at) = match frame::decode_parts(&data) {
+            Ok((h, payload)) => (h, data.len() - payload.len()),
             Err(error) => {
                 self.stats.bad_frames += 1;
                 self.events.push_back(TransportEvent::BadFrame { peer: conn_peer(&role), error });
@@ -487,7 +487,7 @@ impl Transport {
         match (role, h.kind) {
             (Conn::Inbound, FrameKind::Hello(stream)) => self.on_hello(env, conn, &h, stream),
             (Conn::Inbound, FrameKind::Message(kind)) => {
-                self.on_pipeline_message(env, conn, &h, kind, payload)
+                self.on_pipeline_message(env, conn, &h, kind, data, body_at)
             }
             (Conn::Reader { peer, stream }, FrameKind::Accepted) => {
                 if let Some(r) =
@@ -498,9 +498,11 @@ impl Transport {
                 trace(env, "net.stream_up", || format!("{peer} {stream:?} reader"));
                 self.refresh(env, peer);
             }
-            (Conn::Reader { .. }, FrameKind::Message(kind)) => self.deliver(h.from, kind, payload),
+            (Conn::Reader { .. }, FrameKind::Message(kind)) => {
+                self.deliver(h.from, kind, tail(data, body_at))
+            }
             (Conn::Reader { peer, .. } | Conn::Pipeline { peer, .. }, FrameKind::Refused) => {
-                let code = RefusalCode::from_payload(payload);
+                let code = RefusalCode::from_payload(&data[body_at..]);
                 let r = match code {
                     RefusalCode::ClusterIdMismatch => Refusal::ClusterIdMismatch {
                         local: self.cfg.cluster,
@@ -595,10 +597,11 @@ impl Transport {
         conn: ConnId,
         h: &Header,
         kind: MessageKind,
-        payload: &[u8],
+        data: Vec<u8>,
+        body_at: usize,
     ) {
-        let (addr, message) = match frame::decode_pipeline_payload(payload) {
-            Ok(x) => x,
+        let (addr, message_at) = match frame::decode_pipeline_payload(&data[body_at..]) {
+            Ok((addr, message)) => (addr, data.len() - message.len()),
             Err(error) => {
                 self.stats.bad_frames += 1;
                 self.events.push_back(TransportEvent::BadFrame { peer: Some(h.from), error });
@@ -610,7 +613,7 @@ impl Transport {
             return;
         }
         self.learn_remote(env, h.from, addr);
-        self.deliver(h.from, kind, message);
+        self.deliver(h.from, kind, tail(data, message_at));
         let ack = self.frame(FrameKind::Ack, h.from, &[]);
         let _ = env.net().send(conn, ack);
         self.conns.remove(&conn);
@@ -631,9 +634,9 @@ impl Transport {
         }
     }
 
-    fn deliver(&mut self, from: MemberId, kind: MessageKind, payload: &[u8]) {
+    fn deliver(&mut self, from: MemberId, kind: MessageKind, payload: Vec<u8>) {
         self.stats.messages_received += 1;
-        self.events.push_back(TransportEvent::Received { from, kind, payload: payload.to_vec() });
+        self.events.push_back(TransportEvent::Received { from, kind, payload });
     }
 
     /// Counts a refusal, reports it, and logs it within the rate limit.
@@ -722,6 +725,13 @@ fn trace<R>(env: &mut Env<'_, R>, kind: &str, detail: impl FnOnce() -> String) {
         let d = detail();
         env.trace(kind, &d);
     }
+}
+
+/// The bytes of `frame` from `at` on, in the frame's own allocation (a received message is
+/// handed on without copying it into a new one).
+fn tail(mut frame: Vec<u8>, at: usize) -> Vec<u8> {
+    frame.drain(..at);
+    frame
 }
 
 fn conn_peer(c: &Conn) -> Option<MemberId> {
