@@ -1,6 +1,6 @@
 //! A restarted member's applied index must describe its state machine from the first Ready.
 //!
-//! The state machine makes its applied entries durable on its own (after every apply batch),
+//! The state machine makes its applied entries durable on its own (MemKv: after every batch),
 //! while a hard state that only moves the commit index is saved without a sync (etcd's
 //! MustSync). After a power loss the state machine may therefore hold entries past the commit
 //! index the WAL remembers. Raft's applied index then lagged the state: the node reported

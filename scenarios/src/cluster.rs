@@ -66,8 +66,8 @@ impl Observable for MvccSm {
     fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.get(key).ok().flatten()
     }
-    /// The MVCC hash over every revision (the server commits after each apply batch, so the
-    /// store has nothing buffered between simulator steps and hashing writes nothing).
+    /// The MVCC hash over every revision, the uncommitted batch included; hashing writes
+    /// nothing, so observing a member never changes its disk.
     fn digest(&self) -> Result<u64, String> {
         let h = self.hash().map_err(|e| e.to_string())?;
         Ok(sim::trace::mix(h.hash, h.revision as u64))

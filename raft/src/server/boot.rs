@@ -13,7 +13,8 @@
 //!
 //! Raft's commit index starts at the state machine's consistent index when that is ahead of
 //! the saved hard state (and within the log). It can be: the state machine makes applied
-//! entries durable after every apply batch, while a hard state that only moves the commit
+//! entries durable on its own schedule (every batch, or on its batching policy), while a hard
+//! state that only moves the commit
 //! index is saved without a sync (etcd's MustSync). Those entries are known committed (only
 //! committed entries are applied) and the WAL holds them (entries are synced before they are
 //! applied). Without this the applied index would lag the state until a leader resent the
