@@ -86,7 +86,7 @@ fn after_a_power_loss_restarted_stores_stand_at_their_applied_index_and_agree() 
     let members = [1, 2, 3];
     let until = c.w.now() + ms(10_000);
     loop {
-        oracle.observe(&c, &members);
+        oracle.observe(&c, &members, c.w.last_stepped_node().map(|n| n.0));
         assert_eq!(oracle.violation(), None, "at {}", c.w.now());
         for n in [leader, lagging] {
             if let Some((applied, consistent)) = position(&c, n) {

@@ -342,3 +342,20 @@ fn plans_installed_later_merge_by_time() {
     assert!(w.is_up(N));
     assert_eq!(builds.get(), 2);
 }
+
+#[test]
+fn last_stepped_node_names_the_node_whose_event_ran() {
+    let (mut w, _) = world_with(WorldConfig::default());
+    let m = NodeId(1);
+    w.add_node(m, |_| Probe { loaded: None, timers: Vec::new() });
+    assert!(w.step(), "m's start");
+    assert_eq!(w.last_stepped_node(), Some(m));
+    w.request(N, Req::Timer(ms(5), 1));
+    assert!(w.step(), "the request");
+    assert_eq!(w.last_stepped_node(), Some(N));
+    w.schedule(at(1), |_| {});
+    assert!(w.step(), "the action");
+    assert_eq!(w.last_stepped_node(), None, "an action may touch any node");
+    assert!(w.step(), "the timer");
+    assert_eq!(w.last_stepped_node(), Some(N));
+}

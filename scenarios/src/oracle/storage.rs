@@ -43,12 +43,27 @@ impl StorageOracle {
         self.pending.len()
     }
 
-    /// Looks for new incarnations and pending comparisons among `members`.
-    pub fn observe<S: Observable>(&mut self, c: &Cluster<S>, members: &[u32]) {
+    /// Looks for new incarnations and pending comparisons among `members`. `changed` is the
+    /// only member whose state can have moved since the last call, or `None` for any of them.
+    pub fn observe<S: Observable>(
+        &mut self,
+        c: &Cluster<S>,
+        members: &[u32],
+        changed: Option<u32>,
+    ) {
         if self.violation.is_some() {
             return;
         }
-        for &n in members {
+        let one;
+        let looked_at = match changed {
+            Some(n) if members.contains(&n) => {
+                one = [n];
+                &one[..]
+            }
+            Some(_) => &[][..],
+            None => members,
+        };
+        for &n in looked_at {
             let Some(r) = c.running(n) else { continue };
             let (applied, consistent) = (r.applied_index(), r.state_machine().consistent_index());
             if applied != consistent {

@@ -116,6 +116,8 @@ pub struct World<A: Actor> {
     plan: VecDeque<(Instant, Fault)>,
     /// Bumped on every install; queued `PlannedFaults` events of older generations are void.
     plan_generation: u64,
+    /// The node of the event the last `step` handled (`None`: a world-wide event).
+    last_stepped: Option<NodeId>,
 }
 
 impl<A: Actor> World<A> {
@@ -134,6 +136,7 @@ impl<A: Actor> World<A> {
             halts: Vec::new(),
             plan: VecDeque::new(),
             plan_generation: 0,
+            last_stepped: None,
             config,
         }
     }
@@ -165,6 +168,14 @@ impl<A: Actor> World<A> {
     /// Global virtual time: the time of the last event handled (or of the last `run_until`).
     pub fn now(&self) -> Instant {
         self.now
+    }
+
+    /// The node whose event the last [`World::step`] handled: a start, timer, network event or
+    /// request reaches one node, and only that node's state can have changed. `None` after a
+    /// world-wide event (planned faults, actions), which may have changed any node, and before
+    /// the first step. Observers use it to look at one node per step instead of all.
+    pub fn last_stepped_node(&self) -> Option<NodeId> {
+        self.last_stepped
     }
 
     /// The ids of all nodes, in the order they were added.

@@ -40,6 +40,7 @@ impl<A: Actor> World<A> {
         assert!(at >= self.now, "event at {at} is before now {}", self.now);
         self.now = at;
         self.net.set_now(at);
+        self.last_stepped = event.node();
         if let Some(node) = event.node() {
             if let Some(i) = self.index(node) {
                 let busy = self.nodes[i].busy_until;
