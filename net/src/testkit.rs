@@ -124,6 +124,7 @@ impl Rig {
             trace: &mut self.trace,
             buggify: &mut buggify,
             responses: &mut responses,
+            alive: &|| true,
         });
         f(&mut env)
     }

@@ -89,6 +89,7 @@ pub struct Env<'a, R> {
     trace: &'a mut dyn TraceSink,
     buggify: &'a mut dyn Buggify,
     responses: &'a mut Vec<R>,
+    alive: &'a dyn Fn() -> bool,
 }
 
 /// The parts an [`Env`] is built from (one field per seam or service).
@@ -102,6 +103,10 @@ pub struct EnvParts<'a, R> {
     pub trace: &'a mut dyn TraceSink,
     pub buggify: &'a mut dyn Buggify,
     pub responses: &'a mut Vec<R>,
+    /// Whether the process still lives. The simulator kills it at a crashing disk operation
+    /// inside the handler; from then on its answers are dropped, as its frames are (real
+    /// runtimes: always true).
+    pub alive: &'a dyn Fn() -> bool,
 }
 
 impl<'a, R> Env<'a, R> {
@@ -116,6 +121,7 @@ impl<'a, R> Env<'a, R> {
             trace: p.trace,
             buggify: p.buggify,
             responses: p.responses,
+            alive: p.alive,
         }
     }
     /// This node's id.
@@ -159,8 +165,12 @@ impl<'a, R> Env<'a, R> {
         self.buggify.fire(site)
     }
     /// Hands a response to whoever drives the node (the client harness, the real front end).
+    /// Dropped if the process died earlier in this handler (a simulated disk crash): a dead
+    /// process answers nobody.
     pub fn respond(&mut self, response: R) {
-        self.responses.push(response)
+        if (self.alive)() {
+            self.responses.push(response)
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! What a crash does to the network, through the world: a node that crashes (between events or
 //! at a disk operation inside a handler) still delivers the frames it sent before it died, in
 //! order, and its peer sees the reset after them; what a handler sends after its disk crashed
-//! never reaches the network, because the process died at that operation.
+//! never reaches the network, because the process died at that operation; nor does an answer
+//! to a client it gives after that point.
 
 use sim::env::{Actor, Env, Halt, NodeId, TimerId};
 use sim::io::{Addr, CloseReason, ConnId, NetEvent, OpenOptions};
@@ -16,6 +17,8 @@ enum Req {
     /// Sends each frame, then (if asked) writes to disk, then sends `after` — even when the
     /// write failed, as a buggy node that ignores its I/O errors would.
     SendAround { before: Vec<Vec<u8>>, write: bool, after: Vec<u8> },
+    /// Answers `before`, writes to disk, answers `after` (even when the write failed).
+    AnswerAround { write: bool },
 }
 
 /// What the server saw: frames and the close, with their arrival time.
@@ -61,20 +64,31 @@ impl Actor for Peer {
 
     fn on_request(&mut self, env: &mut Env<'_, Seen>, req: Req) -> Result<(), Halt> {
         let Role::Client { conn: Some(conn) } = self.role else { panic!("not a connected client") };
-        let Req::SendAround { before, write, after } = req;
+        let (before, write, after) = match req {
+            Req::SendAround { before, write, after } => (before, write, after),
+            Req::AnswerAround { write } => {
+                env.respond(Seen::Frame(b"before".to_vec()));
+                let written = write_x(env, write);
+                env.respond(Seen::Frame(b"after".to_vec()));
+                return written;
+            }
+        };
         for f in before {
             env.net().send(conn, f).expect("send");
         }
-        let written = if write {
-            let disk = env.disk();
-            disk.open("f", OpenOptions::create()).and_then(|f| f.write_at(0, b"x"))
-        } else {
-            Ok(())
-        };
+        let written = write_x(env, write);
         env.net().send(conn, after).expect("send after");
-        written?;
-        Ok(())
+        written
     }
+}
+
+/// Writes one byte to the file `f` if asked.
+fn write_x(env: &mut Env<'_, Seen>, write: bool) -> Result<(), Halt> {
+    if write {
+        let disk = env.disk();
+        disk.open("f", OpenOptions::create()).and_then(|f| f.write_at(0, b"x"))?;
+    }
+    Ok(())
 }
 
 fn world() -> World<Peer> {
@@ -138,4 +152,22 @@ fn a_crash_between_events_keeps_what_was_sent() {
             Seen::Closed(CloseReason::Reset)
         ]
     );
+}
+
+#[test]
+fn an_answer_given_after_a_disk_crash_never_reaches_the_client() {
+    let answers = |w: &mut World<Peer>| -> Vec<Seen> {
+        let got = w.take_responses();
+        got.into_iter().filter(|(n, _, _)| *n == CLIENT).map(|(_, _, s)| s).collect()
+    };
+    let mut w = world();
+    w.request(CLIENT, Req::AnswerAround { write: true });
+    w.run_until(w.now() + Duration::from_millis(1));
+    let both = vec![Seen::Frame(b"before".to_vec()), Seen::Frame(b"after".to_vec())];
+    assert_eq!(answers(&mut w), both, "a healthy node gives both answers");
+    w.crash_at_disk_op(CLIENT, 0);
+    w.request(CLIENT, Req::AnswerAround { write: true });
+    w.run_until(w.now() + Duration::from_millis(1));
+    assert_eq!(w.status(CLIENT), Status::Crashed);
+    assert_eq!(answers(&mut w), vec![Seen::Frame(b"before".to_vec())], "dead at the write");
 }

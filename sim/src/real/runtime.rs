@@ -234,6 +234,7 @@ impl<A: Actor> RealRuntime<A> {
             trace: &mut self.trace,
             buggify: &mut self.buggify,
             responses: &mut self.responses,
+            alive: &|| true,
         });
         let result = match input {
             Input::Start => self.actor.on_start(&mut env),

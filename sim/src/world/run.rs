@@ -162,6 +162,7 @@ impl<A: Actor> World<A> {
             trace: &mut sink,
             buggify: &mut buggify,
             responses: response_buf,
+            alive: &alive,
         });
         let result = handler(actor, &mut env);
         let id = n.id;
