@@ -7,6 +7,7 @@ use net::cluster::Cluster;
 use raft::server::request::MemberRecord;
 use raft::server::{ClusterSpec, MemKv, Node, OpResult, Request, ServerError};
 use server_harness::{ms, node_config, opener, TestCluster, IC, TOKEN};
+use sim::world::WorldConfig;
 use sim::{Halt, NodeId};
 
 /// Puts `count` keys `prefix{i}` through whichever node leads, `gap` apart; returns
@@ -25,7 +26,8 @@ fn load(c: &mut TestCluster, prefix: &str, count: u32) -> Vec<(u64, String, Stri
 
 #[test]
 fn a_member_is_added_and_another_removed_under_load() {
-    let mut c = TestCluster::new(41, |_| {});
+    let config = WorldConfig { keep_trace: true, ..WorldConfig::default() };
+    let mut c = TestCluster::with_world(41, config, |_| {});
     let leader = c.await_stable_leader(ms(10_000));
     let mut puts = load(&mut c, "a", 20);
 
@@ -64,6 +66,20 @@ fn a_member_is_added_and_another_removed_under_load() {
     c.await_converged(&all, hi, ms(10_000));
     assert_eq!(c.dump(NodeId(4)), c.dump(leader), "the new member holds every key");
     assert_eq!(c.running(NodeId(4)).unwrap().voters().len(), 4);
+    // Every member applied every addition alike; the new member, which started with a
+    // membership that already lists everyone, replays them from the log without an error.
+    let adds: Vec<(Option<NodeId>, String)> =
+        c.w.trace()
+            .records()
+            .iter()
+            .filter(|r| r.kind == "server.conf_change" && r.detail.contains("AddNode"))
+            .map(|r| (r.node, r.detail.clone()))
+            .collect();
+    assert!(
+        adds.iter().any(|(n, d)| *n == Some(NodeId(4)) && d.contains(&format!("{id4:016x}"))),
+        "the new member applied its own addition: {adds:?}"
+    );
+    assert!(adds.iter().all(|(_, d)| d.contains("-> Ok")), "{adds:#?}");
 
     // Remove a follower other than the new member.
     let leader = c.leader().unwrap();

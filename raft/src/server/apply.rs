@@ -24,7 +24,9 @@ use crate::wal::purge;
 use super::boot::{snap_halt, wal_halt, WAL_DIR};
 use super::membership::{decode_snapshot_data, encode_snapshot_data};
 use super::node::{sm_fail, Applied, Running};
-use super::request::{ClientResponse, ConfContext, OpResult, Origin, Proposal, ServerError};
+use super::request::{
+    ClientResponse, ConfContext, MemberRecord, OpResult, Origin, Proposal, ServerError,
+};
 use super::state_machine::StateMachine;
 
 impl<S: StateMachine> Running<S> {
@@ -125,6 +127,11 @@ impl<S: StateMachine> Running<S> {
         let check = match cc.change_type {
             ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
                 match ctx.as_ref().and_then(|c| c.member.clone()) {
+                    // A member that joined with a membership already listing this member (its
+                    // own addition, or one before it; names may differ, as an added member is
+                    // named only when it starts) replays the entry as a no-op, so it applies
+                    // every conf change as the others did.
+                    Some(m) if m.id == cc.node_id && self.lists(&m) => Ok(()),
                     Some(m) if m.id == cc.node_id => {
                         self.membership.add(&m).map_err(|e| e.to_string())
                     }
@@ -163,6 +170,12 @@ impl<S: StateMachine> Running<S> {
             self.trigger(env, &o, result);
         }
         Ok(origin)
+    }
+
+    /// Whether the membership already holds member `m` with the same peer URLs.
+    fn lists(&self, m: &MemberRecord) -> bool {
+        let same = |r: &MemberRecord| r.id == m.id && r.peer_urls == m.peer_urls;
+        self.membership.records().iter().any(same)
     }
 
     /// etcd's merged snapshot message: a MsgSnap carries raft's stored snapshot, whose
