@@ -115,3 +115,32 @@ fn a_member_is_added_and_another_removed_under_load() {
     }
     assert!(acked as f64 >= puts.len() as f64 * 0.9, "{acked} of {} acknowledged", puts.len());
 }
+
+/// A member removed while it was down never applies its removal (nobody replicates to it any
+/// more). Like etcd's member on an HTTP 410 from a peer, it stops for good when a peer refuses
+/// it as removed, instead of campaigning at refused peers forever.
+#[test]
+fn a_member_removed_while_down_stops_when_a_peer_refuses_it() {
+    let mut c = TestCluster::new(43, |_| {});
+    let leader = c.await_stable_leader(ms(10_000));
+    let victim = c.nodes().into_iter().find(|n| *n != leader).expect("a follower");
+    let victim_id = c.running(victim).expect("up").id();
+    c.w.crash(victim);
+    let rm = c.send(leader, Request::RemoveMember { id: victim_id });
+    c.await_answers(&[rm], ms(5_000));
+    assert!(matches!(c.outcome(rm), Ok(OpResult::Members { .. })), "{:?}", c.outcome(rm));
+    let halts_before = c.w.halts().len();
+    c.w.restart(victim);
+    c.run_for(ms(3_000));
+    assert!(!c.w.is_up(victim), "the removed member still runs");
+    let reason = c.w.halts()[halts_before..]
+        .iter()
+        .find(|(_, n, _)| *n == victim)
+        .map(|(_, _, h)| h.clone());
+    assert!(matches!(&reason, Some(Halt::Fatal(r)) if r.contains("removed")), "{reason:?}");
+    // The rest keeps serving.
+    let l = c.await_leader(ms(5_000));
+    let put = c.put(l, "after", "1");
+    c.await_answers(&[put], ms(5_000));
+    assert!(matches!(c.outcome(put), Ok(OpResult::Put { .. })), "{:?}", c.outcome(put));
+}

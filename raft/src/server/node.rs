@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use net::ids::{ClusterId, MemberId};
 use net::member::Member;
+use net::refusal::{Refusal, RefusalCode};
 use net::transport::{Transport, TransportConfig, TransportEvent, TIMER_TAG};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -404,6 +405,12 @@ impl<S: StateMachine> Running<S> {
                     if env.tracing() {
                         env.trace("server.refused", &format!("{r:?}"));
                     }
+                    // etcd: a peer answering "removed" (HTTP 410) stops the member for good. A
+                    // member removed while it was down or cut off never applies its removal
+                    // (nobody replicates to it any more) and would otherwise linger.
+                    if let Refusal::RefusedByPeer { reason: RefusalCode::RemovedMember, .. } = r {
+                        self.removed = true;
+                    }
                 }
                 TransportEvent::BadFrame { peer, error } => {
                     if env.tracing() {
@@ -418,10 +425,9 @@ impl<S: StateMachine> Running<S> {
     fn drive(&mut self, env: &mut Env<'_, ClientResponse>) -> Result<(), Halt> {
         loop {
             self.on_transport_events(env);
-            if !self.raw.has_ready() {
-                break;
+            if self.raw.has_ready() && !self.removed {
+                self.handle_ready(env)?;
             }
-            self.handle_ready(env)?;
             if self.removed {
                 for (_, client) in self.proposals.drain_where(|_| true) {
                     env.respond(ClientResponse { id: client, result: Err(ServerError::Stopped) });
@@ -430,6 +436,9 @@ impl<S: StateMachine> Running<S> {
                     "member {:016x} was removed from the cluster",
                     self.me
                 )));
+            }
+            if !self.raw.has_ready() {
+                break;
             }
         }
         self.serve_reads(env);
