@@ -5,11 +5,12 @@ use scenarios::sweep::{run_seed, SweepRun};
 
 /// Seeds that found real bugs, kept as regressions (each name says what it found). A change to
 /// the stack changes what a seed does, so these are a floor, not a proof.
-const FOUND_BUGS: &[(&str, u64, &str)] = &[
-    ("swarm", 50, "a member that missed an addition refused the new leader forever"),
-    ("swarm", 73, "a crash right after a snapshot install left the state machine ahead"),
-    ("swarm", 89, "a removal committed after its answer was lost counted as a dead member"),
-    ("swarm", 300, "the same, seen as members that never converged"),
+const FOUND_BUGS: &[(&str, u64, u32, &str)] = &[
+    ("swarm", 50, 3, "a member that missed an addition refused the new leader forever"),
+    ("swarm", 73, 3, "a crash right after a snapshot install left the state machine ahead"),
+    ("swarm", 89, 3, "a removal committed after its answer was lost counted as a dead member"),
+    ("swarm", 300, 3, "the same, seen as members that never converged"),
+    ("swarm", 230, 5, "members removed while down lingered; the refusal-log bound mixed peers"),
 ];
 
 fn failures(runs: impl IntoIterator<Item = SweepRun>) -> Vec<String> {
@@ -36,10 +37,13 @@ fn every_scenario_passes_fifty_seeds() {
 
 #[test]
 fn seeds_that_found_bugs_pass() {
-    let runs = FOUND_BUGS.iter().map(|(name, seed, _)| {
+    let runs = FOUND_BUGS.iter().map(|(name, seed, nodes, _)| {
         let s = CATALOGUE.iter().find(|s| s.name == *name).expect("scenario exists");
-        run_seed(s, *seed, 3, None)
+        (run_seed(s, *seed, *nodes, None), *nodes)
     });
-    let failed = failures(runs);
+    let failed: Vec<String> = runs
+        .filter(|(r, _)| !r.ok())
+        .map(|(r, nodes)| format!("{}: {:?} ({:?})", r.reproduce(nodes), r.property, r.detail))
+        .collect();
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

@@ -1,6 +1,7 @@
 //! Applying plan actions: simulator faults and cluster-level disruptions.
 
 use super::*;
+use net::ids::MemberId;
 
 impl<S: Observable> Run<S> {
     // ----- actions -----
@@ -275,13 +276,17 @@ impl<S: Observable> Run<S> {
                     self.failure.get_or_insert((Property::ClusterId, detail));
                     return;
                 }
-                let stats = r.transport().stats();
-                // At most one log line per refused peer per second, plus the first.
-                let window = now.saturating_since(since).as_millis() / 1000 + 2;
-                if stats.log_lines > window * 2 {
+                // At most one log line per refused peer per second (and the first), counted
+                // over the lines since the foreign member appeared: other peers (removed
+                // members, say) have their own allowance.
+                let window = now.saturating_since(since).as_millis() / 1000 + 1;
+                let mut per_peer: BTreeMap<MemberId, u64> = BTreeMap::new();
+                for line in r.transport().log().iter().filter(|l| l.at >= since) {
+                    *per_peer.entry(line.peer).or_default() += 1;
+                }
+                if let Some((peer, lines)) = per_peer.into_iter().find(|(_, n)| *n > window) {
                     let detail = format!(
-                        "member node {m} wrote {} refusal log lines in {window} s: not rate-limited",
-                        stats.log_lines
+                        "member node {m} wrote {lines} refusal log lines about member {peer} in                          {window} s: not rate-limited"
                     );
                     self.failure.get_or_insert((Property::ClusterId, detail));
                     return;
