@@ -60,5 +60,16 @@ pub fn shrink(
     }
     writeln!(out, "plan: {}", path.display()).map_err(io)?;
     writeln!(out, "replay: dst run --plan {}", path.display()).map_err(io)?;
+    if shrunk.runs >= args.max_runs {
+        writeln!(
+            out,
+            "the budget of {} runs ran out before every fault was tried alone; shrink further: \
+             dst shrink --plan {} --max-runs {}",
+            args.max_runs,
+            path.display(),
+            args.max_runs
+        )
+        .map_err(io)?;
+    }
     Ok(EXIT_OK)
 }
