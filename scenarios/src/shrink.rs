@@ -1,8 +1,9 @@
 //! Shrinking a failing plan: delta debugging over its actions and its workload.
 //!
 //! A candidate is kept when it still fails **the same property** (a different failure is a
-//! different bug). The shrinker first cuts the run short (the fault phase ends just after the
-//! failure's last relevant action), then removes actions with ddmin (halves, quarters, ... down
+//! different bug). The shrinker first cuts the run short: the fault phase ends just after the
+//! moment the failure was detected (everything before it runs exactly as before, so it still
+//! fails there), then at halves of that while it still fails. Then it removes actions with ddmin (halves, quarters, ... down
 //! to single actions), then removes workload operations the same way in large chunks, and
 //! repeats while anything shrinks, within a budget of runs. Every run is deterministic, so the
 //! result replays exactly: `dst run --plan FILE`.
@@ -21,6 +22,14 @@ pub struct Shrunk {
     /// Actions and workload operations before and after.
     pub actions: (usize, usize),
     pub ops: (usize, usize),
+}
+
+/// A failed run: which property, and when the run stopped (the moment of detection for a
+/// failure found during the fault phase).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub property: Property,
+    pub at_ns: u64,
 }
 
 /// Why shrinking could not start.
@@ -48,7 +57,11 @@ pub fn shrink(
     shrink_with(
         plan,
         max_runs,
-        &mut |p: &Plan| run(p, &RunOptions::default()).verdict.property(),
+        &mut |p: &Plan| {
+            let r = run(p, &RunOptions::default());
+            let at_ns = r.sim_time.as_nanos();
+            r.verdict.property().map(|property| Failure { property, at_ns })
+        },
         progress,
     )
 }
@@ -57,11 +70,13 @@ pub fn shrink(
 pub fn shrink_with(
     plan: &Plan,
     max_runs: u64,
-    fails: &mut dyn FnMut(&Plan) -> Option<Property>,
+    fails: &mut dyn FnMut(&Plan) -> Option<Failure>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Shrunk, ShrinkError> {
-    let property = fails(plan).ok_or(ShrinkError::Passes)?;
+    let first = fails(plan).ok_or(ShrinkError::Passes)?;
+    let property = first.property;
     let mut s = State { best: plan.clone(), property, runs: 1, max_runs, fails, progress };
+    s.cut_at(first.at_ns.saturating_add(1));
     s.shorten();
     loop {
         let before = (s.best.actions.len(), s.best.workload.len());
@@ -85,7 +100,7 @@ struct State<'a> {
     property: Property,
     runs: u64,
     max_runs: u64,
-    fails: &'a mut dyn FnMut(&Plan) -> Option<Property>,
+    fails: &'a mut dyn FnMut(&Plan) -> Option<Failure>,
     progress: &'a mut dyn FnMut(usize, usize),
 }
 
@@ -100,7 +115,7 @@ impl State<'_> {
             return false;
         }
         self.runs += 1;
-        if (self.fails)(&candidate) == Some(self.property) {
+        if (self.fails)(&candidate).map(|f| f.property) == Some(self.property) {
             self.best = candidate;
             (self.progress)(self.best.actions.len(), self.best.workload.len());
             true
@@ -109,18 +124,24 @@ impl State<'_> {
         }
     }
 
+    /// Ends the fault phase at `d` (dropping what comes later) if that is earlier and still
+    /// fails; returns whether it was kept.
+    fn cut_at(&mut self, d: u64) -> bool {
+        if d >= self.best.duration_ns {
+            return false;
+        }
+        let mut c = self.best.clone();
+        c.duration_ns = d;
+        c.actions.retain(|a| a.at < d);
+        c.workload.retain(|o| o.at < d);
+        self.try_keep(c)
+    }
+
     /// Ends the fault phase earlier: at halves of the duration, while it still fails.
     fn shorten(&mut self) {
         loop {
             let d = self.best.duration_ns / 2;
-            if d < 1_000_000_000 {
-                return;
-            }
-            let mut c = self.best.clone();
-            c.duration_ns = d;
-            c.actions.retain(|a| a.at < d);
-            c.workload.retain(|o| o.at < d);
-            if !self.try_keep(c) {
+            if d < 1_000_000_000 || !self.cut_at(d) {
                 return;
             }
         }
@@ -175,6 +196,11 @@ mod tests {
     use crate::plan::{Action, ClientOp, Knobs, TimedAction, WorkOp};
     use sim::fault::Fault;
 
+    /// A failure found at the end of the run (no time to cut at).
+    fn failure(property: Property) -> Failure {
+        Failure { property, at_ns: u64::MAX }
+    }
+
     fn plan(actions: usize, ops: usize) -> Plan {
         Plan {
             scenario: "t".into(),
@@ -199,7 +225,7 @@ mod tests {
         // "Fails" when the crash of node 2 at 4 ms and of node 3 at 11 ms are both present.
         let mut fails = |p: &Plan| {
             let has = |at: u64| p.actions.iter().any(|a| a.at == at * 1_000_000);
-            (has(4) && has(11)).then_some(Property::Durability)
+            (has(4) && has(11)).then_some(failure(Property::Durability))
         };
         let s = shrink_with(&plan(30, 500), 1_000, &mut fails, &mut |_, _| {}).unwrap();
         assert_eq!(s.plan.actions.len(), 2, "{:?}", s.plan.actions);
@@ -211,8 +237,8 @@ mod tests {
     #[test]
     fn a_different_failure_is_not_kept() {
         let mut fails = |p: &Plan| match p.actions.len() {
-            30 => Some(Property::Liveness),
-            _ => Some(Property::Durability),
+            30 => Some(failure(Property::Liveness)),
+            _ => Some(failure(Property::Durability)),
         };
         let s = shrink_with(&plan(30, 0), 1_000, &mut fails, &mut |_, _| {}).unwrap();
         assert_eq!(s.plan.actions.len(), 30, "every smaller plan fails differently");
@@ -225,10 +251,26 @@ mod tests {
         let mut count = 0;
         let mut fails = |_: &Plan| {
             count += 1;
-            Some(Property::Storage)
+            Some(failure(Property::Storage))
         };
         let s = shrink_with(&plan(40, 40), 5, &mut fails, &mut |_, _| {}).unwrap();
         assert!(s.runs <= 5);
         assert_eq!(count, 5);
+    }
+
+    #[test]
+    fn the_run_is_first_cut_just_after_the_moment_of_failure() {
+        // Fails (detected at 7 ms) whenever the action at 7 ms is there; later actions and
+        // operations are noise the cut removes in one run.
+        let mut runs = 0;
+        let mut fails = |p: &Plan| {
+            runs += 1;
+            let has = p.actions.iter().any(|a| a.at == 7_000_000);
+            has.then_some(Failure { property: Property::Storage, at_ns: 7_000_000 })
+        };
+        let s = shrink_with(&plan(30, 0), 2, &mut fails, &mut |_, _| {}).unwrap();
+        assert_eq!(s.plan.duration_ns, 7_000_001);
+        assert_eq!(s.plan.actions.len(), 8, "actions at 0..=7 ms are left: {:?}", s.plan.actions);
+        assert_eq!(s.runs, 2, "one run to learn the failure, one to keep the cut");
     }
 }
