@@ -12,8 +12,9 @@
 //! only from a member that was not removed (etcd's pipeline handler is as lenient): a member
 //! that has not yet applied another's addition must still hear from it, or a new member that
 //! became leader could never bring it up to date. Such a sender becomes a *remote* (see
-//! [`crate::peer::Peer::remote`]), answered by pipeline at the address its message carries. A hello or pipeline message arriving on an accepted connection is
-//! answered with `Refused` and a code, so the dialer can report the refusal too; a frame on a
+//! [`crate::peer::Peer::remote`]), answered by pipeline at the address its message carries. A
+//! hello or pipeline message that fails its check on an accepted connection is answered with
+//! `Refused` and a code, so the dialer can report the refusal too; a frame on a
 //! connection we dialled (`Accepted`, stream messages, `Ack`) that fails the check closes it. Both
 //! count as refusals.
 
@@ -222,9 +223,7 @@ impl Transport {
         env.net().listen(&self.cfg.listen)?;
         self.started = true;
         for id in self.peer_ids() {
-            for s in STREAM_TYPES {
-                self.dial_stream(env, id, s);
-            }
+            self.dial_streams(env, id);
         }
         Ok(())
     }
@@ -237,23 +236,14 @@ impl Transport {
                 // A remote becomes a full peer: its streams are dialled from now on.
                 p.addr = addr;
                 trace(env, "net.remote_promoted", || format!("{id}"));
-                if self.started {
-                    for s in STREAM_TYPES {
-                        self.dial_stream(env, id, s);
-                    }
-                }
-                return;
+                return self.dial_streams(env, id);
             }
             return self.update_peer(env, id, addr);
         }
         self.removed.remove(&id);
         let p = Peer::new(id, addr, self.cfg.pipeline_queue, env.now());
         self.peers.insert(id, p);
-        if self.started {
-            for s in STREAM_TYPES {
-                self.dial_stream(env, id, s);
-            }
-        }
+        self.dial_streams(env, id);
     }
 
     /// Removes a peer (or remote): closes all its connections and refuses its frames from now
@@ -287,11 +277,7 @@ impl Transport {
             env.net().close(c);
         }
         self.refresh(env, id);
-        if self.started {
-            for s in STREAM_TYPES {
-                self.dial_stream(env, id, s);
-            }
-        }
+        self.dial_streams(env, id);
     }
 
     /// Sends messages; failures come back as events.
@@ -359,6 +345,15 @@ impl Transport {
                     );
                 }
                 Err(_) => self.dropped(id, q.kind),
+            }
+        }
+    }
+
+    /// Dials both of `id`'s streams, once started (a remote has none).
+    fn dial_streams<R>(&mut self, env: &mut Env<'_, R>, id: MemberId) {
+        if self.started {
+            for s in STREAM_TYPES {
+                self.dial_stream(env, id, s);
             }
         }
     }
@@ -600,6 +595,9 @@ impl Transport {
         data: Vec<u8>,
         body_at: usize,
     ) {
+        if !self.admit(env, conn, h, Senders::AnyNotRemoved) {
+            return;
+        }
         let (addr, message_at) = match frame::decode_pipeline_payload(&data[body_at..]) {
             Ok((addr, message)) => (addr, data.len() - message.len()),
             Err(error) => {
@@ -609,9 +607,6 @@ impl Transport {
                 return env.net().close(conn);
             }
         };
-        if !self.admit(env, conn, h, Senders::AnyNotRemoved) {
-            return;
-        }
         self.learn_remote(env, h.from, addr);
         self.deliver(h.from, kind, tail(data, message_at));
         let ack = self.frame(FrameKind::Ack, h.from, &[]);

@@ -3,9 +3,9 @@
 //! A candidate is kept when it still fails **the same property** (a different failure is a
 //! different bug). The shrinker first cuts the run short: the fault phase ends just after the
 //! moment the failure was detected (everything before it runs exactly as before, so it still
-//! fails there), then at halves of that while it still fails. Then it removes actions with ddmin (halves, quarters, ... down
-//! to single actions), then removes workload operations the same way in large chunks, and
-//! repeats while anything shrinks, within a budget of runs. Every run is deterministic, so the
+//! fails there), then at halves of that while it still fails. Then it removes actions with
+//! ddmin (halves, quarters, ... down to single actions), then workload operations the same way
+//! in large chunks, and repeats while anything shrinks, within a budget of runs. Every run is deterministic, so the
 //! result replays exactly: `dst run --plan FILE`.
 
 use crate::oracle::Property;

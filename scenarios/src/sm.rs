@@ -19,9 +19,9 @@
 //! - `commit()` is [`Store::commit`]: one bolt write transaction holding everything applied
 //!   since the last commit and the consistent index covering it (nothing when nothing was
 //!   applied). The server calls `commit_if_due(now)` after each Ready's entries and on every
-//!   tick, which is the store's `commit_if_due`: etcd's batching, a commit every 100 ms of (simulated) time or every
-//!   10,000 buffered operations, so the durable index lags the applied one by up to a batch
-//!   (the server re-applies the rest from its WAL after a crash).
+//!   tick, which is the store's `commit_if_due`: etcd's batching, a commit every 100 ms of
+//!   (simulated) time or every 10,000 buffered operations, so the durable index lags the
+//!   applied one by up to a batch (the server re-applies the rest from its WAL after a crash).
 //! - `snapshot()` commits what is pending, then dumps both bolt buckets (`meta`, `key`) in one
 //!   read transaction into the checksummed layout of [`snapshot`]. `restore(index, data)` checks
 //!   the dump, writes it into `<dir>/db.restore` in one bolt transaction, opens a store on it

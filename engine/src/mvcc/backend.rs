@@ -181,35 +181,25 @@ impl Backend {
             .range((bucket, from.to_vec())..)
             .take_while(|((b, k), _)| in_range(b, k))
             .peekable();
-        let mut stopped = false;
-        // Visits a buffered entry (deletes visit nothing); records a stop.
-        let mut visit = |k: &[u8], v: Option<&[u8]>, stopped: &mut bool| {
-            let go_on = match v {
-                Some(v) => f(k, v)?,
-                None => true,
-            };
-            *stopped = !go_on;
-            Ok::<bool, MvccError>(go_on)
+        // A buffered delete visits nothing.
+        let mut visit = |k: &[u8], v: Option<&[u8]>| match v {
+            Some(v) => f(k, v),
+            None => Ok(true),
         };
+        let mut go_on = true;
         self.scan_committed(bucket, from, to, |k, v| {
             while let Some(((_, bk), bv)) = buffered.next_if(|((_, bk), _)| bk.as_slice() <= k) {
-                let shadows = bk.as_slice() == k;
-                if !visit(bk, bv.as_deref(), &mut stopped)? {
-                    return Ok(false);
-                }
-                if shadows {
-                    return Ok(true);
+                go_on = visit(bk, bv.as_deref())?;
+                if !go_on || bk.as_slice() == k {
+                    return Ok(go_on); // stopped, or the buffer shadows the committed entry
                 }
             }
-            visit(k, Some(v), &mut stopped)
+            go_on = visit(k, Some(v))?;
+            Ok(go_on)
         })?;
-        if stopped {
-            return Ok(());
-        }
-        for ((_, bk), bv) in buffered {
-            if !visit(bk, bv.as_deref(), &mut stopped)? {
-                break;
-            }
+        while go_on {
+            let Some(((_, bk), bv)) = buffered.next() else { break };
+            go_on = visit(bk, bv.as_deref())?;
         }
         Ok(())
     }

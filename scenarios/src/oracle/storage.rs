@@ -54,16 +54,10 @@ impl StorageOracle {
         if self.violation.is_some() {
             return;
         }
-        let one;
-        let looked_at = match changed {
-            Some(n) if members.contains(&n) => {
-                one = [n];
-                &one[..]
+        for &n in members {
+            if changed.is_some_and(|c| c != n) {
+                continue;
             }
-            Some(_) => &[][..],
-            None => members,
-        };
-        for &n in looked_at {
             let Some(r) = c.running(n) else { continue };
             let (applied, consistent) = (r.applied_index(), r.state_machine().consistent_index());
             if applied != consistent {

@@ -239,7 +239,7 @@ impl<S: Observable> Run<S> {
                 .serving
                 .iter()
                 .filter_map(|n| self.c.running(*n))
-                .any(|r| r.membership().cluster().removed().contains(&net::ids::MemberId(id)));
+                .any(|r| r.membership().cluster().removed().contains(&MemberId(id)));
             if applied {
                 self.removed(node);
             }

@@ -292,24 +292,16 @@ impl<S: Observable> Run<S> {
             self.clients.poll(&mut self.c);
         }
         // Only the node whose event ran can have changed (a world-wide event: any of them).
-        match self.c.w.last_stepped_node() {
-            Some(node) => {
-                if self.watched.contains(&node.0) {
-                    if let Some(r) = self.c.running(node.0) {
-                        self.safety.observe(node.0, r);
-                    }
-                }
+        let changed = self.c.w.last_stepped_node().map(|n| n.0);
+        for i in 0..self.watched.len() {
+            let n = self.watched[i];
+            if changed.is_some_and(|c| c != n) {
+                continue;
             }
-            None => {
-                for i in 0..self.watched.len() {
-                    let n = self.watched[i];
-                    if let Some(r) = self.c.running(n) {
-                        self.safety.observe(n, r);
-                    }
-                }
+            if let Some(r) = self.c.running(n) {
+                self.safety.observe(n, r);
             }
         }
-        let changed = self.c.w.last_stepped_node().map(|n| n.0);
         self.storage.observe(&self.c, &self.serving, changed);
         if let Some(v) = self.safety.violation() {
             let v = v.to_string();
