@@ -321,6 +321,11 @@ fn store_matches_the_model_on_fixed_seeds() {
     }
 }
 
+/// Puts `k = v` (one new revision).
+fn put(s: &mut Store, k: &[u8], v: &[u8]) {
+    s.put(&PutRequest { key: k.to_vec(), value: v.to_vec(), ..Default::default() }).unwrap();
+}
+
 /// Compaction keeps the latest version of every live key (and the version visible at the
 /// compacted revision), answers reads at and after the compacted revision as before, refuses
 /// reads below it, and physically removes every other revision at or below it.
@@ -328,9 +333,6 @@ fn store_matches_the_model_on_fixed_seeds() {
 fn compaction_keeps_live_keys_and_removes_history() {
     let disk = new_disk(7);
     let mut s = open_store(&disk, StoreConfig::default()).unwrap();
-    let put = |s: &mut Store, k: &[u8], v: &[u8]| {
-        s.put(&PutRequest { key: k.to_vec(), value: v.to_vec(), ..Default::default() }).unwrap()
-    };
     put(&mut s, b"live", b"v1"); // rev 2
     put(&mut s, b"live", b"v2"); // rev 3
     put(&mut s, b"gone", b"g1"); // rev 4
@@ -384,9 +386,6 @@ fn compaction_keeps_live_keys_and_removes_history() {
 fn hash_sees_the_batch_and_writes_nothing() {
     let disk = new_disk(9);
     let mut s = open_store(&disk, StoreConfig::default()).unwrap();
-    let put = |s: &mut Store, k: &[u8], v: &[u8]| {
-        s.put(&PutRequest { key: k.to_vec(), value: v.to_vec(), ..Default::default() }).unwrap()
-    };
     put(&mut s, b"a", b"1");
     s.commit().unwrap();
     let committed = s.hash(0).unwrap();
