@@ -19,12 +19,12 @@
 //! follower sweep also checks that some puts were acknowledged only after the follower died,
 //! so it cannot silently go blind to in-flight frames.
 //!
-//! Checked by mutation: sending `persisted_messages` before the WAL save in the Ready loop
-//! (`raft/src/server/ready.rs`) loses acknowledged puts at 6 of the 30 follower crash points
-//! (k = 0, 5, 30, 65, 75, 90; which points catch it moves whenever the simulator's random draws
-//! change). Before SimNet delivered a crashed node's in-flight frames, the previous version of
-//! this sweep passed with that mutation. A follower (or leader) that does not persist its
-//! entries at all fails these sweeps at once.
+//! The sweep is checked against the bug it exists to catch: with the server's test-only
+//! `unsafe_ack_before_sync` (members send their append acknowledgements before the WAL save),
+//! the follower sweep must lose acknowledged puts at some crash point
+//! (`the_follower_sweep_catches_acks_sent_before_the_wal_sync`). Before SimNet delivered a
+//! crashed node's in-flight frames, the previous version of this sweep passed with that bug.
+//! A follower (or leader) that does not persist its entries at all fails these sweeps at once.
 
 mod server_harness;
 
@@ -53,8 +53,8 @@ struct Outcome {
 
 /// One run: crash `first` (the follower, or the leader) at its `k`-th disk operation from the
 /// start of the load, then the other one, restart `first` with the third member, check.
-fn run(seed: u64, k: u64, crash_follower_first: bool) -> Outcome {
-    let mut c = TestCluster::new(seed, |_| {});
+fn run(seed: u64, k: u64, crash_follower_first: bool, ack_before_sync: bool) -> Outcome {
+    let mut c = TestCluster::new(seed, move |cfg| cfg.unsafe_ack_before_sync = ack_before_sync);
     let l = c.await_stable_leader(ms(10_000));
     let mut others = c.nodes().into_iter().filter(|n| *n != l);
     let (f, third) = (others.next().unwrap(), others.next().unwrap());
@@ -110,23 +110,39 @@ fn run(seed: u64, k: u64, crash_follower_first: bool) -> Outcome {
 /// Crash points swept: every fifth disk operation from the start of the load.
 const CRASH_POINTS: std::ops::Range<u64> = 0..150;
 
-/// Runs the sweep; panics listing every crash point that lost an acknowledged put. Returns the
-/// total number of puts acknowledged after the first crash.
-fn sweep(crash_follower_first: bool) -> usize {
-    let mut total = 0;
-    let mut after_crash = 0;
-    let mut runs_with_acks = 0;
-    let mut failures = Vec::new();
+/// What a whole sweep saw.
+struct SweepOutcome {
+    /// Puts acknowledged across the sweep.
+    total: usize,
+    /// Puts acknowledged after the first node had crashed.
+    after_crash: usize,
+    /// Runs that acknowledged at least one put.
+    runs_with_acks: usize,
+    /// One line per crash point that lost an acknowledged put.
+    failures: Vec<String>,
+}
+
+/// Runs every crash point of the sweep.
+fn sweep_outcome(crash_follower_first: bool, ack_before_sync: bool) -> SweepOutcome {
+    let mut s = SweepOutcome { total: 0, after_crash: 0, runs_with_acks: 0, failures: Vec::new() };
     for k in CRASH_POINTS.step_by(5) {
         let seed = 1000 + k;
-        let o = run(seed, k, crash_follower_first);
-        total += o.acked;
-        after_crash += o.acked_after_crash;
-        runs_with_acks += usize::from(o.acked > 0);
+        let o = run(seed, k, crash_follower_first, ack_before_sync);
+        s.total += o.acked;
+        s.after_crash += o.acked_after_crash;
+        s.runs_with_acks += usize::from(o.acked > 0);
         if !o.lost.is_empty() {
-            failures.push(format!("seed {seed} k {k}: lost {}", o.lost.join(", ")));
+            s.failures.push(format!("seed {seed} k {k}: lost {}", o.lost.join(", ")));
         }
     }
+    s
+}
+
+/// Runs the sweep on the correct server; panics listing every crash point that lost an
+/// acknowledged put. Returns the total number of puts acknowledged after the first crash.
+fn sweep(crash_follower_first: bool) -> usize {
+    let SweepOutcome { total, after_crash, runs_with_acks, failures } =
+        sweep_outcome(crash_follower_first, false);
     let which = if crash_follower_first { "the follower" } else { "the leader" };
     assert!(
         failures.is_empty(),
@@ -157,8 +173,21 @@ fn the_leader_never_counts_its_own_unsynced_entries() {
 }
 
 #[test]
+fn the_follower_sweep_catches_acks_sent_before_the_wal_sync() {
+    // The same sweep on a server whose members acknowledge appends before saving them.
+    let s = sweep_outcome(true, true);
+    assert!(
+        !s.failures.is_empty(),
+        "no crash point lost an acknowledged put although members ack before their WAL sync \
+         ({} puts acknowledged, {} after the follower crashed)",
+        s.total,
+        s.after_crash
+    );
+}
+
+#[test]
 fn sweep_runs_are_not_vacuous_at_a_late_crash_point() {
     // A crash point after the whole load: everything was acknowledged and must survive.
-    let o = run(77, 100_000, true);
+    let o = run(77, 100_000, true, false);
     assert_eq!((o.acked, o.lost.len()), (30, 0), "lost {:?}", o.lost);
 }
