@@ -92,7 +92,7 @@ impl Actor for Member {
                 let msgs = (0..count).map(|i| Outgoing {
                     to,
                     kind: MessageKind::General,
-                    payload: vec![i as u8; PAYLOAD],
+                    payload: vec![i as u8; PAYLOAD].into(),
                 });
                 self.transport.send(env, msgs);
             }

@@ -212,26 +212,100 @@ impl Frame {
 
 /// Encodes a frame without building a [`Frame`] first.
 pub fn encode_parts(header: &Header, payload: &[u8]) -> Vec<u8> {
-    assert!(
-        payload.len() <= MAX_PAYLOAD,
-        "frame payload of {} bytes exceeds MAX_PAYLOAD {}",
-        payload.len(),
-        MAX_PAYLOAD
-    );
+    check_payload_len(payload.len());
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.push(header.kind.code());
-    out.extend_from_slice(&0u16.to_be_bytes());
-    out.extend_from_slice(&header.cluster.0.to_be_bytes());
-    out.extend_from_slice(&header.from.0.to_be_bytes());
-    out.extend_from_slice(&header.to.0.to_be_bytes());
-    let len = u32::try_from(payload.len()).expect("payload length checked against MAX_PAYLOAD");
-    out.extend_from_slice(&len.to_be_bytes());
-    let crc = checksum(&out, payload);
-    out.extend_from_slice(&crc.to_be_bytes());
+    out.resize(HEADER_LEN, 0);
     out.extend_from_slice(payload);
+    write_header(&mut out, header);
     out
+}
+
+/// A message body built with room for a frame header in front of it, so that framing it
+/// ([`encode_payload`]) writes the header in place instead of copying the body.
+///
+/// Layout of the buffer: `[HEADER_LEN reserved bytes][body]`. Invariant: the buffer is never
+/// shorter than [`HEADER_LEN`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Payload {
+    buf: Vec<u8>,
+}
+
+impl Payload {
+    /// A payload whose body `fill` appends to the buffer it is given (which already holds the
+    /// reserved header bytes); `hint` is the expected body length.
+    pub fn build(hint: usize, fill: impl FnOnce(&mut Vec<u8>)) -> Payload {
+        let mut buf = Vec::with_capacity(HEADER_LEN + hint);
+        buf.resize(HEADER_LEN, 0);
+        fill(&mut buf);
+        assert!(
+            buf.len() >= HEADER_LEN,
+            "payload builder cut into the {HEADER_LEN} reserved header bytes (left {})",
+            buf.len()
+        );
+        Payload { buf }
+    }
+
+    /// The body.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[HEADER_LEN..]
+    }
+
+    /// Length of the body.
+    pub fn len(&self) -> usize {
+        self.buf.len() - HEADER_LEN
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<&[u8]> for Payload {
+    fn from(body: &[u8]) -> Payload {
+        Payload::build(body.len(), |b| b.extend_from_slice(body))
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(body: Vec<u8>) -> Payload {
+        Payload::from(body.as_slice())
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Payload").field(&self.as_slice()).finish()
+    }
+}
+
+/// Frames `payload` in its own buffer: the same bytes as [`encode_parts`] with its body.
+pub fn encode_payload(header: &Header, payload: Payload) -> Vec<u8> {
+    check_payload_len(payload.len());
+    let mut out = payload.buf;
+    write_header(&mut out, header);
+    out
+}
+
+fn check_payload_len(len: usize) {
+    assert!(len <= MAX_PAYLOAD, "frame payload of {len} bytes exceeds MAX_PAYLOAD {MAX_PAYLOAD}");
+}
+
+/// Fills `out[..HEADER_LEN]` with the header of a frame whose payload is `out[HEADER_LEN..]`
+/// (layout on [`Frame`]); the checksum covers the header's first 36 bytes and the payload.
+fn write_header(out: &mut [u8], header: &Header) {
+    let (head, payload) = out.split_at_mut(HEADER_LEN);
+    let len = u32::try_from(payload.len()).expect("payload length checked against MAX_PAYLOAD");
+    head[0..4].copy_from_slice(&MAGIC);
+    head[4] = VERSION;
+    head[5] = header.kind.code();
+    head[6..8].copy_from_slice(&0u16.to_be_bytes());
+    head[8..16].copy_from_slice(&header.cluster.0.to_be_bytes());
+    head[16..24].copy_from_slice(&header.from.0.to_be_bytes());
+    head[24..32].copy_from_slice(&header.to.0.to_be_bytes());
+    head[32..36].copy_from_slice(&len.to_be_bytes());
+    let crc = checksum(&head[..36], payload);
+    head[36..40].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Parses and verifies `bytes`, borrowing the payload.
@@ -349,6 +423,25 @@ mod tests {
             let f = Frame::new(header(kind), vec![code, 1, 2, 3]);
             assert_eq!(Frame::decode(&f.encode()), Ok(f));
         }
+    }
+
+    #[test]
+    fn a_payload_framed_in_place_equals_the_copying_encoder() {
+        let h = header(FrameKind::Message(MessageKind::General));
+        for body in [&b""[..], b"x", &[7u8; 1000][..]] {
+            let p = Payload::build(0, |b| b.extend_from_slice(body));
+            assert_eq!((p.as_slice(), p.len(), p.is_empty()), (body, body.len(), body.is_empty()));
+            assert_eq!(Payload::from(body), p);
+            let framed = encode_payload(&h, p);
+            assert_eq!(framed, encode_parts(&h, body));
+            assert_eq!(decode_parts(&framed), Ok((h, body)));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "cut into the 40 reserved header bytes")]
+    fn a_payload_builder_may_not_cut_the_header_room() {
+        let _ = Payload::build(0, |b| b.truncate(3));
     }
 
     #[test]

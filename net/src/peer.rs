@@ -63,7 +63,7 @@ pub struct Reader {
 #[derive(Clone, Debug)]
 pub struct Queued {
     pub kind: MessageKind,
-    pub payload: Vec<u8>,
+    pub payload: crate::frame::Payload,
 }
 
 /// Where [`Peer::route`] sends a message.
@@ -190,10 +190,10 @@ mod tests {
     #[test]
     fn the_queue_is_bounded() {
         let mut p = peer();
-        let q = |b| Queued { kind: MessageKind::General, payload: vec![b] };
+        let q = |b| Queued { kind: MessageKind::General, payload: vec![b].into() };
         assert!(p.enqueue(q(1)).is_ok());
         assert!(p.enqueue(q(2)).is_ok());
-        assert_eq!(p.enqueue(q(3)).unwrap_err().payload, vec![3]);
+        assert_eq!(p.enqueue(q(3)).unwrap_err().payload.as_slice(), &[3]);
     }
 
     #[test]

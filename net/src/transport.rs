@@ -25,7 +25,8 @@ use sim::time::{Duration, Instant};
 use sim::{Env, TimerId};
 
 use crate::frame::{
-    self, FrameError, FrameKind, Header, MessageKind, StreamType, MAX_ADDR_LEN, MAX_MESSAGE,
+    self, FrameError, FrameKind, Header, MessageKind, Payload, StreamType, MAX_ADDR_LEN,
+    MAX_MESSAGE,
 };
 use crate::ids::{ClusterId, MemberId};
 use crate::peer::{slot, Peer, PeerStatus, Queued, Reader, Route, STREAM_TYPES};
@@ -73,7 +74,8 @@ impl TransportConfig {
 pub struct Outgoing {
     pub to: MemberId,
     pub kind: MessageKind,
-    pub payload: Vec<u8>,
+    /// Built with [`Payload::build`], a stream send frames it without copying.
+    pub payload: Payload,
 }
 
 /// What the transport reports to its owner.
@@ -190,6 +192,11 @@ impl Transport {
     pub fn take_events(&mut self) -> Vec<TransportEvent> {
         self.events.drain(..).collect()
     }
+    /// The oldest event not yet taken (for owners that handle events one at a time without
+    /// collecting them first).
+    pub fn next_event(&mut self) -> Option<TransportEvent> {
+        self.events.pop_front()
+    }
     /// The members we were told about (remotes learnt from pipeline messages are not among them).
     pub fn peer_ids(&self) -> Vec<MemberId> {
         self.peers.values().filter(|p| !p.remote).map(|p| p.id).collect()
@@ -212,6 +219,11 @@ impl Transport {
     /// Whether the stream of `stream` type from us to `member` (the one `member` reads) is up.
     pub fn writer_up(&self, member: MemberId, stream: StreamType) -> bool {
         self.peers.get(&member).is_some_and(|p| p.writers[slot(stream)].is_some())
+    }
+    /// The connection of our writing stream of `stream` type to `member` (tests only).
+    #[cfg(test)]
+    pub(crate) fn writer_conn(&self, member: MemberId, stream: StreamType) -> Option<ConnId> {
+        self.peers.get(&member).and_then(|p| p.writers[slot(stream)])
     }
     /// Whether our reading stream of `stream` type from `member` is up.
     pub fn reader_up(&self, member: MemberId, stream: StreamType) -> bool {
@@ -295,12 +307,17 @@ impl Transport {
             return self.dropped(m.to, m.kind);
         }
         if let Route::Stream(conn) = p.route(m.kind) {
-            let bytes = self.frame(FrameKind::Message(m.kind), m.to, &m.payload);
-            if env.net().send(conn, bytes).is_ok() {
+            let h = self.header(FrameKind::Message(m.kind), m.to);
+            // Framed in place: the payload's buffer becomes the frame. If the stream turns out
+            // to be gone, the message is lost with it and raft hears the peer is unreachable,
+            // as etcd's stream writer reports a failed write.
+            if env.net().send(conn, frame::encode_payload(&h, m.payload)).is_ok() {
                 self.stats.messages_sent_stream += 1;
-                return;
+            } else {
+                self.conn_lost(env, conn);
+                self.dropped(m.to, m.kind);
             }
-            self.conn_lost(env, conn);
+            return;
         }
         let to = m.to;
         let kind = m.kind;
@@ -319,9 +336,12 @@ impl Transport {
         }
     }
 
+    fn header(&self, kind: FrameKind, to: MemberId) -> Header {
+        Header { kind, cluster: self.cfg.cluster, from: self.cfg.local, to }
+    }
+
     fn frame(&self, kind: FrameKind, to: MemberId, payload: &[u8]) -> Vec<u8> {
-        let h = Header { kind, cluster: self.cfg.cluster, from: self.cfg.local, to };
-        frame::encode_parts(&h, payload)
+        frame::encode_parts(&self.header(kind, to), payload)
     }
 
     fn pump_pipeline<R>(&mut self, env: &mut Env<'_, R>, id: MemberId) {
@@ -332,7 +352,8 @@ impl Transport {
             }
             let Some(q) = p.queue.pop_front() else { return };
             let addr = p.addr.clone();
-            let payload = frame::encode_pipeline_payload(self.cfg.listen.as_str(), &q.payload);
+            let payload =
+                frame::encode_pipeline_payload(self.cfg.listen.as_str(), q.payload.as_slice());
             let bytes = self.frame(FrameKind::Message(q.kind), id, &payload);
             self.stats.pipeline_dials += 1;
             match env.net().dial(&addr) {

@@ -69,7 +69,7 @@ fn received(w: &Wire, node: usize) -> Vec<(MemberId, MessageKind, Vec<u8>)> {
 }
 
 fn msg(to: MemberId, kind: MessageKind, b: u8) -> Outgoing {
-    Outgoing { to, kind, payload: vec![b; 3] }
+    Outgoing { to, kind, payload: vec![b; 3].into() }
 }
 
 #[test]
@@ -87,11 +87,27 @@ fn streams_come_up_and_carry_frames_in_order() {
     w.call(0, |env, t| t.send(env, msgs.clone()));
     w.settle();
     let got = received(&w, 1);
-    let want: Vec<_> = msgs.iter().map(|m| (a, m.kind, m.payload.clone())).collect();
+    let want: Vec<_> = msgs.iter().map(|m| (a, m.kind, m.payload.as_slice().to_vec())).collect();
     assert_eq!(got, want);
     assert_eq!(w.nodes[0].1.stats().messages_sent_stream, 100);
     assert_eq!(w.nodes[0].1.stats().messages_sent_pipeline, 0);
     assert_eq!(w.nodes[0].1.stats().refusals(), 0);
+}
+
+#[test]
+fn a_message_on_a_stream_that_is_already_gone_is_dropped_and_reported() {
+    let (mut w, c) = mesh();
+    let b = id(&c, "b");
+    let conn = w.nodes[0].1.writer_conn(b, StreamType::General).expect("stream up");
+    // The connection dies under the transport before it has heard of it.
+    w.nodes[0].0.net.broken.insert(conn);
+    w.call(0, |env, t| t.send(env, [msg(b, MessageKind::General, 1)]));
+    assert!(w.events[0].contains(&TransportEvent::Unreachable { to: b }));
+    assert_eq!(w.nodes[0].1.stats().messages_dropped, 1);
+    assert_eq!(w.nodes[0].1.stats().messages_sent_stream, 0);
+    assert!(!w.nodes[0].1.writer_up(b, StreamType::General), "the dead stream is forgotten");
+    w.settle();
+    assert_eq!(received(&w, 1), vec![]);
 }
 
 #[test]
@@ -496,7 +512,7 @@ mod props {
                     Op::Send { from, to, kind } if from != to => {
                         seq += 1;
                         sent.push((from, to, kind, seq));
-                        let m = Outgoing { to: ids[to], kind, payload: seq.to_be_bytes().to_vec() };
+                        let m = Outgoing { to: ids[to], kind, payload: seq.to_be_bytes().to_vec().into() };
                         w.call(from, |env, t| t.send(env, [m]));
                         w.settle();
                     }

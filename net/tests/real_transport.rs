@@ -99,7 +99,11 @@ fn streams_carry_messages_in_order_over_loopback() {
             && y.transport.reader_up(a, StreamType::General)
     });
     let msgs: Vec<Outgoing> = (0..200u32)
-        .map(|s| Outgoing { to: b, kind: MessageKind::General, payload: s.to_be_bytes().to_vec() })
+        .map(|s| Outgoing {
+            to: b,
+            kind: MessageKind::General,
+            payload: s.to_be_bytes().to_vec().into(),
+        })
         .collect();
     ra.request(Cmd::Send(msgs));
     drive(&mut ra, &mut rb, |_, y| {

@@ -140,7 +140,7 @@ fn dial_times(w: &World<Member>, i: usize, peer: MemberId, s: StreamType) -> Vec
 }
 
 fn general(to: MemberId, seq: u32) -> Outgoing {
-    Outgoing { to, kind: MessageKind::General, payload: seq.to_be_bytes().to_vec() }
+    Outgoing { to, kind: MessageKind::General, payload: seq.to_be_bytes().to_vec().into() }
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn streams_come_up_and_carry_frames_in_order() {
         .map(|s| Outgoing {
             to: b,
             kind: if s % 2 == 0 { MessageKind::Append } else { MessageKind::General },
-            payload: s.to_be_bytes().to_vec(),
+            payload: s.to_be_bytes().to_vec().into(),
         })
         .collect();
     w.request(n(0), Req::Send(msgs));
@@ -297,7 +297,11 @@ fn a_member_restarted_with_another_token_is_refused_and_the_log_is_rate_limited(
     w.request(n(0), Req::Send(vec![general(c, 1)]));
     w.request(
         n(2),
-        Req::Send(vec![Outgoing { to: a_bad, kind: MessageKind::Snapshot, payload: vec![7] }]),
+        Req::Send(vec![Outgoing {
+            to: a_bad,
+            kind: MessageKind::Snapshot,
+            payload: vec![7].into(),
+        }]),
     );
     let before = transport(&w, 0).stats().clone();
     w.run_until(at_ms(70_000)); // a minute of refused re-dials

@@ -18,7 +18,19 @@ pub fn committed_index(voters: &BTreeSet<PeerId>, acked: impl Fn(PeerId) -> u64)
     if voters.is_empty() {
         return u64::MAX;
     }
-    let mut v: Vec<u64> = voters.iter().map(|&id| acked(id)).collect();
+    // Clusters are small: sort on the stack, falling back to the heap for unusual sizes.
+    const STACK: usize = 16;
+    let mut stack = [0u64; STACK];
+    let mut heap = Vec::new();
+    let v: &mut [u64] = if voters.len() <= STACK {
+        for (slot, &id) in stack.iter_mut().zip(voters) {
+            *slot = acked(id);
+        }
+        &mut stack[..voters.len()]
+    } else {
+        heap.extend(voters.iter().map(|&id| acked(id)));
+        &mut heap
+    };
     v.sort_unstable_by(|a, b| b.cmp(a));
     v[voters.len() / 2]
 }
@@ -57,6 +69,15 @@ mod tests {
         assert_eq!(committed_index(&voters, acked), 5);
         let four: BTreeSet<u64> = [1, 2, 3, 4].into();
         assert_eq!(committed_index(&four, acked), 5);
+    }
+
+    #[test]
+    fn committed_index_of_large_voter_sets() {
+        // 16 voters sort on the stack, 17 on the heap: both give the majority's index.
+        let sixteen: BTreeSet<u64> = (1..=16).collect();
+        assert_eq!(committed_index(&sixteen, |id| 100 + id), 108);
+        let seventeen: BTreeSet<u64> = (1..=17).collect();
+        assert_eq!(committed_index(&seventeen, |id| 100 + id), 109);
     }
 
     #[test]

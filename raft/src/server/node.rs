@@ -384,7 +384,7 @@ impl<S: StateMachine> Running<S> {
 
     /// Handles what the transport reported.
     fn on_transport_events(&mut self, env: &mut Env<'_, ClientResponse>) {
-        for ev in self.transport.take_events() {
+        while let Some(ev) = self.transport.next_event() {
             match ev {
                 TransportEvent::Received { payload, .. } => match Message::decode(&payload) {
                     Ok(m) => {

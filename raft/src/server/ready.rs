@@ -19,7 +19,7 @@
 //!    snapshot is taken every `snapshot_count` applied entries;
 //! 9. advance: only here does the leader count its own entries as persisted.
 
-use net::frame::MessageKind;
+use net::frame::{MessageKind, Payload};
 use net::ids::MemberId;
 use net::transport::Outgoing;
 use sim::{Env, Halt};
@@ -47,7 +47,11 @@ impl<S: StateMachine> Running<S> {
         let out: Vec<Outgoing> = msgs
             .into_iter()
             .filter(|m| m.to != self.me && m.to != NONE)
-            .map(|m| Outgoing { to: MemberId(m.to), kind: kind_of(&m), payload: m.to_bytes() })
+            .map(|m| Outgoing {
+                to: MemberId(m.to),
+                kind: kind_of(&m),
+                payload: Payload::build(m.size_hint(), |out| m.encode(out)),
+            })
             .collect();
         self.transport.send(env, out);
     }
@@ -76,7 +80,7 @@ impl<S: StateMachine> Running<S> {
             self.on_soft_state(env, ss.lead);
         }
         for rs in &rd.read_states {
-            if let Some((boot, key)) = super::request::parse_read_ctx(&rd_ctx(rs)) {
+            if let Some((boot, key)) = super::request::parse_read_ctx(&rs.request_ctx) {
                 if boot == self.boot {
                     if let Some(r) = self.reads.get_mut(key) {
                         r.index = Some(rs.index);
@@ -96,7 +100,7 @@ impl<S: StateMachine> Running<S> {
         } = rd;
         self.refresh_snapshot_messages(&mut messages)?;
         if is_leader {
-            self.send(env, messages.clone());
+            self.send(env, std::mem::take(&mut messages));
         }
         let (early, persisted_messages) = if self.cfg.unsafe_ack_before_sync {
             (persisted_messages, Vec::new())
@@ -149,8 +153,4 @@ impl<S: StateMachine> Running<S> {
         self.raw.advance();
         Ok(())
     }
-}
-
-fn rd_ctx(rs: &crate::core::ReadState) -> Vec<u8> {
-    rs.request_ctx.clone()
 }
