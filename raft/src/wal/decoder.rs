@@ -31,14 +31,16 @@ pub struct SegmentBytes {
     pub bytes: Mapping,
 }
 
-/// A record as read, with where it was found.
+/// A record as read, with where it was found; its data is borrowed from the segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decoded {
+pub struct Decoded<'a> {
     pub kind: RecordType,
     pub crc: u32,
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
     /// Position of the segment in the decoder's list.
     pub segment: usize,
+    /// Name of that segment.
+    pub segment_name: &'a str,
     /// Offset of the record's length word in its segment.
     pub offset: u64,
 }
@@ -85,7 +87,7 @@ impl Decoder {
     }
 
     /// The next valid record, `None` at the end of the last segment.
-    pub fn next_record(&mut self) -> Result<Option<Decoded>, WalError> {
+    pub fn next_record(&mut self) -> Result<Option<Decoded<'_>>, WalError> {
         loop {
             let Some(seg) = self.segments.get(self.current) else {
                 return Ok(None);
@@ -114,21 +116,24 @@ impl Decoder {
     }
 
     /// Decodes the frame at the current offset, whose length word is non-zero.
-    fn decode_at(&mut self) -> Result<Decoded, WalError> {
-        let seg = &self.segments[self.current];
-        let name = seg.name.clone();
+    fn decode_at(&mut self) -> Result<Decoded<'_>, WalError> {
+        let is_last = self.is_last();
+        let current = self.current;
+        let seg = &self.segments[current];
+        // Errors name the segment; the name is copied only when one is built.
+        let name = || seg.name.clone();
         let bytes: &[u8] = &seg.bytes;
         let len = bytes.len() as u64;
         let at = self.offset;
         let header = decode_len_word(read_word(bytes, at))
-            .map_err(|detail| WalError::BadFrame { segment: name.clone(), offset: at, detail })?;
+            .map_err(|detail| WalError::BadFrame { segment: name(), offset: at, detail })?;
         let frame_end = at + header.frame_len();
         if frame_end > len {
-            if self.is_last() {
-                return Err(WalError::TornTail { segment: name, offset: at });
+            if is_last {
+                return Err(WalError::TornTail { segment: name(), offset: at });
             }
             return Err(WalError::TruncatedSegment {
-                segment: name,
+                segment: name(),
                 offset: at,
                 need: header.frame_len(),
                 len: len - at,
@@ -144,14 +149,14 @@ impl Decoder {
         if kind == Some(RecordType::Crc) {
             if !data.is_empty() {
                 return Err(WalError::BadFrame {
-                    segment: name,
+                    segment: name(),
                     offset: at,
                     detail: format!("crc record with {} data bytes", data.len()),
                 });
             }
             if self.chained && stored != self.crc {
                 return Err(WalError::CrcMismatch {
-                    segment: name,
+                    segment: name(),
                     offset: at,
                     stored,
                     computed: self.crc,
@@ -171,27 +176,39 @@ impl Decoder {
                 }
             };
             if computed != stored {
-                let torn = self.is_last()
+                let torn = is_last
                     && has_zero_sector(&bytes[body_start..frame_end as usize], at + LEN_WORD);
                 if torn {
-                    return Err(WalError::TornTail { segment: name, offset: at });
+                    return Err(WalError::TornTail { segment: name(), offset: at });
                 }
-                return Err(WalError::CrcMismatch { segment: name, offset: at, stored, computed });
+                return Err(WalError::CrcMismatch {
+                    segment: name(),
+                    offset: at,
+                    stored,
+                    computed,
+                });
             }
             self.crc = computed;
         }
         if padding.iter().any(|&b| b != 0) {
             return Err(WalError::BadFrame {
-                segment: name,
+                segment: name(),
                 offset: at,
                 detail: "non-zero padding bytes".into(),
             });
         }
         let Some(kind) = kind else {
-            return Err(WalError::UnknownRecordType { segment: name, offset: at, tag });
+            return Err(WalError::UnknownRecordType { segment: name(), offset: at, tag });
         };
         self.offset = frame_end;
-        Ok(Decoded { kind, crc: stored, data: data.to_vec(), segment: self.current, offset: at })
+        Ok(Decoded {
+            kind,
+            crc: stored,
+            data,
+            segment: current,
+            segment_name: &seg.name,
+            offset: at,
+        })
     }
 
     /// A damaged frame at `at`: torn if `maybe_torn` and this is the last segment.
@@ -260,16 +277,20 @@ mod tests {
         a.resize(a.len() + 64, 0);
         let (b, _) = encode(&[(RecordType::Crc, b""), (RecordType::Entry, b"two")], crc);
         let mut d = Decoder::new(vec![seg("a", a), seg("b", b)]);
-        let kinds: Vec<_> = std::iter::from_fn(|| d.next_record().unwrap())
-            .map(|r| (r.kind, r.data, r.segment))
-            .collect();
+        let kinds: Vec<_> = std::iter::from_fn(|| {
+            let r = d.next_record().unwrap()?;
+            Some((r.kind, r.data.to_vec(), r.segment, r.segment_name.to_string()))
+        })
+        .collect();
+        let a = || "a".to_string();
+        let b = || "b".to_string();
         assert_eq!(
             kinds,
             vec![
-                (RecordType::Crc, vec![], 0),
-                (RecordType::Entry, b"one".to_vec(), 0),
-                (RecordType::Crc, vec![], 1),
-                (RecordType::Entry, b"two".to_vec(), 1),
+                (RecordType::Crc, vec![], 0, a()),
+                (RecordType::Entry, b"one".to_vec(), 0, a()),
+                (RecordType::Crc, vec![], 1, b()),
+                (RecordType::Entry, b"two".to_vec(), 1, b()),
             ]
         );
         let _ = Encoder::new(0, 0);

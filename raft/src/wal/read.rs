@@ -71,12 +71,8 @@ pub(crate) fn open_segments(
     Ok(OpenedSegments { names, files, bytes })
 }
 
-fn bad_record(d: &Decoded, dec: &Decoder, source: crate::core::DecodeError) -> WalError {
-    WalError::BadRecord { segment: seg_name(d, dec), offset: d.offset, source }
-}
-
-fn seg_name(d: &Decoded, dec: &Decoder) -> String {
-    dec.segments()[d.segment].name.clone()
+fn bad_record(d: &Decoded<'_>, source: crate::core::DecodeError) -> WalError {
+    WalError::BadRecord { segment: d.segment_name.to_string(), offset: d.offset, source }
 }
 
 /// Replays every record after the snapshot `start`: entries with an index above it, the last
@@ -100,43 +96,43 @@ pub(crate) fn replay(
         };
         match d.kind {
             RecordType::Entry => {
-                let e = Entry::decode(&d.data).map_err(|s| bad_record(&d, dec, s))?;
-                if e.index > start.index {
+                let e = Entry::decode(d.data).map_err(|s| bad_record(&d, s))?;
+                let index = e.index;
+                if index > start.index {
                     let pos = e.index - start.index - 1;
                     let have = contents.entries.len() as u64;
                     if pos > have {
                         return Err(WalError::EntryGap {
-                            segment: seg_name(&d, dec),
+                            segment: d.segment_name.to_string(),
                             offset: d.offset,
                             index: e.index,
                             next_expected: start.index + have + 1,
                         });
                     }
                     contents.entries.truncate(pos as usize);
-                    contents.entries.push(e.clone());
+                    contents.entries.push(e);
                 }
-                last_index = e.index;
+                last_index = index;
             }
             RecordType::State => {
-                contents.hard_state =
-                    HardState::decode(&d.data).map_err(|s| bad_record(&d, dec, s))?;
+                contents.hard_state = HardState::decode(d.data).map_err(|s| bad_record(&d, s))?;
             }
             RecordType::Metadata => {
-                if metadata.as_ref().is_some_and(|m| *m != d.data) {
+                if metadata.as_ref().is_some_and(|m| m.as_slice() != d.data) {
                     return Err(WalError::MetadataConflict {
-                        segment: seg_name(&d, dec),
+                        segment: d.segment_name.to_string(),
                         offset: d.offset,
                     });
                 }
-                metadata = Some(d.data);
+                metadata = Some(d.data.to_vec());
             }
             RecordType::Crc => {}
             RecordType::Snapshot => {
-                let s = SnapshotMetadata::decode(&d.data).map_err(|s| bad_record(&d, dec, s))?;
+                let s = SnapshotMetadata::decode(d.data).map_err(|s| bad_record(&d, s))?;
                 if s.index == start.index {
                     if s.term != start.term {
                         return Err(WalError::SnapshotMismatch {
-                            segment: seg_name(&d, dec),
+                            segment: d.segment_name.to_string(),
                             offset: d.offset,
                             index: s.index,
                             want_term: start.term,
@@ -185,10 +181,11 @@ pub fn snapshot_markers(disk: &dyn Disk, dir: &str) -> Result<Vec<SnapshotMetada
             Err(e) => return Err(e),
         };
         match d.kind {
-            RecordType::Snapshot => markers
-                .push(SnapshotMetadata::decode(&d.data).map_err(|s| bad_record(&d, &dec, s))?),
+            RecordType::Snapshot => {
+                markers.push(SnapshotMetadata::decode(d.data).map_err(|s| bad_record(&d, s))?)
+            }
             RecordType::State => {
-                state = HardState::decode(&d.data).map_err(|s| bad_record(&d, &dec, s))?;
+                state = HardState::decode(d.data).map_err(|s| bad_record(&d, s))?;
             }
             _ => {}
         }
@@ -215,7 +212,7 @@ pub fn dump(disk: &dyn Disk, dir: &str) -> Result<(Vec<RecordInfo>, Option<WalEr
     loop {
         match dec.next_record() {
             Ok(Some(d)) => out.push(RecordInfo {
-                segment: seg_name(&d, &dec),
+                segment: d.segment_name.to_string(),
                 offset: d.offset,
                 kind: d.kind,
                 data_len: d.data.len(),
