@@ -11,6 +11,11 @@
 
 use std::time::Instant;
 
+/// The allocator the `dst` binary links (see `src/bin/dst.rs`), so that this measures what
+/// users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use scenarios::runner::{run, RunOptions};
 use scenarios::scenario::{find, Scenario};
 
