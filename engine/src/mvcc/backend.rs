@@ -33,11 +33,41 @@ impl BucketName {
     }
 }
 
+/// Buffered changes of one bucket: `None` deletes the key.
+type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// The buffered changes, one map per bucket (looked up by borrowed key, committed bucket by
+/// bucket in [`BucketName`] order).
+#[derive(Default)]
+struct Pending {
+    key: Changes,
+    meta: Changes,
+}
+
+impl Pending {
+    fn of(&self, bucket: BucketName) -> &Changes {
+        match bucket {
+            BucketName::Key => &self.key,
+            BucketName::Meta => &self.meta,
+        }
+    }
+
+    fn of_mut(&mut self, bucket: BucketName) -> &mut Changes {
+        match bucket {
+            BucketName::Key => &mut self.key,
+            BucketName::Meta => &mut self.meta,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.key.is_empty() && self.meta.is_empty()
+    }
+}
+
 /// A write buffer over a [`Db`].
 pub struct Backend {
     db: Db,
-    /// Buffered changes: `None` deletes the key.
-    pending: BTreeMap<(BucketName, Vec<u8>), Option<Vec<u8>>>,
+    pending: Pending,
     /// Operations buffered since the last commit (the batch limit counts these).
     pending_ops: usize,
     failed: Option<String>,
@@ -55,7 +85,7 @@ impl Backend {
             })?;
             return Ok(Backend {
                 db,
-                pending: BTreeMap::new(),
+                pending: Pending::default(),
                 pending_ops: 0,
                 failed: None,
                 commits: 0,
@@ -66,7 +96,7 @@ impl Backend {
             tx.create_bucket_if_not_exists(BucketName::Meta.bytes())?;
             Ok(())
         })?;
-        Ok(Backend { db, pending: BTreeMap::new(), pending_ops: 0, failed: None, commits: 0 })
+        Ok(Backend { db, pending: Pending::default(), pending_ops: 0, failed: None, commits: 0 })
     }
 
     /// The database underneath (for `check` and inspection).
@@ -85,19 +115,19 @@ impl Backend {
     }
 
     pub fn put(&mut self, bucket: BucketName, key: Vec<u8>, value: Vec<u8>) {
-        self.pending.insert((bucket, key), Some(value));
+        self.pending.of_mut(bucket).insert(key, Some(value));
         self.pending_ops += 1;
     }
 
     pub fn delete(&mut self, bucket: BucketName, key: Vec<u8>) {
-        self.pending.insert((bucket, key), None);
+        self.pending.of_mut(bucket).insert(key, None);
         self.pending_ops += 1;
     }
 
     /// Reads through the buffer.
     pub fn get(&self, bucket: BucketName, key: &[u8]) -> Result<Option<Vec<u8>>, MvccError> {
         self.ensure_ok()?;
-        if let Some(v) = self.pending.get(&(bucket, key.to_vec())) {
+        if let Some(v) = self.pending.of(bucket).get(key) {
             return Ok(v.clone());
         }
         Ok(self.db.view(|tx| bucket_of(tx, bucket)?.get(key))?)
@@ -111,7 +141,7 @@ impl Backend {
     ) -> Result<Vec<Option<Vec<u8>>>, MvccError> {
         self.ensure_ok()?;
         let buffered: Vec<Option<Option<Vec<u8>>>> =
-            keys.iter().map(|k| self.pending.get(&(bucket, k.clone())).cloned()).collect();
+            keys.iter().map(|k| self.pending.of(bucket).get(k).cloned()).collect();
         if buffered.iter().all(Option::is_some) {
             // Recent records are usually still in the batch: no read transaction needed.
             return Ok(buffered.into_iter().flatten().collect());
@@ -175,11 +205,11 @@ impl Backend {
         to: Option<&[u8]>,
         mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, MvccError>,
     ) -> Result<(), MvccError> {
-        let in_range = |b: &BucketName, k: &[u8]| *b == bucket && to.is_none_or(|to| k < to);
         let mut buffered = self
             .pending
-            .range((bucket, from.to_vec())..)
-            .take_while(|((b, k), _)| in_range(b, k))
+            .of(bucket)
+            .range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| to.is_none_or(|to| k.as_slice() < to))
             .peekable();
         // A buffered delete visits nothing.
         let mut visit = |k: &[u8], v: Option<&[u8]>| match v {
@@ -188,7 +218,7 @@ impl Backend {
         };
         let mut go_on = true;
         self.scan_committed(bucket, from, to, |k, v| {
-            while let Some(((_, bk), bv)) = buffered.next_if(|((_, bk), _)| bk.as_slice() <= k) {
+            while let Some((bk, bv)) = buffered.next_if(|(bk, _)| bk.as_slice() <= k) {
                 go_on = visit(bk, bv.as_deref())?;
                 if !go_on || bk.as_slice() == k {
                     return Ok(go_on); // stopped, or the buffer shadows the committed entry
@@ -198,7 +228,7 @@ impl Backend {
             Ok(go_on)
         })?;
         while go_on {
-            let Some(((_, bk), bv)) = buffered.next() else { break };
+            let Some((bk, bv)) = buffered.next() else { break };
             go_on = visit(bk, bv.as_deref())?;
         }
         Ok(())
@@ -213,11 +243,17 @@ impl Backend {
         let pending = std::mem::take(&mut self.pending);
         self.pending_ops = 0;
         let result = self.db.update(|tx| {
-            for ((bucket, key), value) in &pending {
-                let b = bucket_of(tx, *bucket)?;
-                match value {
-                    Some(v) => b.put(key, v)?,
-                    None => b.delete(key)?,
+            for bucket in [BucketName::Key, BucketName::Meta] {
+                let changes = pending.of(bucket);
+                if changes.is_empty() {
+                    continue;
+                }
+                let b = bucket_of(tx, bucket)?;
+                for (key, value) in changes {
+                    match value {
+                        Some(v) => b.put(key, v)?,
+                        None => b.delete(key)?,
+                    }
                 }
             }
             Ok(())
