@@ -17,7 +17,9 @@
 //! figure the issue asks for), and frames per second this thread spent on a CPU (Linux
 //! `schedstat`), which is steadier on a shared, loaded machine; both sides run on this thread.
 //! Rows "swarm faults" run `run_pingpong` as is; rows "no faults" run the same actors in a
-//! default, fault-free world, the exact counterpart of the turmoil side (still with disk writes).
+//! default, fault-free world (still with a disk write and sync per pong); rows "same work" run
+//! fault-free nodes that keep their counters in memory ([`PingpongNode::in_memory`]): exactly
+//! the turmoil side's work (connect, ping, pong; no disk, no faults).
 //!
 //! Run: `cargo bench -p sim --bench pingpong` (add `-- --quick` for smaller message counts).
 
@@ -222,10 +224,20 @@ fn ours_with_faults(w: Workload, seed: u64) -> (u64, bool) {
 
 /// Ours without faults: the same actors in a default (fault-free) world.
 fn ours_fault_free(w: Workload, seed: u64) -> (u64, bool) {
+    fault_free(w, seed, PingpongNode::new)
+}
+
+/// Ours without faults or disk: nodes keep their counters in memory, the turmoil side's work.
+fn ours_same_work(w: Workload, seed: u64) -> (u64, bool) {
+    fault_free(w, seed, PingpongNode::in_memory)
+}
+
+/// A fault-free world of nodes made by `node`, run to the end.
+fn fault_free(w: Workload, seed: u64, node: fn(NodeId, u32, u64) -> PingpongNode) -> (u64, bool) {
     let mut world: World<PingpongNode> = World::new(Seed(seed), WorldConfig::default());
     for id in (0..w.nodes).map(NodeId) {
         let (nodes, messages) = (w.nodes, w.messages);
-        world.add_node(id, move |id| PingpongNode::new(id, nodes, messages));
+        world.add_node(id, move |id| node(id, nodes, messages));
     }
     world.run_until_quiescent(Instant::ZERO + Duration::from_secs(3600));
     let done = world.node_ids().iter().all(|&id| world.node(id).is_some_and(|n| n.done()));
@@ -266,13 +278,14 @@ fn main() {
         "ratio"
     );
     for w in workloads {
-        let rows: [(&str, OursRun<'_>); 2] = [
+        let rows: [(&str, OursRun<'_>); 3] = [
             ("swarm faults", &|seed| ours_with_faults(w, seed)),
             ("no faults", &|seed| ours_fault_free(w, seed)),
+            ("same work", &|seed| ours_same_work(w, seed)),
         ];
         let mut turmoil = Rates::default();
-        let mut ours = [Rates::default(); 2];
-        let (mut runs, mut unfinished) = ([0u64; 2], [0u64; 2]);
+        let mut ours = [Rates::default(); 3];
+        let (mut runs, mut unfinished) = ([0u64; 3], [0u64; 3]);
         for _ in 0..ROUNDS {
             turmoil = turmoil.best(repeated(min_secs, |seed| turmoil_run(w, seed)).0);
             for (k, (_, run)) in rows.iter().enumerate() {

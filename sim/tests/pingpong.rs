@@ -92,4 +92,29 @@ fn crash_resets_peers_and_restart_resumes_from_disk() {
     assert_eq!(resumed, acked, "synced counter survives the crash");
     assert!(world.run_until_quiescent(Instant::ZERO + Duration::from_secs(10)));
     assert!((0..3).all(|n| world.node(NodeId(n)).expect("up").done()));
+    assert!(world.disk(NodeId(0)).ops() > 0, "durable nodes write their counters");
+}
+
+/// In-memory nodes do the same exchange without touching the disk; a restart starts over.
+#[test]
+fn in_memory_nodes_finish_without_disk_operations_and_forget_on_restart() {
+    use sim::world::pingpong::PingpongNode;
+    use sim::world::{World, WorldConfig};
+    use sim::{Duration, Instant, NodeId, Seed};
+
+    let mut world: World<PingpongNode> = World::new(Seed(9), WorldConfig::default());
+    for id in (0..3).map(NodeId) {
+        world.add_node(id, |id| PingpongNode::in_memory(id, 3, 40));
+    }
+    world.run_until(Instant::ZERO + Duration::from_millis(40));
+    assert!(world.node(NodeId(1)).expect("up").acked() > 0, "no progress before the crash");
+    world.crash(NodeId(1));
+    world.restart(NodeId(1));
+    world.run_until(world.now());
+    assert_eq!(world.node(NodeId(1)).expect("restarted").acked(), 0, "nothing was persisted");
+    assert!(world.run_until_quiescent(Instant::ZERO + Duration::from_secs(10)));
+    assert!((0..3).all(|n| world.node(NodeId(n)).expect("up").done()));
+    for n in (0..3).map(NodeId) {
+        assert_eq!(world.disk(n).ops(), 0, "node {n:?} touched its disk");
+    }
 }

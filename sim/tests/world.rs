@@ -341,6 +341,7 @@ fn plans_installed_later_merge_by_time() {
     assert_eq!(kinds, vec![(at(2), "pause"), (at(10), "crash"), (at(20), "restart")]);
     assert!(w.is_up(N));
     assert_eq!(builds.get(), 2);
+    assert_eq!(w.installed_faults(), 3, "every installed fault counts, applied or not");
 }
 
 #[test]

@@ -70,12 +70,18 @@ impl<A: Actor> World<A> {
     /// The plan waits in its own time-sorted list and only its next fault sits in the event queue,
     /// so a long plan does not deepen the queue every other event goes through.
     pub fn install_plan(&mut self, plan: &FaultPlan) {
+        self.faults_installed += plan.len();
         let mut all: Vec<(Instant, Fault)> = self.plan.drain(..).collect();
         all.extend(plan.faults.iter().map(|tf| (tf.at(), tf.fault.clone())));
         all.sort_by_key(|(at, _)| *at); // stable: earlier installs first at equal times
         self.plan = all.into();
         self.plan_generation += 1;
         self.schedule_next_fault();
+    }
+
+    /// Faults installed by [`World::install_plan`] so far, applied or not.
+    pub fn installed_faults(&self) -> usize {
+        self.faults_installed
     }
 
     /// Queues the event that applies the plan's next fault (superseding any queued before).

@@ -116,6 +116,8 @@ pub struct World<A: Actor> {
     plan: VecDeque<(Instant, Fault)>,
     /// Bumped on every install; queued `PlannedFaults` events of older generations are void.
     plan_generation: u64,
+    /// Faults installed by [`World::install_plan`] so far (applied or not).
+    faults_installed: usize,
     /// The node of the event the last `step` handled (`None`: a world-wide event).
     last_stepped: Option<NodeId>,
 }
@@ -136,6 +138,7 @@ impl<A: Actor> World<A> {
             halts: Vec::new(),
             plan: VecDeque::new(),
             plan_generation: 0,
+            faults_installed: 0,
             last_stepped: None,
             config,
         }

@@ -9,6 +9,10 @@
 //! that nodes starting together are all listening. A node is done once `messages` pongs
 //! were acknowledged; the world then goes quiet.
 //!
+//! [`PingpongNode::in_memory`] makes a node that keeps its counters in memory only (no state
+//! file, nothing survives a crash): exactly the work of the turmoil pingpong the benchmark
+//! compares against.
+//!
 //! Frame layout (little-endian): `[kind: u8 (1 = ping, 2 = pong)][number: u64]`, 9 bytes.
 //! State file `pingpong.state` layout: `[acked: u64][served: u64]`, 16 bytes; shorter means 0s.
 
@@ -40,6 +44,8 @@ pub struct PingpongNode {
     out: Option<ConnId>,
     connected: bool,
     redial: Option<TimerId>,
+    /// Whether the counters go to the state file (see the module docs).
+    durable: bool,
 }
 
 impl PingpongNode {
@@ -54,7 +60,13 @@ impl PingpongNode {
             out: None,
             connected: false,
             redial: None,
+            durable: true,
         }
+    }
+
+    /// A node that keeps its counters in memory only: no disk operation at all.
+    pub fn in_memory(id: NodeId, nodes: u32, messages: u64) -> PingpongNode {
+        PingpongNode { durable: false, ..PingpongNode::new(id, nodes, messages) }
     }
 
     /// Pongs received (and persisted) so far.
@@ -77,6 +89,9 @@ impl PingpongNode {
     }
 
     fn persist(&mut self, env: &mut Env<'_, u64>) -> Result<(), Halt> {
+        if !self.durable {
+            return Ok(());
+        }
         let file = self.file.as_ref().expect("state file opened in on_start");
         let mut buf = [0u8; 16];
         buf[..8].copy_from_slice(&self.acked.to_le_bytes());
@@ -174,11 +189,14 @@ impl Actor for PingpongNode {
     type Response = u64;
 
     fn on_start(&mut self, env: &mut Env<'_, u64>) -> Result<(), Halt> {
-        let disk = env.disk();
-        let (file, acked, served) = read_state(&disk)?;
-        self.file = Some(file);
-        self.acked = acked;
-        self.served = served;
+        if self.durable {
+            let (file, acked, served) = read_state(&env.disk())?;
+            self.file = Some(file);
+            self.acked = acked;
+            self.served = served;
+        } else {
+            (self.acked, self.served) = (0, 0);
+        }
         env.net().listen(&Self::addr(self.id.0)).map_err(|e| Halt::Fatal(e.to_string()))?;
         // Dial after a pause, so that peers starting at the same instant listen by then.
         self.schedule_redial(env);
@@ -288,7 +306,7 @@ pub fn finish(
     let limit = Instant::ZERO + window + window + window + Duration::from_secs(5);
     world.run_until_quiescent(limit);
     let ids = world.node_ids();
-    let faults = pingpong_plan(seed, nodes, messages).len();
+    let faults = world.installed_faults();
     PingpongReport {
         seed,
         nodes,
