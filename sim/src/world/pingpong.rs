@@ -120,16 +120,23 @@ impl PingpongNode {
         }
     }
 
-    fn send(env: &mut Env<'_, u64>, conn: ConnId, kind: u8, number: u64) {
-        let mut frame = Vec::with_capacity(9);
+    /// Sends `[kind][number]` in `frame`, a buffer to reuse (a received frame, or a new one).
+    fn send(env: &mut Env<'_, u64>, conn: ConnId, kind: u8, number: u64, mut frame: Vec<u8>) {
+        frame.clear();
         frame.push(kind);
         frame.extend_from_slice(&number.to_le_bytes());
         // A broken connection shows up as a Closed event; nothing to do here.
         let _ = env.net().send(conn, frame);
     }
 
-    fn on_frame(&mut self, env: &mut Env<'_, u64>, conn: ConnId, data: &[u8]) -> Result<(), Halt> {
-        let Some((kind, number)) = parse(data) else {
+    /// Handles a frame; its buffer carries the answer, so the exchange allocates nothing.
+    fn on_frame(
+        &mut self,
+        env: &mut Env<'_, u64>,
+        conn: ConnId,
+        data: Vec<u8>,
+    ) -> Result<(), Halt> {
+        let Some((kind, number)) = parse(&data) else {
             env.trace("bad-frame", &format!("{} bytes", data.len()));
             return Ok(());
         };
@@ -137,7 +144,7 @@ impl PingpongNode {
             PING => {
                 // Not persisted on its own: it rides along with the next acknowledgement.
                 self.served += 1;
-                Self::send(env, conn, PONG, number);
+                Self::send(env, conn, PONG, number, data);
             }
             PONG if Some(conn) == self.out && number == self.acked => {
                 self.acked += 1;
@@ -148,7 +155,7 @@ impl PingpongNode {
                     self.connected = false;
                     env.respond(self.acked);
                 } else {
-                    Self::send(env, conn, PING, self.acked);
+                    Self::send(env, conn, PING, self.acked, data);
                 }
             }
             _ => {}
@@ -215,9 +222,9 @@ impl Actor for PingpongNode {
         match event {
             NetEvent::Connected { conn } if Some(conn) == self.out => {
                 self.connected = true;
-                Self::send(env, conn, PING, self.acked);
+                Self::send(env, conn, PING, self.acked, Vec::with_capacity(9));
             }
-            NetEvent::Frame { conn, data } => self.on_frame(env, conn, &data)?,
+            NetEvent::Frame { conn, data } => self.on_frame(env, conn, data)?,
             NetEvent::DialFailed { conn, .. } | NetEvent::Closed { conn, .. } => {
                 self.lost(env, conn)
             }
