@@ -44,15 +44,12 @@ impl<S: StateMachine> Running<S> {
         if msgs.is_empty() {
             return;
         }
-        let out: Vec<Outgoing> = msgs
-            .into_iter()
-            .filter(|m| m.to != self.me && m.to != NONE)
-            .map(|m| Outgoing {
-                to: MemberId(m.to),
-                kind: kind_of(&m),
-                payload: Payload::build(m.size_hint(), |out| m.encode(out)),
-            })
-            .collect();
+        let me = self.me;
+        let out = msgs.into_iter().filter(|m| m.to != me && m.to != NONE).map(|m| Outgoing {
+            to: MemberId(m.to),
+            kind: kind_of(&m),
+            payload: Payload::build(m.size_hint(), |out| m.encode(out)),
+        });
         self.transport.send(env, out);
     }
 
