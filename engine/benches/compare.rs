@@ -10,6 +10,9 @@
 //! N is 1,000,000 (set `ENGINE_BENCH_N` to change it). Run with
 //! `cargo bench -p engine --bench compare`. Prints a table of operations per second.
 //! `ENGINE_BENCH_DIR` chooses where the temporary files go (default: the current directory).
+//! `ENGINE_BENCH_ONLY=engine` (or `redb`, `lmdb`) runs one store, e.g. under a profiler;
+//! `ENGINE_BENCH_WORKLOADS=w3,w5` runs only the listed workloads (W1 always runs: it loads the
+//! data the others read). Both are for profiling: the full table needs neither.
 //! Each workload runs on all three stores before the next one starts, so load from other
 //! processes on a shared machine skews the stores alike; run it a few times and compare the
 //! stores within a run.
@@ -306,15 +309,20 @@ fn main() {
     let only = std::env::var("ENGINE_BENCH_ONLY").ok();
     let active: Vec<bool> =
         stores.iter().map(|s| only.as_deref().is_none_or(|o| o == s.name())).collect();
+    let chosen = std::env::var("ENGINE_BENCH_WORKLOADS").ok();
+    let runs_workload = |w: usize| {
+        w == 0 || chosen.as_deref().is_none_or(|c| c.split(',').any(|x| x == format!("w{}", w + 1)))
+    };
     let mut table = vec![[0.0f64; 5]; stores.len()];
     // Each workload runs on every store before the next workload starts (each store still sees
     // W1..W5 in order), so a burst of load from elsewhere on the machine skews the stores alike
     // instead of one store's whole column.
-    for (w, name) in names.iter().enumerate() {
+    for (w, name) in names.iter().enumerate().filter(|(w, _)| runs_workload(*w)) {
         eprintln!("running {name} ...");
         for (k, s) in stores.iter_mut().enumerate() {
             if active[k] {
-                table[k][w] = run_workload(w, s.as_mut(), &kvs, &gets, &singles, &batches);
+                let singles = if runs_workload(2) { &singles[..] } else { &[] };
+                table[k][w] = run_workload(w, s.as_mut(), &kvs, &gets, singles, &batches);
             }
         }
     }
