@@ -18,9 +18,11 @@ use std::rc::Rc;
 
 use sim::io::{Disk, DiskError, File, Mapping, OpenOptions};
 
+use crate::dirty::DirtyPages;
 use crate::error::{Corruption, Error, MetaError, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::{Meta, META_SIZE};
+use crate::node::NodePool;
 use crate::options::Options;
 use crate::page::{page_bytes, PageHeader, FREELIST_PAGE, LEAF_PAGE, PAGE_HEADER_SIZE};
 use crate::tx::Tx;
@@ -49,6 +51,10 @@ pub(crate) struct DbState {
     /// Set when a commit failed on the disk: writes are refused until reopen.
     pub fail_stop: Option<String>,
     pub file_len: u64,
+    /// The last writer's node vectors and dirty page buffer, emptied, for the next writer to
+    /// reuse (see `NodePool`).
+    pub pool: NodePool,
+    pub spare_dirty: DirtyPages,
 }
 
 /// A bolt database file.
@@ -128,6 +134,8 @@ impl Db {
             writer: false,
             fail_stop: None,
             file_len: len,
+            pool: NodePool::default(),
+            spare_dirty: DirtyPages::default(),
         };
         Ok(Db { state: Rc::new(RefCell::new(state)) })
     }

@@ -15,6 +15,9 @@ use crate::page::Pgid;
 /// Gathered (copied) runs are cut at this many bytes.
 const MAX_GATHER_RUN: usize = 4 << 20;
 
+/// Largest buffer kept from one commit for the next.
+const KEEP_BYTES: usize = 32 << 20;
+
 /// One allocation's pages: its first id, where its bytes start in the buffer, and their length.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -39,10 +42,15 @@ impl DirtyPages {
         &mut self.bytes[offset..]
     }
 
-    /// Forgets every page.
+    /// Forgets every page, keeping the buffer for the next commit unless it is larger than
+    /// `KEEP_BYTES` (a bulk load's).
     pub fn clear(&mut self) {
-        self.bytes = Vec::new();
-        self.entries = Vec::new();
+        if self.bytes.capacity() > KEEP_BYTES {
+            self.bytes = Vec::new();
+            self.entries = Vec::new();
+        }
+        self.bytes.clear();
+        self.entries.clear();
     }
 
     /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order,

@@ -24,7 +24,7 @@ use crate::dirty::DirtyPages;
 use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::Meta;
-use crate::node::{Items, Node, NodeId};
+use crate::node::{Items, Node, NodeId, NodePool};
 use crate::page::{page_bytes, page_with_header, NodePage, Pgid};
 
 /// Deepest tree we accept before calling it a cycle.
@@ -116,6 +116,8 @@ pub(crate) struct TxInner {
     pub generation: u64,
     /// Pages written by the spill at commit.
     pub dirty: DirtyPages,
+    /// Spare node vectors (a writer's, lent by the database for the transaction's life).
+    pub pool: NodePool,
     /// Copies of inline bucket pages opened by a read transaction.
     pub inline_pages: Vec<Vec<u8>>,
 }
@@ -162,10 +164,8 @@ impl TxInner {
 
     /// Reads page `pgid` into a new materialized node.
     pub fn materialize(&mut self, pgid: Pgid) -> Result<NodeId, Corruption> {
-        let node = match self.view(&NodeRef::Page(pgid))? {
-            View::Page(p) => Node::from_page(&p, Some(pgid as usize * self.page_size))?,
-            View::Node(..) => unreachable!("page ref gives a page view"),
-        };
+        let p = node_page(&self.map, self.page_size, self.meta.pgid, pgid)?;
+        let node = Node::from_page_in(&p, Some(pgid as usize * self.page_size), &mut self.pool)?;
         self.nodes.push(node);
         Ok(self.nodes.len() - 1)
     }
@@ -238,6 +238,7 @@ impl Tx {
             return Err(Error::DatabaseNotOpen);
         }
         let mut meta = st.meta;
+        let (mut dirty, mut pool) = (DirtyPages::default(), NodePool::default());
         let freelist = if writable {
             if st.options.read_only {
                 return Err(Error::DatabaseReadOnly);
@@ -253,6 +254,8 @@ impl Tx {
             let oldest = st.readers.keys().next().copied().unwrap_or(u64::MAX);
             st.freelist.release(oldest.saturating_sub(1));
             meta.txid += 1;
+            dirty = std::mem::take(&mut st.spare_dirty);
+            pool = std::mem::take(&mut st.pool);
             st.freelist.clone()
         } else {
             *st.readers.entry(meta.txid).or_insert(0) += 1;
@@ -271,7 +274,8 @@ impl Tx {
             freelist,
             freed: BTreeSet::new(),
             generation: 0,
-            dirty: DirtyPages::default(),
+            dirty,
+            pool,
             inline_pages: Vec::new(),
         };
         drop(st);
@@ -387,6 +391,13 @@ impl Tx {
         let mut db = self.db.borrow_mut();
         if i.writable {
             db.writer = false;
+            let i = &mut *i;
+            for node in i.nodes.drain(..) {
+                i.pool.recycle(node);
+            }
+            i.dirty.clear();
+            db.pool = std::mem::take(&mut i.pool);
+            db.spare_dirty = std::mem::take(&mut i.dirty);
         } else if let Some(n) = db.readers.get_mut(&i.meta.txid) {
             *n -= 1;
             if *n == 0 {
