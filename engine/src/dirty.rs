@@ -53,6 +53,27 @@ impl DirtyPages {
         self.entries.clear();
     }
 
+    /// Number of pages held.
+    pub fn page_count(&self, page_size: usize) -> usize {
+        self.entries.iter().map(|e| e.len / page_size).sum()
+    }
+
+    /// `record::pages_hash` of every page held, in id order.
+    pub fn pages_hash(&mut self, txid: u64, page_size: usize) -> u64 {
+        self.entries.sort_unstable_by_key(|e| e.pgid);
+        let ids = self.entries.iter().flat_map(|e| e.pgid..e.pgid + (e.len / page_size) as u64);
+        let (entries, bytes) = (&self.entries, &self.bytes);
+        let mut k = 0;
+        let page = |id: Pgid| {
+            while entries[k].pgid + (entries[k].len / page_size) as u64 <= id {
+                k += 1;
+            }
+            let at = entries[k].offset + (id - entries[k].pgid) as usize * page_size;
+            Some(&bytes[at..at + page_size])
+        };
+        crate::record::pages_hash(txid, page_size, ids, page).expect("every page is held")
+    }
+
     /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order,
     /// in pieces of at most `max_write` bytes. A run whose bytes are also consecutive in the
     /// buffer is passed without copying.

@@ -123,6 +123,20 @@ impl Freelist {
         }
     }
 
+    /// Makes `pgid` and its `overflow` following pages pending under `txid` if they are free
+    /// (ids not free are left alone).
+    pub fn hold(&mut self, txid: u64, pgid: Pgid, overflow: u32) {
+        let held: Vec<Pgid> = (pgid..=pgid + u64::from(overflow))
+            .filter(|id| self.free_ids().binary_search(id).is_ok())
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        // The held ids lie after `head` (ids are unique), so the consumed prefix stays put.
+        self.ids.retain(|id| held.binary_search(id).is_err());
+        self.pending.entry(txid).or_default().extend(held);
+    }
+
     /// Moves the pages pending under every transaction id <= `txid` to the free ids.
     pub fn release(&mut self, txid: u64) {
         let keep = self.pending.split_off(&(txid.saturating_add(1)));
@@ -246,6 +260,19 @@ mod tests {
         let mut buf = vec![0u8; f.size()];
         f.write(&mut buf, 3, 0);
         assert_eq!(Freelist::read(&buf, 3, 100).unwrap(), f);
+    }
+
+    #[test]
+    fn hold_makes_free_pages_pending() {
+        let mut f = Freelist::from_ids(vec![3, 4, 5, 9, 10]);
+        assert_eq!(f.allocate(1), 3);
+        f.hold(8, 9, 2);
+        assert_eq!(f.free_ids(), &[4, 5]);
+        assert_eq!(f.pending()[&8], vec![9, 10], "11 was not free");
+        f.release(7);
+        assert_eq!(f.free_ids(), &[4, 5]);
+        f.release(8);
+        assert_eq!(f.free_ids(), &[4, 5, 9, 10]);
     }
 
     #[test]

@@ -182,6 +182,14 @@ impl TxInner {
         }
     }
 
+    /// Frees `pgid` (and its overflow pages) under the *next* transaction's id: reusable only
+    /// once the commit after this one is durable (see `record`).
+    pub fn free_page_late(&mut self, pgid: Pgid, overflow: u32) {
+        if pgid >= 2 && self.freed.insert(pgid) {
+            self.freelist.free(self.meta.txid + 1, pgid, overflow);
+        }
+    }
+
     /// Overflow count of on-disk page `pgid`.
     pub fn page_overflow(&self, pgid: Pgid) -> Result<u32, Corruption> {
         let bytes = page_bytes(&self.map, self.page_size, pgid, self.meta.pgid)?;
@@ -250,9 +258,11 @@ impl Tx {
                 return Err(Error::WriterBusy);
             }
             st.writer = true;
-            // Pages freed by transactions older than every open reader are reusable now.
+            // Pages freed by transactions older than every open reader are reusable now; pages
+            // held for the commit record check of the last commit (pending under the next
+            // txid, see `record`) stay pending one transaction more.
             let oldest = st.readers.keys().next().copied().unwrap_or(u64::MAX);
-            st.freelist.release(oldest.saturating_sub(1));
+            st.freelist.release(oldest.saturating_sub(1).min(meta.txid));
             meta.txid += 1;
             dirty = std::mem::take(&mut st.spare_dirty);
             pool = std::mem::take(&mut st.pool);
