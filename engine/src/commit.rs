@@ -250,7 +250,9 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
         } else {
             node.branch_item(range.start, &i.map, pgid, None)
         };
-        node.write_range(range, i.dirty.add(pgid, n * ps), pgid, (n - 1) as u32, &i.map);
+        i.dirty.add(pgid, n * ps, ps, |buf| {
+            node.write_range(range, buf, pgid, (n - 1) as u32, &i.map)
+        });
         out.push(item);
     }
     // Put the spilled node back rather than dropping it: its elements are freed together when
@@ -269,8 +271,8 @@ fn write_freelist(i: &mut TxInner) -> Result<()> {
     let ps = i.page_size;
     let n = pages_for(i.freelist.size(), ps);
     let pgid = i.allocate(n);
-    let buf = i.dirty.add(pgid, n * ps);
-    i.freelist.write(buf, pgid, (n - 1) as u32);
+    let freelist = &i.freelist;
+    i.dirty.add(pgid, n * ps, ps, |buf| freelist.write(buf, pgid, (n - 1) as u32));
     i.meta.freelist = pgid;
     Ok(())
 }
@@ -301,14 +303,14 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
         db.file_len = target;
     }
     let mut page = i.meta.to_page();
-    let pages = i.dirty.page_count(i.page_size);
-    let one_flush = pages * i.page_size <= record::MAX_PAGES_BYTES;
-    if one_flush {
+    let hash = i.dirty.pages_hash(i.meta.txid, i.page_size);
+    let one_flush = hash.is_some();
+    if let Some(hash) = hash {
         let rec = CommitRecord {
             txid: i.meta.txid,
             meta_checksum: i.meta.sum64(),
-            pages: pages as u64,
-            hash: i.dirty.pages_hash(i.meta.txid, i.page_size),
+            pages: i.dirty.page_count(i.page_size) as u64,
+            hash,
         };
         rec.encode(&mut page[record::RECORD_AT..]);
     }

@@ -116,6 +116,17 @@ pub fn written_pages(
     Some(out)
 }
 
+/// The hash of page `id` holding `bytes`.
+pub fn page_hash(id: Pgid, bytes: &[u8]) -> u64 {
+    xxh64(bytes, id)
+}
+
+/// The hash of a commit's pages from their `page_hash`es, in id order.
+pub fn combine(txid: u64, hashes: impl Iterator<Item = u64>) -> u64 {
+    let bytes: Vec<u8> = hashes.flat_map(u64::to_le_bytes).collect();
+    xxh64(&bytes, txid)
+}
+
 /// The hash of pages `ids` (in this order), each `page_size` bytes got by `page`: a hash of each
 /// page (seeded with its id), then of those hashes (seeded with `txid`). `None` when a page is
 /// missing.
@@ -129,9 +140,9 @@ pub fn pages_hash<'a>(
     for id in ids {
         let bytes = page(id)?;
         debug_assert_eq!(bytes.len(), page_size);
-        hashes.extend_from_slice(&xxh64(bytes, id).to_le_bytes());
+        hashes.push(page_hash(id, bytes));
     }
-    Some(xxh64(&hashes, txid))
+    Some(combine(txid, hashes.into_iter()))
 }
 
 /// Page `id` of `map` (`page_size` bytes), if the mapping holds it.
