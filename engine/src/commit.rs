@@ -11,7 +11,7 @@
 
 use crate::bucket::{BucketHeader, BucketId, BUCKET_HEADER_SIZE, ROOT_BUCKET};
 use crate::error::{Corruption, Error, PageProblem, Result};
-use crate::node::{BranchItem, Items, Node, NodeId};
+use crate::node::{BranchItem, Items, Node, NodeId, Src};
 use crate::page::{pages_for, Pgid, BUCKET_LEAF_FLAG};
 use crate::record::{self, CommitRecord};
 use crate::tx::{NodeRef, Tx, TxInner};
@@ -102,7 +102,7 @@ fn spill_bucket(i: &mut TxInner, b: BucketId) -> Result<Spilled> {
         let node = std::mem::replace(&mut i.nodes[root], Node::empty_leaf());
         i.free_page(node.pgid, node.overflow);
         let mut page = vec![0u8; node.size()];
-        node.write_range(0..node.len(), &mut page, 0, 0, &i.map);
+        node.write_range(0..node.len(), &mut page, 0, 0, i.src());
         return Ok(Spilled::Inline(page));
     }
     let fill = i.buckets[b].fill_percent;
@@ -246,18 +246,17 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
         let n = pages_for(size, ps);
         let pgid = i.allocate(n);
         let item = if range.is_empty() {
-            BranchItem::new(&[], pgid, None)
+            BranchItem::new(&[], pgid, None, &mut i.arena)
         } else {
-            node.branch_item(range.start, &i.map, pgid, None)
+            node.branch_item(range.start, pgid, None)
         };
-        i.dirty.add(pgid, n * ps, ps, |buf| {
-            node.write_range(range, buf, pgid, (n - 1) as u32, &i.map)
-        });
+        let src = Src::new(&i.map, &i.arena);
+        i.dirty
+            .add(pgid, n * ps, ps, |buf| node.write_range(range, buf, pgid, (n - 1) as u32, src));
         out.push(item);
     }
-    // Put the spilled node back rather than dropping it: its elements are freed together when
-    // the transaction ends, instead of interleaving a million small frees with spill's larger
-    // allocations (which makes the allocator consolidate its free lists again and again).
+    // Put the spilled node back rather than dropping it: its vectors go back to the pool when
+    // the transaction ends.
     i.nodes[id] = node;
     Ok(out)
 }

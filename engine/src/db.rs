@@ -60,6 +60,7 @@ pub(crate) struct DbState {
     /// reuse (see `NodePool`).
     pub pool: NodePool,
     pub spare_dirty: DirtyPages,
+    pub spare_arena: Vec<u8>,
 }
 
 /// A bolt database file.
@@ -159,6 +160,7 @@ impl Db {
             meta_has_record,
             pool: NodePool::default(),
             spare_dirty: DirtyPages::default(),
+            spare_arena: Vec::new(),
         };
         Ok(Db { state: Rc::new(RefCell::new(state)) })
     }

@@ -24,8 +24,11 @@ use crate::dirty::DirtyPages;
 use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::Meta;
-use crate::node::{Items, Node, NodeId, NodePool};
+use crate::node::{Items, Node, NodeId, NodePool, Src};
 use crate::page::{page_bytes, page_with_header, NodePage, Pgid};
+
+/// Largest arena kept from one writer for the next.
+const SPARE_ARENA_BYTES: usize = 16 << 20;
 
 /// Deepest tree we accept before calling it a cycle.
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -42,8 +45,8 @@ pub(crate) enum NodeRef {
 /// A readable view of a node, whichever form it has.
 pub(crate) enum View<'a> {
     Page(NodePage<'a>),
-    /// An in-memory node and the mapping its elements may refer to.
-    Node(&'a Node, &'a [u8]),
+    /// An in-memory node and where its elements' bytes are.
+    Node(&'a Node, Src<'a>),
 }
 
 impl<'a> View<'a> {
@@ -64,7 +67,7 @@ impl<'a> View<'a> {
         match self {
             View::Page(p) => p.leaf(i),
             View::Node(n, map) => match &n.items {
-                Items::Leaf(v) => Ok((v[i].flags, v[i].key(map), v[i].value(map))),
+                Items::Leaf(v) => Ok((v[i].flags, v[i].key(*map), v[i].value(*map))),
                 Items::Branch(_) => unreachable!("leaf() on a branch node"),
             },
         }
@@ -85,13 +88,13 @@ impl<'a> View<'a> {
     pub fn search(&self, key: &[u8]) -> Result<Result<usize, usize>, Corruption> {
         match self {
             View::Page(p) => p.search(key),
-            View::Node(n, map) => Ok(n.search(key, map)),
+            View::Node(n, map) => Ok(n.search(key, *map)),
         }
     }
     pub fn child_index(&self, key: &[u8]) -> Result<usize, Corruption> {
         match self {
             View::Page(p) => p.child_index(key),
-            View::Node(n, map) => Ok(n.child_index(key, map)),
+            View::Node(n, map) => Ok(n.child_index(key, *map)),
         }
     }
 }
@@ -118,6 +121,8 @@ pub(crate) struct TxInner {
     pub dirty: DirtyPages,
     /// Spare node vectors (a writer's, lent by the database for the transaction's life).
     pub pool: NodePool,
+    /// Bytes of the elements made in this transaction (see `node::Src`).
+    pub arena: Vec<u8>,
     /// Copies of inline bucket pages opened by a read transaction.
     pub inline_pages: Vec<Vec<u8>>,
 }
@@ -152,7 +157,7 @@ impl TxInner {
                 Ok(View::Page(node_page(&self.map, self.page_size, self.meta.pgid, *pgid)?))
             }
             NodeRef::Inline(k) => Ok(View::Page(NodePage::parse(&self.inline_pages[*k], 0, true)?)),
-            NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id], &self.map)),
+            NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id], self.src())),
         }
     }
 
@@ -165,9 +170,15 @@ impl TxInner {
     /// Reads page `pgid` into a new materialized node.
     pub fn materialize(&mut self, pgid: Pgid) -> Result<NodeId, Corruption> {
         let p = node_page(&self.map, self.page_size, self.meta.pgid, pgid)?;
-        let node = Node::from_page_in(&p, Some(pgid as usize * self.page_size), &mut self.pool)?;
+        let base = Some(pgid as usize * self.page_size);
+        let node = Node::from_page_in(&p, base, &mut self.pool, &mut self.arena)?;
         self.nodes.push(node);
         Ok(self.nodes.len() - 1)
+    }
+
+    /// Where this transaction's elements' bytes are.
+    pub fn src(&self) -> Src<'_> {
+        Src::new(&self.map, &self.arena)
     }
 
     /// The root reference of bucket `b`.
@@ -246,7 +257,8 @@ impl Tx {
             return Err(Error::DatabaseNotOpen);
         }
         let mut meta = st.meta;
-        let (mut dirty, mut pool) = (DirtyPages::default(), NodePool::default());
+        let (mut dirty, mut pool, mut arena) =
+            (DirtyPages::default(), NodePool::default(), Vec::new());
         let freelist = if writable {
             if st.options.read_only {
                 return Err(Error::DatabaseReadOnly);
@@ -266,6 +278,7 @@ impl Tx {
             meta.txid += 1;
             dirty = std::mem::take(&mut st.spare_dirty);
             pool = std::mem::take(&mut st.pool);
+            arena = std::mem::take(&mut st.spare_arena);
             st.freelist.clone()
         } else {
             *st.readers.entry(meta.txid).or_insert(0) += 1;
@@ -286,6 +299,7 @@ impl Tx {
             generation: 0,
             dirty,
             pool,
+            arena,
             inline_pages: Vec::new(),
         };
         drop(st);
@@ -408,6 +422,11 @@ impl Tx {
             i.dirty.clear();
             db.pool = std::mem::take(&mut i.pool);
             db.spare_dirty = std::mem::take(&mut i.dirty);
+            // Keep the arena for the next writer unless a bulk load made it large.
+            if i.arena.capacity() <= SPARE_ARENA_BYTES {
+                i.arena.clear();
+                db.spare_arena = std::mem::take(&mut i.arena);
+            }
         } else if let Some(n) = db.readers.get_mut(&i.meta.txid) {
             *n -= 1;
             if *n == 0 {
