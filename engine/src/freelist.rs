@@ -113,6 +113,25 @@ impl Freelist {
         0
     }
 
+    /// Takes the last run of `n` contiguous free pages (last fit over the sorted ids) and
+    /// returns its first id, or 0 when no run is long enough.
+    pub fn allocate_high(&mut self, n: usize) -> Pgid {
+        assert!(n > 0, "allocate of zero pages");
+        let free = self.free_ids();
+        let mut run_end = free.len();
+        for i in (0..free.len()).rev() {
+            if i + 1 < free.len() && free[i] + 1 != free[i + 1] {
+                run_end = i + 1;
+            }
+            if run_end - i == n {
+                let first = free[i];
+                self.ids.drain(self.head + i..self.head + run_end);
+                return first;
+            }
+        }
+        0
+    }
+
     /// Marks `pgid` and its `overflow` following pages as freed by transaction `txid` (pending).
     /// Freeing a page twice is a programmer error.
     pub fn free(&mut self, txid: u64, pgid: Pgid, overflow: u32) {
@@ -260,6 +279,18 @@ mod tests {
         let mut buf = vec![0u8; f.size()];
         f.write(&mut buf, 3, 0);
         assert_eq!(Freelist::read(&buf, 3, 100).unwrap(), f);
+    }
+
+    #[test]
+    fn allocate_high_takes_the_last_run() {
+        let mut f = Freelist::from_ids(vec![3, 4, 5, 9, 10, 12]);
+        assert_eq!(f.allocate_high(1), 12);
+        assert_eq!(f.allocate_high(2), 9);
+        assert_eq!(f.allocate(1), 3, "first fit still takes the lowest");
+        assert_eq!(f.allocate_high(3), 0, "no run of 3 left");
+        assert_eq!(f.allocate_high(2), 4);
+        assert!(f.free_ids().is_empty());
+        assert_eq!(f.allocate_high(1), 0);
     }
 
     #[test]

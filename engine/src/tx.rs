@@ -218,6 +218,18 @@ impl TxInner {
         id
     }
 
+    /// Allocates `n` contiguous pages from the top of the freelist, else from the high water
+    /// mark.
+    pub fn allocate_high(&mut self, n: usize) -> Pgid {
+        let id = self.freelist.allocate_high(n);
+        if id != 0 {
+            return id;
+        }
+        let id = self.meta.pgid;
+        self.meta.pgid += n as u64;
+        id
+    }
+
     /// Fails unless the transaction is open (and writable when `write`).
     pub fn ensure(&self, write: bool) -> Result<()> {
         if self.closed {
