@@ -113,6 +113,35 @@ impl Freelist {
         0
     }
 
+    /// Takes the `n` free ids lying closest together: of every `n` ids consecutive in the sorted
+    /// free ids, those spanning the fewest pages (the highest such on a tie). Returns them
+    /// ascending; all of them when `n` or fewer are free.
+    pub fn take_densest(&mut self, n: usize) -> Vec<Pgid> {
+        let free = self.free_ids();
+        if n == 0 {
+            return Vec::new();
+        }
+        let start = if free.len() <= n {
+            0
+        } else {
+            (0..=free.len() - n).rev().min_by_key(|&k| free[k + n - 1] - free[k]).unwrap_or(0)
+        };
+        let end = (start + n).min(free.len());
+        self.ids.drain(self.head + start..self.head + end).collect()
+    }
+
+    /// Returns `ids` (taken from the free ids and not used) to the free ids.
+    pub fn give_back(&mut self, ids: &[Pgid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut all = self.free_ids().to_vec();
+        all.extend_from_slice(ids);
+        all.sort_unstable();
+        self.ids = all;
+        self.head = 0;
+    }
+
     /// Takes the last run of `n` contiguous free pages (last fit over the sorted ids) and
     /// returns its first id, or 0 when no run is long enough.
     pub fn allocate_high(&mut self, n: usize) -> Pgid {
@@ -279,6 +308,20 @@ mod tests {
         let mut buf = vec![0u8; f.size()];
         f.write(&mut buf, 3, 0);
         assert_eq!(Freelist::read(&buf, 3, 100).unwrap(), f);
+    }
+
+    #[test]
+    fn take_densest_finds_the_tightest_window() {
+        let mut f = Freelist::from_ids(vec![2, 10, 20, 21, 23, 24, 40, 41, 42, 44, 90]);
+        // Windows of 4: 20..=24 spans 5 pages, 40..=44 spans 5 too: the higher one wins.
+        assert_eq!(f.take_densest(4), vec![40, 41, 42, 44]);
+        assert_eq!(f.free_ids(), &[2, 10, 20, 21, 23, 24, 90]);
+        assert_eq!(f.take_densest(2), vec![23, 24]);
+        f.give_back(&[41, 23]);
+        assert_eq!(f.free_ids(), &[2, 10, 20, 21, 23, 41, 90]);
+        assert_eq!(f.take_densest(10).len(), 7, "all of them when too few are free");
+        assert!(f.free_ids().is_empty());
+        assert!(f.take_densest(0).is_empty());
     }
 
     #[test]

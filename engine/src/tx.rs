@@ -123,6 +123,8 @@ pub(crate) struct TxInner {
     pub pool: NodePool,
     /// Bytes of the elements made in this transaction (see `node::Src`).
     pub arena: Vec<u8>,
+    /// Free ids set aside at commit for branch pages, highest first (see `commit`).
+    pub branch_ids: Vec<Pgid>,
     /// Copies of inline bucket pages opened by a read transaction.
     pub inline_pages: Vec<Vec<u8>>,
 }
@@ -216,6 +218,18 @@ impl TxInner {
         let id = self.meta.pgid;
         self.meta.pgid += n as u64;
         id
+    }
+
+    /// Allocates `n` contiguous pages for a branch: one of the ids set aside for branches if
+    /// `n` is 1 and any is left, else the top of the freelist, else the high water mark.
+    pub fn allocate_branch(&mut self, n: usize) -> Pgid {
+        match self.branch_ids.pop() {
+            Some(id) if n == 1 => id,
+            other => {
+                self.branch_ids.extend(other);
+                self.allocate_high(n)
+            }
+        }
     }
 
     /// Allocates `n` contiguous pages from the top of the freelist, else from the high water
@@ -312,6 +326,7 @@ impl Tx {
             dirty,
             pool,
             arena,
+            branch_ids: Vec::new(),
             inline_pages: Vec::new(),
         };
         drop(st);
