@@ -203,7 +203,7 @@ impl Db {
     pub fn close(&self) -> Result<()> {
         let mut s = self.state.borrow_mut();
         let Some(file) = s.file.take() else { return Err(Error::DatabaseNotOpen) };
-        if s.meta_has_record && s.fail_stop.is_none() {
+        if s.meta_has_record && s.fail_stop.is_none() && !s.options.read_only {
             let at = (s.meta.txid % 2) * s.page_size as u64;
             file.write_at(at, &s.meta.to_page())?;
             file.sync()?;

@@ -219,6 +219,33 @@ fn a_commit_missing_a_page_is_rolled_back_and_its_meta_cleared() {
     }
 }
 
+/// A read-only open of a file whose last commit carries a record checks it, and closes without
+/// writing; the next writable open and clean close drop the record.
+#[test]
+fn read_only_open_checks_the_record_and_writes_nothing() {
+    let (disk, _, after, _) = run(40, 3, None);
+    let ro = Db::open_on(disk.clone(), "db", Options { page_size: 1024, ..Options::read_only() })
+        .unwrap();
+    assert_eq!(dump_db(&ro.begin(false).unwrap()), after);
+    let ops = disk.ops();
+    ro.close().unwrap();
+    assert_eq!(disk.ops(), ops, "a read-only close writes nothing");
+    let db = open(&disk);
+    db.close().unwrap();
+    let f = disk.open("db", OpenOptions::read()).unwrap();
+    let mut page = vec![0u8; 1024];
+    let slot = after_meta_slot(&disk);
+    f.read_exact_at(slot * 1024 + 80, &mut page[..48]).unwrap();
+    assert!(page[..48].iter().all(|&b| b == 0), "a clean close leaves no record");
+}
+
+/// The slot of the newest meta.
+fn after_meta_slot(disk: &Rc<SimDisk>) -> u64 {
+    let db = Db::open_on(disk.clone(), "db", Options { page_size: 1024, ..Options::read_only() })
+        .unwrap();
+    db.meta().txid % 2
+}
+
 #[test]
 fn crash_after_commit_keeps_it() {
     for seed in 10..16u64 {
