@@ -337,7 +337,7 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
         db.file_len = target;
     }
     let mut page = i.meta.to_page();
-    let hash = i.dirty.pages_hash(i.meta.txid, i.page_size);
+    let hash = i.dirty.pages_hash(i.meta.txid, i.page_size).filter(|_| derivable(db, i));
     let one_flush = hash.is_some();
     if let Some(hash) = hash {
         let rec = CommitRecord {
@@ -375,6 +375,20 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
         db.map = file.map()?;
     }
     Ok(())
+}
+
+/// Whether opening would derive exactly the pages this commit writes from the two freelists
+/// (see `record::written_pages`). It always should: every page a commit writes is one it
+/// allocated, and it frees none of them. Checked anyway, so that a commit whose record could
+/// not be verified is never written with one flush; it falls back to bolt's two.
+fn derivable(db: &crate::db::DbState, i: &mut TxInner) -> bool {
+    let count = i.dirty.page_count(i.page_size) as u64;
+    let prev_free = db.freelist.all_ids();
+    let free = i.freelist.all_ids();
+    let derived = record::written_pages(&prev_free, db.meta.pgid, &free, i.meta.pgid, count);
+    let same = derived.is_some_and(|ids| i.dirty.holds_exactly(&ids, i.page_size));
+    debug_assert!(same, "the pages written differ from those derived from the freelists");
+    same
 }
 
 /// Whether `map` shows the meta page just written at `meta_at`. The meta slot held the meta of

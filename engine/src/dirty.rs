@@ -90,6 +90,13 @@ impl DirtyPages {
         Some(record::combine(txid, hashes))
     }
 
+    /// Whether the pages held are exactly `ids` (ascending).
+    pub fn holds_exactly(&mut self, ids: &[Pgid], page_size: usize) -> bool {
+        self.entries.sort_unstable_by_key(|e| e.pgid);
+        let held = self.entries.iter().flat_map(|e| e.pgid..e.pgid + (e.len / page_size) as u64);
+        held.eq(ids.iter().copied())
+    }
+
     /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order,
     /// in pieces of at most `max_write` bytes. A run whose bytes are also consecutive in the
     /// buffer is passed without copying.
