@@ -187,11 +187,11 @@ impl TxInner {
         let (path, exact) = self.materialize_path(b, key)?;
         let &(leaf, i) = path.last().expect("path has a leaf");
         if exact {
-            let Items::Leaf(items) = &mut self.nodes[leaf].items else { unreachable!("leaf") };
+            let Items::Leaf(items) = &self.nodes[leaf].items else { unreachable!("leaf") };
             if (items[i].flags ^ flags) & BUCKET_LEAF_FLAG != 0 {
                 return Err(Error::IncompatibleValue);
             }
-            items[i].set(&self.map, &mut self.arena, flags, value);
+            self.nodes[leaf].set_value(i, &self.map, &mut self.arena, flags, value);
         } else {
             let item = LeafItem::new(flags, key, value, &mut self.arena);
             self.nodes[leaf].insert_leaf(i, item);

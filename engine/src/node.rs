@@ -178,11 +178,13 @@ pub enum Items {
 /// An in-memory node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 ///
-/// Invariant: `prefixes[i] == key_prefix(key of element i)` for every element. Searches run
-/// over this compact array (eight bytes per element instead of a whole element), which keeps
-/// the upper levels of a large in-memory tree in cache. Elements are added, removed, split off
-/// and merged only through `Node`'s methods, which keep the two in step; other code may change
-/// an element in place (its value, child, flags) but never its key.
+/// Invariants: `prefixes[i] == key_prefix(key of element i)` for every element, and `size` is
+/// the serialized size of the node. Searches run over the compact prefix array (eight bytes per
+/// element instead of a whole element), which keeps the upper levels of a large in-memory tree
+/// in cache; the size is kept so that split, rebalance and spill need not walk the elements to
+/// learn it. Elements are added, removed, split off, merged and given new values only through
+/// `Node`'s methods, which keep both in step; other code may change an element's child in
+/// place, but never its key or value.
 pub struct Node {
     /// The page this node was read from (0 when created in this transaction).
     pub pgid: Pgid,
@@ -190,6 +192,7 @@ pub struct Node {
     pub overflow: u32,
     pub items: Items,
     prefixes: Vec<u64>,
+    size: usize,
 }
 
 /// Minimum elements per page when splitting.
@@ -207,7 +210,8 @@ impl Node {
             Items::Leaf(v) => v.iter().map(|it| it.prefix).collect(),
             Items::Branch(v) => v.iter().map(|it| it.prefix).collect(),
         };
-        Node { pgid, overflow, items, prefixes }
+        let size = items_size(&items);
+        Node { pgid, overflow, items, prefixes, size }
     }
 
     /// A new branch node holding `items`.
@@ -219,6 +223,7 @@ impl Node {
     pub fn insert_leaf(&mut self, i: usize, item: LeafItem) {
         let Items::Leaf(v) = &mut self.items else { unreachable!("insert_leaf on a branch") };
         self.prefixes.insert(i, item.prefix);
+        self.size += item.size();
         v.insert(i, item);
     }
 
@@ -226,6 +231,7 @@ impl Node {
     pub fn insert_branch(&mut self, i: usize, item: BranchItem) {
         let Items::Branch(v) = &mut self.items else { unreachable!("insert_branch on a leaf") };
         self.prefixes.insert(i, item.prefix);
+        self.size += item.size();
         v.insert(i, item);
     }
 
@@ -233,12 +239,30 @@ impl Node {
     pub fn remove(&mut self, i: usize) -> u32 {
         self.prefixes.remove(i);
         match &mut self.items {
-            Items::Leaf(v) => v.remove(i).flags,
+            Items::Leaf(v) => {
+                let it = v.remove(i);
+                self.size -= it.size();
+                it.flags
+            }
             Items::Branch(v) => {
-                v.remove(i);
+                self.size -= v.remove(i).size();
                 0
             }
         }
+    }
+
+    /// Gives leaf element `i` the value `value` and flags `flags` (see `LeafItem::set`).
+    pub fn set_value(
+        &mut self,
+        i: usize,
+        map: &[u8],
+        arena: &mut Vec<u8>,
+        flags: u32,
+        value: &[u8],
+    ) {
+        let Items::Leaf(v) = &mut self.items else { unreachable!("set_value on a branch") };
+        self.size = self.size - v[i].size() + ELEMENT_SIZE + v[i].klen as usize + value.len();
+        v[i].set(map, arena, flags, value);
     }
 
     /// Replaces a branch node's elements (keeping the prefix index's allocation).
@@ -246,6 +270,7 @@ impl Node {
         self.prefixes.clear();
         self.prefixes.extend(items.iter().map(|it| it.prefix));
         self.items = Items::Branch(items);
+        self.size = items_size(&self.items);
     }
 
     /// Appends every element of `other` (a sibling of the same kind, all keys after this
@@ -257,6 +282,7 @@ impl Node {
             _ => return None,
         }
         self.prefixes.extend(other.prefixes);
+        self.size += other.size - PAGE_HEADER_SIZE;
         Some((other.pgid, other.overflow))
     }
 
@@ -324,7 +350,8 @@ impl Node {
         };
         let pgid = if p.inline { 0 } else { p.pgid };
         let overflow = if p.inline { 0 } else { p.header.overflow };
-        Ok(Node { pgid, overflow, items, prefixes })
+        let size = items_size(&items);
+        Ok(Node { pgid, overflow, items, prefixes, size })
     }
 
     /// Whether this is a leaf.
@@ -401,11 +428,8 @@ impl Node {
 
     /// Serialized size of the whole node.
     pub fn size(&self) -> usize {
-        PAGE_HEADER_SIZE
-            + match &self.items {
-                Items::Leaf(v) => v.iter().map(LeafItem::size).sum::<usize>(),
-                Items::Branch(v) => v.iter().map(BranchItem::size).sum::<usize>(),
-            }
+        debug_assert_eq!(self.size, items_size(&self.items), "node size out of step");
+        self.size
     }
 
     /// Split points for spilling: ranges of elements, each with at least `MIN_KEYS_PER_PAGE`
@@ -480,6 +504,9 @@ impl Node {
 
     /// Serialized size of elements `range`.
     pub fn range_size(&self, range: std::ops::Range<usize>) -> usize {
+        if range.start == 0 && range.end == self.len() {
+            return self.size();
+        }
         PAGE_HEADER_SIZE + range.map(|i| self.item_size(i)).sum::<usize>()
     }
 
@@ -492,8 +519,19 @@ impl Node {
             Items::Leaf(v) => Items::Leaf(v.split_off(at)),
             Items::Branch(v) => Items::Branch(v.split_off(at)),
         };
-        Node { pgid: 0, overflow: 0, items, prefixes }
+        let size = items_size(&items);
+        self.size -= size - PAGE_HEADER_SIZE;
+        Node { pgid: 0, overflow: 0, items, prefixes, size }
     }
+}
+
+/// Serialized size of a node holding `items`: the header and every element.
+fn items_size(items: &Items) -> usize {
+    PAGE_HEADER_SIZE
+        + match items {
+            Items::Leaf(v) => v.iter().map(LeafItem::size).sum::<usize>(),
+            Items::Branch(v) => v.iter().map(BranchItem::size).sum::<usize>(),
+        }
 }
 
 /// Spare element vectors of spent nodes, kept from one write transaction to the next.
