@@ -18,10 +18,12 @@
 //! stores within a run.
 //!
 //! What "durable" means for each, all at their defaults: every commit returns only once it is
-//! on disk. The engine (bolt's protocol) writes the pages, fdatasyncs, writes the meta and
-//! fdatasyncs again; LMDB does the same (its meta goes through an `O_DSYNC` descriptor); redb's
-//! default `Durability::Immediate` checksums its pages and commits with a single fsync. So a
-//! small commit (W3) costs two device flushes on the engine and LMDB and one on redb. Reads use
+//! on disk. LMDB writes the pages, fdatasyncs, then writes the meta through an `O_DSYNC`
+//! descriptor; redb's default `Durability::Immediate` checksums its pages and commits with a
+//! single fsync. The engine does bolt's two fdatasyncs for a commit of more than 16 MiB of pages
+//! (W1) and otherwise writes the pages and a meta carrying a commit record (a hash of the pages,
+//! checked when the file is opened: see `engine::record`) and fdatasyncs once. So a small
+//! commit (W3) costs one device flush on the engine and redb, two on LMDB. Reads use
 //! each store's borrowing API (heed and redb lend their bytes; the engine's `get_ref` and
 //! `*_ref` cursor methods do too).
 #![allow(

@@ -9,7 +9,8 @@
 //!
 //! The writer keeps a private copy of the freelist and an arena of materialized nodes; commit
 //! rebalances and spills them to new pages, writes the freelist, grows the file, writes the dirty
-//! pages, syncs, writes the meta to slot `txid % 2` and syncs again. Rollback drops the copy.
+//! pages and the meta to slot `txid % 2`, with one sync (a small commit, carrying a commit
+//! record: see `record`) or bolt's two. Rollback drops the copy.
 
 use std::cell::{Ref as CellRef, RefCell, RefMut};
 use std::collections::{BTreeMap, BTreeSet};
