@@ -25,7 +25,7 @@ use crate::meta::{Meta, META_SIZE};
 use crate::node::NodePool;
 use crate::options::Options;
 use crate::page::{
-    page_bytes, page_with_header, PageHeader, FREELIST_PAGE, LEAF_PAGE, PAGE_HEADER_SIZE,
+    page_bytes, page_with_header, PageHeader, Pgid, FREELIST_PAGE, LEAF_PAGE, PAGE_HEADER_SIZE,
 };
 use crate::record::{self, CommitRecord, RECORD_AT, RECORD_SIZE};
 use crate::tx::Tx;
@@ -119,7 +119,12 @@ impl Db {
         let (newest, other) = read_metas(&*file, len, options.page_size)?;
         let map = file.map()?;
         let (meta, meta_has_record) = match checked_newest(&map, &newest, other.as_ref()) {
-            Ok(()) => (newest.meta, newest.record.is_some()),
+            Ok(()) => {
+                if !options.read_only {
+                    persist_recorded_commit(&*file, &map, &newest, other.as_ref())?;
+                }
+                (newest.meta, newest.record.is_some())
+            }
             Err(older) => {
                 if !options.read_only {
                     clear_meta_slot(&*file, &newest.meta)?;
@@ -331,19 +336,59 @@ fn checked_newest(map: &[u8], newest: &SlotMeta, other: Option<&SlotMeta>) -> Re
     }
 }
 
-/// Whether the pages commit `meta` wrote (derived from its freelist and `prev`'s) are the ones
-/// `rec` counted and hashed.
-fn record_holds(map: &[u8], meta: &Meta, rec: &CommitRecord, prev: &Meta) -> bool {
+/// The pages commit `meta` wrote, derived from its freelist and `prev`'s (at most `limit`).
+fn derived_pages(map: &[u8], meta: &Meta, prev: &Meta, limit: u64) -> Option<Vec<Pgid>> {
     let ps = meta.page_size as usize;
     let free_ids = |m: &Meta| {
         let bytes = page_bytes(map, ps, m.freelist, m.pgid).ok()?;
         Some(Freelist::read(bytes, m.freelist, m.pgid).ok()?.all_ids())
     };
-    let (Some(prev_free), Some(free)) = (free_ids(prev), free_ids(meta)) else { return false };
-    let Some(ids) = record::written_pages(&prev_free, prev.pgid, &free, meta.pgid, rec.pages)
-    else {
-        return false;
-    };
+    let (prev_free, free) = (free_ids(prev)?, free_ids(meta)?);
+    record::written_pages(&prev_free, prev.pgid, &free, meta.pgid, limit)
+}
+
+/// Makes the commit of a record-carrying newest meta durable again before anything builds on
+/// it: its pages and its meta page are written once more (the bytes just read) and synced.
+///
+/// Why (fsyncgate): a one-flush commit whose flush failed with EIO stays readable from the page
+/// cache although the disk dropped it. The engine refuses writes after that failure, but the
+/// next open sees the commit, verifies its record against what it reads, and would build on
+/// pages that a later power loss takes away. Bolt's protocol cannot get there (a meta is
+/// written only after its pages were flushed); the WAL's open rewrites its tail for the same
+/// reason. Costs one flush per open, and only when the last commit carries a record.
+fn persist_recorded_commit(
+    file: &dyn File,
+    map: &[u8],
+    newest: &SlotMeta,
+    other: Option<&SlotMeta>,
+) -> Result<()> {
+    let (Some(rec), Some(prev)) = (newest.record, other) else { return Ok(()) };
+    if prev.meta.txid.checked_add(1) != Some(newest.meta.txid) {
+        return Ok(()); // its successor was written: this commit had completed (checked_newest)
+    }
+    let meta = &newest.meta;
+    let ps = meta.page_size as usize;
+    let ids = derived_pages(map, meta, &prev.meta, rec.pages).unwrap_or_default();
+    let slot = meta.txid % 2;
+    for id in ids.into_iter().chain(std::iter::once(slot)) {
+        let page = record::mapped_page(map, ps, id)
+            .ok_or_else(|| {
+                let problem =
+                    PageProblem::OutOfBounds { end: (id + 1) * ps as u64, limit: map.len() as u64 };
+                Corruption::page(id, problem)
+            })?
+            .to_vec();
+        file.write_at(id * ps as u64, &page)?;
+    }
+    file.sync()?;
+    Ok(())
+}
+
+/// Whether the pages commit `meta` wrote (derived from its freelist and `prev`'s) are the ones
+/// `rec` counted and hashed.
+fn record_holds(map: &[u8], meta: &Meta, rec: &CommitRecord, prev: &Meta) -> bool {
+    let ps = meta.page_size as usize;
+    let Some(ids) = derived_pages(map, meta, prev, rec.pages) else { return false };
     let hash = record::pages_hash(meta.txid, ps, ids.iter().copied(), |id| {
         record::mapped_page(map, ps, id)
     });
