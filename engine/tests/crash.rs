@@ -12,7 +12,7 @@ use sim::simulated::disk::{DiskConfig, SimDisk};
 use sim::Seed;
 
 mod common;
-use common::{dump_db, Entry, Tree};
+use common::{dump_db, try_dump_db, Entry, Tree};
 
 /// One random write transaction, applied to the engine and the model alike.
 fn random_tx(tx: &Tx, model: &mut Tree, rng: &mut sim::Rng) {
@@ -299,4 +299,95 @@ fn a_commit_whose_flush_failed_is_made_durable_before_anything_builds_on_it() {
         assert!(tx.check().is_empty(), "seed {seed}: {:?}", tx.check());
     }
     assert!(built_on_failed >= 3, "only {built_on_failed} seeds built on a failed commit");
+}
+
+/// Process lives on one SimDisk, each ending in a crash at a random disk operation: of the
+/// open (so that a crash lands in the open's own writes: making a recorded commit durable again,
+/// clearing a rejected meta's slot), of any of several consecutive commits (some while a reader
+/// holds an older snapshot), or of a clean close; or in a failed flush (EIO) after which the
+/// process opens the file again without losing power. After each life, the state a read-only
+/// open shows must be the last one a commit or an open returned, or the one of the commit that
+/// failed; and no later crash may take back a state that an open showed.
+#[test]
+fn random_crashes_across_opens_commits_and_closes() {
+    let seeds: u64 = std::env::var("CRASH_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
+    let opts = |read_only: bool| Options { page_size: 1024, read_only, ..Options::default() };
+    let mut survived = 0;
+    for seed in 0..seeds {
+        let disk = SimDisk::new(Seed(seed).stream("disk"), DiskConfig::default());
+        let mut rng = Seed(seed).stream("lives");
+        // Created without a crash (a crash while the file is created is another matter).
+        open(&disk).close().unwrap();
+        let mut acked = Tree::new();
+        for life in 0..25 {
+            let what = format!("seed {seed} life {life}");
+            let mut inflight: Option<Tree> = None;
+            let eio = rng.random_range(0..6) == 0;
+            let crash_at: u64 = rng.random_range(0..40);
+            if eio {
+                disk.fail_next_sync("db");
+            } else {
+                disk.crash_after_ops(crash_at);
+            }
+            let what = format!(
+                "{what} ({})",
+                if eio { "EIO".into() } else { format!("crash at op {crash_at}") }
+            );
+            if let Ok(db) = Db::open_on(disk.clone(), "db", opts(false)) {
+                let got = try_dump_db(&db.begin(false).unwrap())
+                    .unwrap_or_else(|e| panic!("{what}: dump after open: {e}"));
+                assert!(got == acked, "{what}: the open shows another state");
+                let mut reader = None;
+                let mut failed = false;
+                for _ in 0..rng.random_range(0..6) {
+                    if rng.random_range(0..3) == 0 {
+                        reader = db.begin(false).ok();
+                    }
+                    let mut model = acked.clone();
+                    let tx = db.begin(true).unwrap();
+                    random_tx(&tx, &mut model, &mut rng);
+                    match tx.commit() {
+                        Ok(()) => acked = model,
+                        Err(_) => {
+                            inflight = Some(model);
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
+                drop(reader);
+                if !failed && rng.random_bool(0.5) {
+                    let _ = db.close();
+                }
+            }
+            if eio {
+                // The process opens the file again without a power loss: what the failed
+                // flush wrote is still readable.
+                disk.close_all();
+                let db = Db::open_on(disk.clone(), "db", opts(false))
+                    .unwrap_or_else(|e| panic!("{what}: reopen after EIO: {e}"));
+                let got = try_dump_db(&db.begin(false).unwrap())
+                    .unwrap_or_else(|e| panic!("{what}: dump after EIO: {e}"));
+                assert!(
+                    got == acked || Some(&got) == inflight.as_ref(),
+                    "{what}: after EIO neither the last state nor the failed commit's"
+                );
+                acked = got;
+                inflight = None;
+            }
+            disk.crash();
+            let ro = Db::open_on(disk.clone(), "db", opts(true))
+                .unwrap_or_else(|e| panic!("{what}: read-only open failed: {e}"));
+            let tx = ro.begin(false).unwrap();
+            let got = try_dump_db(&tx).unwrap_or_else(|e| panic!("{what}: dump: {e}"));
+            let problems = tx.check();
+            assert!(problems.is_empty(), "{what}: check: {problems:?}");
+            if Some(&got) == inflight.as_ref() && got != acked {
+                survived += 1;
+                acked = got.clone();
+            }
+            assert!(got == acked, "{what}: neither the last state nor the failed commit's");
+        }
+    }
+    assert!(survived > 5, "only {survived} failed commits survived a crash");
 }
