@@ -10,15 +10,20 @@
 //! N is 1,000,000 (set `ENGINE_BENCH_N` to change it). Run with
 //! `cargo bench -p engine --bench compare`. Prints a table of operations per second.
 //! `ENGINE_BENCH_DIR` chooses where the temporary files go (default: the current directory).
+//! `ENGINE_BENCH_ONLY=engine` (or `redb`, `lmdb`) runs one store, e.g. under a profiler;
+//! `ENGINE_BENCH_WORKLOADS=w3,w5` runs only the listed workloads (W1 always runs: it loads the
+//! data the others read). Both are for profiling: the full table needs neither.
 //! Each workload runs on all three stores before the next one starts, so load from other
 //! processes on a shared machine skews the stores alike; run it a few times and compare the
 //! stores within a run.
 //!
 //! What "durable" means for each, all at their defaults: every commit returns only once it is
-//! on disk. The engine (bolt's protocol) writes the pages, fdatasyncs, writes the meta and
-//! fdatasyncs again; LMDB does the same (its meta goes through an `O_DSYNC` descriptor); redb's
-//! default `Durability::Immediate` checksums its pages and commits with a single fsync. So a
-//! small commit (W3) costs two device flushes on the engine and LMDB and one on redb. Reads use
+//! on disk. LMDB writes the pages, fdatasyncs, then writes the meta through an `O_DSYNC`
+//! descriptor; redb's default `Durability::Immediate` checksums its pages and commits with a
+//! single fsync. The engine does bolt's two fdatasyncs for a commit of more than 16 MiB of pages
+//! (W1) and otherwise writes the pages and a meta carrying a commit record (a hash of the pages,
+//! checked when the file is opened: see `engine::record`) and fdatasyncs once. So a small
+//! commit (W3) costs one device flush on the engine and redb, two on LMDB. Reads use
 //! each store's borrowing API (heed and redb lend their bytes; the engine's `get_ref` and
 //! `*_ref` cursor methods do too).
 #![allow(
@@ -306,15 +311,20 @@ fn main() {
     let only = std::env::var("ENGINE_BENCH_ONLY").ok();
     let active: Vec<bool> =
         stores.iter().map(|s| only.as_deref().is_none_or(|o| o == s.name())).collect();
+    let chosen = std::env::var("ENGINE_BENCH_WORKLOADS").ok();
+    let runs_workload = |w: usize| {
+        w == 0 || chosen.as_deref().is_none_or(|c| c.split(',').any(|x| x == format!("w{}", w + 1)))
+    };
     let mut table = vec![[0.0f64; 5]; stores.len()];
     // Each workload runs on every store before the next workload starts (each store still sees
     // W1..W5 in order), so a burst of load from elsewhere on the machine skews the stores alike
     // instead of one store's whole column.
-    for (w, name) in names.iter().enumerate() {
+    for (w, name) in names.iter().enumerate().filter(|(w, _)| runs_workload(*w)) {
         eprintln!("running {name} ...");
         for (k, s) in stores.iter_mut().enumerate() {
             if active[k] {
-                table[k][w] = run_workload(w, s.as_mut(), &kvs, &gets, &singles, &batches);
+                let singles = if runs_workload(2) { &singles[..] } else { &[] };
+                table[k][w] = run_workload(w, s.as_mut(), &kvs, &gets, singles, &batches);
             }
         }
     }

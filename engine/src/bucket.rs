@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use crate::cursor::Cursor;
 use crate::error::{Corruption, Error, PageProblem, Result};
-use crate::node::{Items, LeafItem, Node, NodeId};
+use crate::node::{Items, LeafItem, Node, NodeId, Src};
 use crate::page::{put_u64, u64_at, NodePage, Pgid, BUCKET_LEAF_FLAG, PAGE_HEADER_SIZE};
 use crate::tx::{NodeRef, Tx, TxInner, View, MAX_DEPTH};
 use crate::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
@@ -90,7 +90,7 @@ pub(crate) struct Found {
 /// The value of an empty inline bucket: header {0, 0} + an empty leaf page.
 pub(crate) fn empty_inline_value() -> Vec<u8> {
     let mut v = vec![0u8; BUCKET_HEADER_SIZE + PAGE_HEADER_SIZE];
-    Node::empty_leaf().write_range(0..0, &mut v[BUCKET_HEADER_SIZE..], 0, 0, &[]);
+    Node::empty_leaf().write_range(0..0, &mut v[BUCKET_HEADER_SIZE..], 0, 0, Src::map(&[]));
     v
 }
 
@@ -126,7 +126,7 @@ impl TxInner {
             NodeRef::Page(pgid) => self.materialize(pgid)?,
             NodeRef::Inline(k) => {
                 let page = NodePage::parse(&self.inline_pages[k], 0, true)?;
-                let node = Node::from_page(&page, None)?;
+                let node = Node::from_page(&page, None, &mut self.arena)?;
                 self.nodes.push(node);
                 self.nodes.len() - 1
             }
@@ -151,11 +151,11 @@ impl TxInner {
             }
             let node = &self.nodes[id];
             if node.is_leaf() {
-                let found = node.search(key, &self.map);
+                let found = node.search(key, self.src());
                 path.push((id, found.unwrap_or_else(|i| i)));
                 return Ok((path, found.is_ok()));
             }
-            let ci = node.child_index(key, &self.map);
+            let ci = node.child_index(key, self.src());
             let Items::Branch(items) = &node.items else { unreachable!("checked branch") };
             let Some(item) = items.get(ci) else {
                 return Err(Corruption::page(node.pgid, PageProblem::EmptyBranch).into());
@@ -187,13 +187,14 @@ impl TxInner {
         let (path, exact) = self.materialize_path(b, key)?;
         let &(leaf, i) = path.last().expect("path has a leaf");
         if exact {
-            let Items::Leaf(items) = &mut self.nodes[leaf].items else { unreachable!("leaf") };
+            let Items::Leaf(items) = &self.nodes[leaf].items else { unreachable!("leaf") };
             if (items[i].flags ^ flags) & BUCKET_LEAF_FLAG != 0 {
                 return Err(Error::IncompatibleValue);
             }
-            items[i].set(&self.map, flags, value);
+            self.nodes[leaf].set_value(i, &self.map, &mut self.arena, flags, value);
         } else {
-            self.nodes[leaf].insert_leaf(i, LeafItem::new(flags, key, value));
+            let item = LeafItem::new(flags, key, value, &mut self.arena);
+            self.nodes[leaf].insert_leaf(i, item);
             self.split_path(b, &path);
         }
         self.buckets[b].dirty = true;
@@ -225,10 +226,10 @@ impl TxInner {
             }
             let right = self.nodes[id].split_half();
             let rid = self.nodes.len();
-            let new_item = right.branch_item(0, &self.map, 0, Some(rid));
+            let new_item = right.branch_item(0, 0, Some(rid));
             self.nodes.push(right);
             if level == 0 {
-                let left_item = self.nodes[id].branch_item(0, &self.map, 0, Some(id));
+                let left_item = self.nodes[id].branch_item(0, 0, Some(id));
                 self.nodes.push(Node::branch(vec![left_item, new_item]));
                 self.buckets[b].root = NodeRef::Node(self.nodes.len() - 1);
             } else {
@@ -264,7 +265,8 @@ impl TxInner {
                 return Err(bad().into());
             }
             if self.writable {
-                self.nodes.push(Node::from_page(&page, None)?);
+                let node = Node::from_page(&page, None, &mut self.arena)?;
+                self.nodes.push(node);
                 NodeRef::Node(self.nodes.len() - 1)
             } else {
                 self.add_inline(bytes)

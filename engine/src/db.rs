@@ -18,11 +18,16 @@ use std::rc::Rc;
 
 use sim::io::{Disk, DiskError, File, Mapping, OpenOptions};
 
+use crate::dirty::DirtyPages;
 use crate::error::{Corruption, Error, MetaError, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::{Meta, META_SIZE};
+use crate::node::NodePool;
 use crate::options::Options;
-use crate::page::{page_bytes, PageHeader, FREELIST_PAGE, LEAF_PAGE, PAGE_HEADER_SIZE};
+use crate::page::{
+    page_bytes, page_with_header, PageHeader, Pgid, FREELIST_PAGE, LEAF_PAGE, PAGE_HEADER_SIZE,
+};
+use crate::record::{self, CommitRecord, RECORD_AT, RECORD_SIZE};
 use crate::tx::Tx;
 
 /// Shared state of an open database.
@@ -49,6 +54,13 @@ pub(crate) struct DbState {
     /// Set when a commit failed on the disk: writes are refused until reopen.
     pub fail_stop: Option<String>,
     pub file_len: u64,
+    /// Whether the meta of the last commit carries a commit record.
+    pub meta_has_record: bool,
+    /// The last writer's node vectors and dirty page buffer, emptied, for the next writer to
+    /// reuse (see `NodePool`).
+    pub pool: NodePool,
+    pub spare_dirty: DirtyPages,
+    pub spare_arena: Vec<u8>,
 }
 
 /// A bolt database file.
@@ -104,16 +116,38 @@ impl Db {
             disk.sync_dir(parent_dir(path))?;
             len = file.len()?;
         }
-        let meta = read_metas(&*file, len, options.page_size)?;
+        let (newest, other) = read_metas(&*file, len, options.page_size)?;
+        let map = file.map()?;
+        let (meta, meta_has_record) = match checked_newest(&map, &newest, other.as_ref()) {
+            Ok(()) => {
+                if !options.read_only {
+                    persist_recorded_commit(&*file, &map, &newest, other.as_ref())?;
+                }
+                (newest.meta, newest.record.is_some())
+            }
+            Err(older) => {
+                if !options.read_only {
+                    clear_meta_slot(&*file, &newest.meta)?;
+                }
+                (older.meta, older.record.is_some())
+            }
+        };
         let page_size = meta.page_size as usize;
         let needed = meta.pgid.saturating_mul(page_size as u64);
         if len < needed {
             let problem = PageProblem::OutOfBounds { end: needed, limit: len };
             return Err(Corruption::page(meta.pgid - 1, problem).into());
         }
-        let map = file.map()?;
         let fl_bytes = page_bytes(&map, page_size, meta.freelist, meta.pgid)?;
-        let freelist = Freelist::read(fl_bytes, meta.freelist, meta.pgid)?;
+        let mut freelist = Freelist::read(fl_bytes, meta.freelist, meta.pgid)?;
+        if let (true, Some(prev)) = (meta_has_record, other.filter(|o| o.meta.txid < meta.txid)) {
+            // The next commit must not reuse the freelist page this meta's record is checked
+            // against (see `record`) until its own commit is durable.
+            let fl = prev.meta.freelist;
+            let overflow = page_with_header(&map, page_size, fl, prev.meta.pgid)
+                .map_or(0, |(_, h)| h.overflow);
+            freelist.hold(meta.txid + 1, fl, overflow);
+        }
         let state = DbState {
             disk,
             path: path.to_string(),
@@ -128,6 +162,10 @@ impl Db {
             writer: false,
             fail_stop: None,
             file_len: len,
+            meta_has_record,
+            pool: NodePool::default(),
+            spare_dirty: DirtyPages::default(),
+            spare_arena: Vec::new(),
         };
         Ok(Db { state: Rc::new(RefCell::new(state)) })
     }
@@ -164,11 +202,17 @@ impl Db {
     /// Closes the database: releases the file (and its lock). Later calls fail with
     /// `DatabaseNotOpen`; transactions already open keep their snapshot but cannot commit. On
     /// a real disk the lock is released once the last open transaction (holding a mapping of
-    /// the file) is dropped too.
+    /// the file) is dropped too. If the last commit carried a commit record, its meta is
+    /// rewritten without one first (see `record`), so a cleanly closed file is trusted as bolt
+    /// trusts it: a page damaged later is reported, not taken for an interrupted commit.
     pub fn close(&self) -> Result<()> {
         let mut s = self.state.borrow_mut();
-        if s.file.take().is_none() {
-            return Err(Error::DatabaseNotOpen);
+        let Some(file) = s.file.take() else { return Err(Error::DatabaseNotOpen) };
+        if s.meta_has_record && s.fail_stop.is_none() && !s.options.read_only {
+            let at = (s.meta.txid % 2) * s.page_size as u64;
+            file.write_at(at, &s.meta.to_page())?;
+            file.sync()?;
+            s.meta_has_record = false;
         }
         // A live mmap keeps the file (and so its flock) referenced: drop ours too.
         s.map = Mapping::empty();
@@ -222,25 +266,38 @@ fn init(file: &dyn File, page_size: usize) -> Result<()> {
     Ok(())
 }
 
-/// Reads the meta at byte `offset`.
-fn read_meta_at(file: &dyn File, len: u64, offset: u64) -> Result<Result<Meta, MetaError>> {
+/// A valid meta and the commit record beside it, if it has one.
+#[derive(Clone, Copy, Debug)]
+struct SlotMeta {
+    meta: Meta,
+    record: Option<CommitRecord>,
+}
+
+/// Reads the meta (and any commit record) at byte `offset`.
+fn read_meta_at(file: &dyn File, len: u64, offset: u64) -> Result<Result<SlotMeta, MetaError>> {
     let needed = offset + (PAGE_HEADER_SIZE + META_SIZE) as u64;
     if len < needed {
         return Ok(Err(MetaError::Truncated { file_len: len, needed }));
     }
-    let mut buf = [0u8; PAGE_HEADER_SIZE + META_SIZE];
-    file.read_exact_at(offset, &mut buf)?;
-    Ok(Meta::from_page(&buf))
+    let mut buf = [0u8; RECORD_AT + RECORD_SIZE];
+    let n = ((len - offset) as usize).min(buf.len());
+    file.read_exact_at(offset, &mut buf[..n])?;
+    Ok(Meta::from_page(&buf)
+        .map(|meta| SlotMeta { meta, record: CommitRecord::decode_for(&buf[RECORD_AT..], &meta) }))
 }
 
-/// Picks the valid meta with the highest txid. Meta 1 sits one page after meta 0; when meta 0
-/// is invalid its page size is unknown, so every legal page size is tried (the configured one
-/// first).
-fn read_metas(file: &dyn File, len: u64, configured: usize) -> Result<Meta> {
+/// Reads both metas: the valid one with the highest txid, and the other if it is valid. Meta 1
+/// sits one page after meta 0; when meta 0 is invalid its page size is unknown, so every legal
+/// page size is tried (the configured one first).
+fn read_metas(
+    file: &dyn File,
+    len: u64,
+    configured: usize,
+) -> Result<(SlotMeta, Option<SlotMeta>)> {
     let m0 = read_meta_at(file, len, 0)?;
     let mut sizes = vec![configured as u64];
     match &m0 {
-        Ok(m) => sizes = vec![u64::from(m.page_size)],
+        Ok(m) => sizes = vec![u64::from(m.meta.page_size)],
         Err(_) => sizes.extend((9..=16).map(|s| 1u64 << s).filter(|&s| s != configured as u64)),
     }
     let mut m1 = Err(MetaError::Truncated { file_len: len, needed: 0 });
@@ -254,9 +311,95 @@ fn read_metas(file: &dyn File, len: u64, configured: usize) -> Result<Meta> {
         }
     }
     match (m0, m1) {
-        (Ok(a), Ok(b)) => Ok(if b.txid > a.txid { b } else { a }),
-        (Ok(a), Err(_)) => Ok(a),
-        (Err(_), Ok(b)) => Ok(b),
+        (Ok(a), Ok(b)) if b.meta.txid > a.meta.txid => Ok((b, Some(a))),
+        (Ok(a), Ok(b)) => Ok((a, Some(b))),
+        (Ok(a), Err(_)) => Ok((a, None)),
+        (Err(_), Ok(b)) => Ok((b, None)),
         (Err(meta0), Err(meta1)) => Err(Error::InvalidMetas { meta0, meta1 }),
     }
+}
+
+/// Checks the newest meta's commit record, if it has one (see `record`): `Err(older meta)` when
+/// the pages it names did not all reach the disk. A meta without a record is trusted (its pages
+/// were flushed before it was written), and so is one whose predecessor is not in the other
+/// slot: that happens only after a rejected meta's slot was cleared, and then this meta's
+/// successor was written, so its own commit had completed.
+fn checked_newest(map: &[u8], newest: &SlotMeta, other: Option<&SlotMeta>) -> Result<(), SlotMeta> {
+    let (Some(rec), Some(prev)) = (newest.record, other) else { return Ok(()) };
+    if prev.meta.txid.checked_add(1) != Some(newest.meta.txid) {
+        return Ok(());
+    }
+    if record_holds(map, &newest.meta, &rec, &prev.meta) {
+        Ok(())
+    } else {
+        Err(*prev)
+    }
+}
+
+/// The pages commit `meta` wrote, derived from its freelist and `prev`'s (at most `limit`).
+fn derived_pages(map: &[u8], meta: &Meta, prev: &Meta, limit: u64) -> Option<Vec<Pgid>> {
+    let ps = meta.page_size as usize;
+    let free_ids = |m: &Meta| {
+        let bytes = page_bytes(map, ps, m.freelist, m.pgid).ok()?;
+        Some(Freelist::read(bytes, m.freelist, m.pgid).ok()?.all_ids())
+    };
+    let (prev_free, free) = (free_ids(prev)?, free_ids(meta)?);
+    record::written_pages(&prev_free, prev.pgid, &free, meta.pgid, limit)
+}
+
+/// Makes the commit of a record-carrying newest meta durable again before anything builds on
+/// it: its pages and its meta page are written once more (the bytes just read) and synced.
+///
+/// Why (fsyncgate): a one-flush commit whose flush failed with EIO stays readable from the page
+/// cache although the disk dropped it. The engine refuses writes after that failure, but the
+/// next open sees the commit, verifies its record against what it reads, and would build on
+/// pages that a later power loss takes away. Bolt's protocol cannot get there (a meta is
+/// written only after its pages were flushed); the WAL's open rewrites its tail for the same
+/// reason. Costs one flush per open, and only when the last commit carries a record.
+fn persist_recorded_commit(
+    file: &dyn File,
+    map: &[u8],
+    newest: &SlotMeta,
+    other: Option<&SlotMeta>,
+) -> Result<()> {
+    let (Some(rec), Some(prev)) = (newest.record, other) else { return Ok(()) };
+    if prev.meta.txid.checked_add(1) != Some(newest.meta.txid) {
+        return Ok(()); // its successor was written: this commit had completed (checked_newest)
+    }
+    let meta = &newest.meta;
+    let ps = meta.page_size as usize;
+    let ids = derived_pages(map, meta, &prev.meta, rec.pages).unwrap_or_default();
+    let slot = meta.txid % 2;
+    for id in ids.into_iter().chain(std::iter::once(slot)) {
+        let page = record::mapped_page(map, ps, id)
+            .ok_or_else(|| {
+                let problem =
+                    PageProblem::OutOfBounds { end: (id + 1) * ps as u64, limit: map.len() as u64 };
+                Corruption::page(id, problem)
+            })?
+            .to_vec();
+        file.write_at(id * ps as u64, &page)?;
+    }
+    file.sync()?;
+    Ok(())
+}
+
+/// Whether the pages commit `meta` wrote (derived from its freelist and `prev`'s) are the ones
+/// `rec` counted and hashed.
+fn record_holds(map: &[u8], meta: &Meta, rec: &CommitRecord, prev: &Meta) -> bool {
+    let ps = meta.page_size as usize;
+    let Some(ids) = derived_pages(map, meta, prev, rec.pages) else { return false };
+    let hash = record::pages_hash(meta.txid, ps, ids.iter().copied(), |id| {
+        record::mapped_page(map, ps, id)
+    });
+    ids.len() as u64 == rec.pages && hash == Some(rec.hash)
+}
+
+/// Zeroes the slot of a meta whose commit did not reach the disk, so that no reader that ignores
+/// commit records (bbolt) picks it; the next commit writes this slot again.
+fn clear_meta_slot(file: &dyn File, meta: &Meta) -> Result<()> {
+    let ps = u64::from(meta.page_size);
+    file.write_at((meta.txid % 2) * ps, &vec![0u8; ps as usize])?;
+    file.sync()?;
+    Ok(())
 }

@@ -7,13 +7,22 @@
 //! bounded scratch run. Runs are handed out in pieces of a size the caller picks (commit uses
 //! one page: see `commit::write_out`).
 //!
+//! Each page is hashed (`record::page_hash`) as soon as it is serialized, while it is still in
+//! cache, as long as the commit stays small enough for a commit record (`record`).
+//!
 //! Invariant: every entry's bytes are a whole number of pages, zero-filled past what the
-//! serializer wrote, and no two entries overlap in page ids (each came from one allocation).
+//! serializer wrote, and no two entries overlap in page ids (each came from one allocation);
+//! while the buffer holds at most `record::MAX_PAGES_BYTES`, `hashes[e.hashes + k]` is the
+//! hash of page `k` of entry `e`.
 
 use crate::page::Pgid;
+use crate::record::{self, MAX_PAGES_BYTES};
 
 /// Gathered (copied) runs are cut at this many bytes.
 const MAX_GATHER_RUN: usize = 4 << 20;
+
+/// Largest buffer kept from one commit for the next.
+const KEEP_BYTES: usize = 32 << 20;
 
 /// One allocation's pages: its first id, where its bytes start in the buffer, and their length.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +30,8 @@ struct Entry {
     pgid: Pgid,
     offset: usize,
     len: usize,
+    /// Index of the hash of its first page in `hashes`.
+    hashes: usize,
 }
 
 /// The pages a commit will write.
@@ -28,21 +39,62 @@ struct Entry {
 pub(crate) struct DirtyPages {
     bytes: Vec<u8>,
     entries: Vec<Entry>,
+    hashes: Vec<u64>,
 }
 
 impl DirtyPages {
-    /// Adds `len` zeroed bytes for the pages starting at `pgid` and returns them to be filled.
-    pub fn add(&mut self, pgid: Pgid, len: usize) -> &mut [u8] {
+    /// Adds `len` zeroed bytes (whole pages of `page_size`) for the pages starting at `pgid`,
+    /// lets `fill` serialize into them, and hashes them.
+    pub fn add(&mut self, pgid: Pgid, len: usize, page_size: usize, fill: impl FnOnce(&mut [u8])) {
         let offset = self.bytes.len();
         self.bytes.resize(offset + len, 0);
-        self.entries.push(Entry { pgid, offset, len });
-        &mut self.bytes[offset..]
+        let bytes = &mut self.bytes[offset..];
+        fill(bytes);
+        let hashes = self.hashes.len();
+        if offset + len <= MAX_PAGES_BYTES {
+            for (k, page) in bytes.chunks_exact(page_size).enumerate() {
+                self.hashes.push(record::page_hash(pgid + k as u64, page));
+            }
+        }
+        self.entries.push(Entry { pgid, offset, len, hashes });
     }
 
-    /// Forgets every page.
+    /// Forgets every page, keeping the buffer for the next commit unless it is larger than
+    /// `KEEP_BYTES` (a bulk load's).
     pub fn clear(&mut self) {
-        self.bytes = Vec::new();
-        self.entries = Vec::new();
+        if self.bytes.capacity() > KEEP_BYTES {
+            self.bytes = Vec::new();
+            self.entries = Vec::new();
+        }
+        self.bytes.clear();
+        self.entries.clear();
+        self.hashes.clear();
+    }
+
+    /// Number of pages held.
+    pub fn page_count(&self, page_size: usize) -> usize {
+        self.bytes.len() / page_size
+    }
+
+    /// `record::pages_hash` of every page held, in id order; `None` when they are more than
+    /// `record::MAX_PAGES_BYTES` (then they were not hashed).
+    pub fn pages_hash(&mut self, txid: u64, page_size: usize) -> Option<u64> {
+        if self.bytes.len() > MAX_PAGES_BYTES {
+            return None;
+        }
+        self.entries.sort_unstable_by_key(|e| e.pgid);
+        let hashes = self.entries.iter().flat_map(|e| {
+            let pages = e.len / page_size;
+            self.hashes[e.hashes..e.hashes + pages].iter().copied()
+        });
+        Some(record::combine(txid, hashes))
+    }
+
+    /// Whether the pages held are exactly `ids` (ascending).
+    pub fn holds_exactly(&mut self, ids: &[Pgid], page_size: usize) -> bool {
+        self.entries.sort_unstable_by_key(|e| e.pgid);
+        let held = self.entries.iter().flat_map(|e| e.pgid..e.pgid + (e.len / page_size) as u64);
+        held.eq(ids.iter().copied())
     }
 
     /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order,
@@ -128,9 +180,10 @@ mod tests {
         // Added out of order: 7, 3 (two pages), 5, 10, 8, 9.
         for (id, n, fill) in [(7, 1, 7u8), (3, 2, 3), (5, 1, 5), (10, 1, 10), (8, 1, 8), (9, 1, 9)]
         {
-            let b = d.add(id, n * ps);
-            assert!(b[..n * ps].iter().all(|&x| x == 0), "zeroed");
-            b[..n * ps].fill(fill);
+            d.add(id, n * ps, ps, |b| {
+                assert!(b[..n * ps].iter().all(|&x| x == 0), "zeroed");
+                b[..n * ps].fill(fill);
+            });
         }
         assert_eq!(d.entries.len(), 6);
         let r = runs(&mut d, ps);
@@ -157,7 +210,7 @@ mod tests {
         let ps = 8;
         let mut d = DirtyPages::default();
         for id in 20..30 {
-            d.add(id, ps)[0] = id as u8;
+            d.add(id, ps, ps, |b| b[0] = id as u8);
         }
         let r = runs(&mut d, ps);
         assert_eq!(r.len(), 1);
@@ -169,7 +222,7 @@ mod tests {
         let max_write = 4 * big;
         let n = 11;
         for id in 0..n as u64 {
-            d.add(100 + id, big)[0] = id as u8;
+            d.add(100 + id, big, big, |b| b[0] = id as u8);
         }
         let r = runs_of(&mut d, big, max_write);
         assert_eq!(r.len(), 3);
@@ -183,5 +236,25 @@ mod tests {
         d.clear();
         assert!(d.entries.is_empty());
         assert!(runs(&mut d, ps).is_empty());
+    }
+
+    #[test]
+    fn pages_hash_matches_hashing_the_written_pages_in_id_order() {
+        let ps = 16;
+        let mut d = DirtyPages::default();
+        for (id, n) in [(9u64, 1usize), (3, 2), (6, 1)] {
+            d.add(id, n * ps, ps, |b| b.fill(id as u8));
+        }
+        let mut file = vec![0u8; 10 * ps];
+        d.write_runs(ps, ps, |off, b| {
+            file[off as usize..off as usize + b.len()].copy_from_slice(b);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        let ids = [3u64, 4, 6, 9];
+        let want =
+            record::pages_hash(7, ps, ids.into_iter(), |id| record::mapped_page(&file, ps, id));
+        assert_eq!(d.pages_hash(7, ps), want);
+        assert_eq!(d.page_count(ps), 4);
     }
 }

@@ -113,6 +113,54 @@ impl Freelist {
         0
     }
 
+    /// Takes the `n` free ids lying closest together: of every `n` ids consecutive in the sorted
+    /// free ids, those spanning the fewest pages (the highest such on a tie). Returns them
+    /// ascending; all of them when `n` or fewer are free.
+    pub fn take_densest(&mut self, n: usize) -> Vec<Pgid> {
+        let free = self.free_ids();
+        if n == 0 {
+            return Vec::new();
+        }
+        let start = if free.len() <= n {
+            0
+        } else {
+            (0..=free.len() - n).rev().min_by_key(|&k| free[k + n - 1] - free[k]).unwrap_or(0)
+        };
+        let end = (start + n).min(free.len());
+        self.ids.drain(self.head + start..self.head + end).collect()
+    }
+
+    /// Returns `ids` (taken from the free ids and not used) to the free ids.
+    pub fn give_back(&mut self, ids: &[Pgid]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut all = self.free_ids().to_vec();
+        all.extend_from_slice(ids);
+        all.sort_unstable();
+        self.ids = all;
+        self.head = 0;
+    }
+
+    /// Takes the last run of `n` contiguous free pages (last fit over the sorted ids) and
+    /// returns its first id, or 0 when no run is long enough.
+    pub fn allocate_high(&mut self, n: usize) -> Pgid {
+        assert!(n > 0, "allocate of zero pages");
+        let free = self.free_ids();
+        let mut run_end = free.len();
+        for i in (0..free.len()).rev() {
+            if i + 1 < free.len() && free[i] + 1 != free[i + 1] {
+                run_end = i + 1;
+            }
+            if run_end - i == n {
+                let first = free[i];
+                self.ids.drain(self.head + i..self.head + run_end);
+                return first;
+            }
+        }
+        0
+    }
+
     /// Marks `pgid` and its `overflow` following pages as freed by transaction `txid` (pending).
     /// Freeing a page twice is a programmer error.
     pub fn free(&mut self, txid: u64, pgid: Pgid, overflow: u32) {
@@ -121,6 +169,20 @@ impl Freelist {
         for id in pgid..=pgid + u64::from(overflow) {
             list.push(id);
         }
+    }
+
+    /// Makes `pgid` and its `overflow` following pages pending under `txid` if they are free
+    /// (ids not free are left alone).
+    pub fn hold(&mut self, txid: u64, pgid: Pgid, overflow: u32) {
+        let held: Vec<Pgid> = (pgid..=pgid + u64::from(overflow))
+            .filter(|id| self.free_ids().binary_search(id).is_ok())
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        // The held ids lie after `head` (ids are unique), so the consumed prefix stays put.
+        self.ids.retain(|id| held.binary_search(id).is_err());
+        self.pending.entry(txid).or_default().extend(held);
     }
 
     /// Moves the pages pending under every transaction id <= `txid` to the free ids.
@@ -246,6 +308,45 @@ mod tests {
         let mut buf = vec![0u8; f.size()];
         f.write(&mut buf, 3, 0);
         assert_eq!(Freelist::read(&buf, 3, 100).unwrap(), f);
+    }
+
+    #[test]
+    fn take_densest_finds_the_tightest_window() {
+        let mut f = Freelist::from_ids(vec![2, 10, 20, 21, 23, 24, 40, 41, 42, 44, 90]);
+        // Windows of 4: 20..=24 spans 5 pages, 40..=44 spans 5 too: the higher one wins.
+        assert_eq!(f.take_densest(4), vec![40, 41, 42, 44]);
+        assert_eq!(f.free_ids(), &[2, 10, 20, 21, 23, 24, 90]);
+        assert_eq!(f.take_densest(2), vec![23, 24]);
+        f.give_back(&[41, 23]);
+        assert_eq!(f.free_ids(), &[2, 10, 20, 21, 23, 41, 90]);
+        assert_eq!(f.take_densest(10).len(), 7, "all of them when too few are free");
+        assert!(f.free_ids().is_empty());
+        assert!(f.take_densest(0).is_empty());
+    }
+
+    #[test]
+    fn allocate_high_takes_the_last_run() {
+        let mut f = Freelist::from_ids(vec![3, 4, 5, 9, 10, 12]);
+        assert_eq!(f.allocate_high(1), 12);
+        assert_eq!(f.allocate_high(2), 9);
+        assert_eq!(f.allocate(1), 3, "first fit still takes the lowest");
+        assert_eq!(f.allocate_high(3), 0, "no run of 3 left");
+        assert_eq!(f.allocate_high(2), 4);
+        assert!(f.free_ids().is_empty());
+        assert_eq!(f.allocate_high(1), 0);
+    }
+
+    #[test]
+    fn hold_makes_free_pages_pending() {
+        let mut f = Freelist::from_ids(vec![3, 4, 5, 9, 10]);
+        assert_eq!(f.allocate(1), 3);
+        f.hold(8, 9, 2);
+        assert_eq!(f.free_ids(), &[4, 5]);
+        assert_eq!(f.pending()[&8], vec![9, 10], "11 was not free");
+        f.release(7);
+        assert_eq!(f.free_ids(), &[4, 5]);
+        f.release(8);
+        assert_eq!(f.free_ids(), &[4, 5, 9, 10]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ```text
 //! page      page header, branch/leaf elements, bounds-checked page views
 //! meta      the two meta pages and their checksum
+//! record    the commit record: one flush per small commit, checked at open
 //! freelist  free and pending page ids, the freelist page
 //! node      in-memory (copy-on-write) nodes, split points
 //! bucket    bucket header, nested and inline buckets, bucket operations
@@ -47,6 +48,7 @@ pub mod mvcc;
 pub mod node;
 pub mod options;
 pub mod page;
+pub mod record;
 pub mod tx;
 
 pub use bucket::{Bucket, BucketStats};

@@ -9,7 +9,8 @@
 //!
 //! The writer keeps a private copy of the freelist and an arena of materialized nodes; commit
 //! rebalances and spills them to new pages, writes the freelist, grows the file, writes the dirty
-//! pages, syncs, writes the meta to slot `txid % 2` and syncs again. Rollback drops the copy.
+//! pages and the meta to slot `txid % 2`, with one sync (a small commit, carrying a commit
+//! record: see `record`) or bolt's two. Rollback drops the copy.
 
 use std::cell::{Ref as CellRef, RefCell, RefMut};
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,8 +25,11 @@ use crate::dirty::DirtyPages;
 use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::Meta;
-use crate::node::{Items, Node, NodeId};
+use crate::node::{Items, Node, NodeId, NodePool, Src};
 use crate::page::{page_bytes, page_with_header, NodePage, Pgid};
+
+/// Largest arena kept from one writer for the next.
+const SPARE_ARENA_BYTES: usize = 16 << 20;
 
 /// Deepest tree we accept before calling it a cycle.
 pub(crate) const MAX_DEPTH: usize = 64;
@@ -42,8 +46,8 @@ pub(crate) enum NodeRef {
 /// A readable view of a node, whichever form it has.
 pub(crate) enum View<'a> {
     Page(NodePage<'a>),
-    /// An in-memory node and the mapping its elements may refer to.
-    Node(&'a Node, &'a [u8]),
+    /// An in-memory node and where its elements' bytes are.
+    Node(&'a Node, Src<'a>),
 }
 
 impl<'a> View<'a> {
@@ -64,7 +68,7 @@ impl<'a> View<'a> {
         match self {
             View::Page(p) => p.leaf(i),
             View::Node(n, map) => match &n.items {
-                Items::Leaf(v) => Ok((v[i].flags, v[i].key(map), v[i].value(map))),
+                Items::Leaf(v) => Ok((v[i].flags, v[i].key(*map), v[i].value(*map))),
                 Items::Branch(_) => unreachable!("leaf() on a branch node"),
             },
         }
@@ -85,13 +89,13 @@ impl<'a> View<'a> {
     pub fn search(&self, key: &[u8]) -> Result<Result<usize, usize>, Corruption> {
         match self {
             View::Page(p) => p.search(key),
-            View::Node(n, map) => Ok(n.search(key, map)),
+            View::Node(n, map) => Ok(n.search(key, *map)),
         }
     }
     pub fn child_index(&self, key: &[u8]) -> Result<usize, Corruption> {
         match self {
             View::Page(p) => p.child_index(key),
-            View::Node(n, map) => Ok(n.child_index(key, map)),
+            View::Node(n, map) => Ok(n.child_index(key, *map)),
         }
     }
 }
@@ -116,6 +120,12 @@ pub(crate) struct TxInner {
     pub generation: u64,
     /// Pages written by the spill at commit.
     pub dirty: DirtyPages,
+    /// Spare node vectors (a writer's, lent by the database for the transaction's life).
+    pub pool: NodePool,
+    /// Bytes of the elements made in this transaction (see `node::Src`).
+    pub arena: Vec<u8>,
+    /// Free ids set aside at commit for branch pages, highest first (see `commit`).
+    pub branch_ids: Vec<Pgid>,
     /// Copies of inline bucket pages opened by a read transaction.
     pub inline_pages: Vec<Vec<u8>>,
 }
@@ -150,7 +160,7 @@ impl TxInner {
                 Ok(View::Page(node_page(&self.map, self.page_size, self.meta.pgid, *pgid)?))
             }
             NodeRef::Inline(k) => Ok(View::Page(NodePage::parse(&self.inline_pages[*k], 0, true)?)),
-            NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id], &self.map)),
+            NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id], self.src())),
         }
     }
 
@@ -162,12 +172,16 @@ impl TxInner {
 
     /// Reads page `pgid` into a new materialized node.
     pub fn materialize(&mut self, pgid: Pgid) -> Result<NodeId, Corruption> {
-        let node = match self.view(&NodeRef::Page(pgid))? {
-            View::Page(p) => Node::from_page(&p, Some(pgid as usize * self.page_size))?,
-            View::Node(..) => unreachable!("page ref gives a page view"),
-        };
+        let p = node_page(&self.map, self.page_size, self.meta.pgid, pgid)?;
+        let base = Some(pgid as usize * self.page_size);
+        let node = Node::from_page_in(&p, base, &mut self.pool, &mut self.arena)?;
         self.nodes.push(node);
         Ok(self.nodes.len() - 1)
+    }
+
+    /// Where this transaction's elements' bytes are.
+    pub fn src(&self) -> Src<'_> {
+        Src::new(&self.map, &self.arena)
     }
 
     /// The root reference of bucket `b`.
@@ -182,6 +196,14 @@ impl TxInner {
         }
     }
 
+    /// Frees `pgid` (and its overflow pages) under the *next* transaction's id: reusable only
+    /// once the commit after this one is durable (see `record`).
+    pub fn free_page_late(&mut self, pgid: Pgid, overflow: u32) {
+        if pgid >= 2 && self.freed.insert(pgid) {
+            self.freelist.free(self.meta.txid + 1, pgid, overflow);
+        }
+    }
+
     /// Overflow count of on-disk page `pgid`.
     pub fn page_overflow(&self, pgid: Pgid) -> Result<u32, Corruption> {
         let bytes = page_bytes(&self.map, self.page_size, pgid, self.meta.pgid)?;
@@ -191,6 +213,30 @@ impl TxInner {
     /// Allocates `n` contiguous pages: from the freelist, else from the high water mark.
     pub fn allocate(&mut self, n: usize) -> Pgid {
         let id = self.freelist.allocate(n);
+        if id != 0 {
+            return id;
+        }
+        let id = self.meta.pgid;
+        self.meta.pgid += n as u64;
+        id
+    }
+
+    /// Allocates `n` contiguous pages for a branch: one of the ids set aside for branches if
+    /// `n` is 1 and any is left, else the top of the freelist, else the high water mark.
+    pub fn allocate_branch(&mut self, n: usize) -> Pgid {
+        match self.branch_ids.pop() {
+            Some(id) if n == 1 => id,
+            other => {
+                self.branch_ids.extend(other);
+                self.allocate_high(n)
+            }
+        }
+    }
+
+    /// Allocates `n` contiguous pages from the top of the freelist, else from the high water
+    /// mark.
+    pub fn allocate_high(&mut self, n: usize) -> Pgid {
+        let id = self.freelist.allocate_high(n);
         if id != 0 {
             return id;
         }
@@ -238,6 +284,8 @@ impl Tx {
             return Err(Error::DatabaseNotOpen);
         }
         let mut meta = st.meta;
+        let (mut dirty, mut pool, mut arena) =
+            (DirtyPages::default(), NodePool::default(), Vec::new());
         let freelist = if writable {
             if st.options.read_only {
                 return Err(Error::DatabaseReadOnly);
@@ -249,10 +297,15 @@ impl Tx {
                 return Err(Error::WriterBusy);
             }
             st.writer = true;
-            // Pages freed by transactions older than every open reader are reusable now.
+            // Pages freed by transactions older than every open reader are reusable now; pages
+            // held for the commit record check of the last commit (pending under the next
+            // txid, see `record`) stay pending one transaction more.
             let oldest = st.readers.keys().next().copied().unwrap_or(u64::MAX);
-            st.freelist.release(oldest.saturating_sub(1));
+            st.freelist.release(oldest.saturating_sub(1).min(meta.txid));
             meta.txid += 1;
+            dirty = std::mem::take(&mut st.spare_dirty);
+            pool = std::mem::take(&mut st.pool);
+            arena = std::mem::take(&mut st.spare_arena);
             st.freelist.clone()
         } else {
             *st.readers.entry(meta.txid).or_insert(0) += 1;
@@ -271,7 +324,10 @@ impl Tx {
             freelist,
             freed: BTreeSet::new(),
             generation: 0,
-            dirty: DirtyPages::default(),
+            dirty,
+            pool,
+            arena,
+            branch_ids: Vec::new(),
             inline_pages: Vec::new(),
         };
         drop(st);
@@ -387,6 +443,18 @@ impl Tx {
         let mut db = self.db.borrow_mut();
         if i.writable {
             db.writer = false;
+            let i = &mut *i;
+            for node in i.nodes.drain(..) {
+                i.pool.recycle(node);
+            }
+            i.dirty.clear();
+            db.pool = std::mem::take(&mut i.pool);
+            db.spare_dirty = std::mem::take(&mut i.dirty);
+            // Keep the arena for the next writer unless a bulk load made it large.
+            if i.arena.capacity() <= SPARE_ARENA_BYTES {
+                i.arena.clear();
+                db.spare_arena = std::mem::take(&mut i.arena);
+            }
         } else if let Some(n) = db.readers.get_mut(&i.meta.txid) {
             *n -= 1;
             if *n == 0 {

@@ -1,7 +1,7 @@
 //! The batching backend: buffered writes to the bolt database, committed in batches.
 //!
 //! As etcd's backend does, writes are not committed one by one: they accumulate in a batch that
-//! is committed (one bolt write transaction: dirty pages, sync, meta, sync) when the caller says
+//! is committed (one bolt write transaction, durable when its commit returns) when the caller says
 //! the batch is due — every `interval` of (simulated) time or every `limit` buffered operations —
 //! and immediately when the caller needs durability ([`Backend::commit`]). Reads see the batch:
 //! the buffer is consulted before the database.

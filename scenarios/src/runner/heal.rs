@@ -82,7 +82,13 @@ impl<S: Observable> Run<S> {
             }
             self.drive(now + slice);
         }
-        // Every member catches up with the leader.
+        self.catch_up(deadline, "after healing");
+    }
+
+    /// Drives the world until every member has applied the leader's commit index (restarting
+    /// members that went down meanwhile); a liveness failure if that takes past `deadline`.
+    pub(super) fn catch_up(&mut self, deadline: Instant, when: &str) {
+        let slice = Duration::from_millis(100);
         loop {
             if self.failure.is_some() {
                 return;
@@ -102,7 +108,7 @@ impl<S: Observable> Run<S> {
             }
             if now >= deadline {
                 let detail = format!(
-                    "members did not converge {} s after healing: leader commit {hi:?}, applied \
+                    "members did not converge {} s {when}: leader commit {hi:?}, applied \
                      {applied:?}",
                     LIVENESS_BOUND.as_millis() / 1000
                 );
