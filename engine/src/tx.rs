@@ -212,10 +212,14 @@ impl TxInner {
 
     /// Allocates `n` contiguous pages: from the freelist, else from the high water mark.
     pub fn allocate(&mut self, n: usize) -> Pgid {
-        let id = self.freelist.allocate(n);
-        if id != 0 {
-            return id;
+        match self.freelist.allocate(n) {
+            0 => self.grow(n),
+            id => id,
         }
+    }
+
+    /// Takes `n` pages at the high water mark (the file grows at commit).
+    fn grow(&mut self, n: usize) -> Pgid {
         let id = self.meta.pgid;
         self.meta.pgid += n as u64;
         id
@@ -236,13 +240,10 @@ impl TxInner {
     /// Allocates `n` contiguous pages from the top of the freelist, else from the high water
     /// mark.
     pub fn allocate_high(&mut self, n: usize) -> Pgid {
-        let id = self.freelist.allocate_high(n);
-        if id != 0 {
-            return id;
+        match self.freelist.allocate_high(n) {
+            0 => self.grow(n),
+            id => id,
         }
-        let id = self.meta.pgid;
-        self.meta.pgid += n as u64;
-        id
     }
 
     /// Fails unless the transaction is open (and writable when `write`).
