@@ -490,6 +490,31 @@ fn raw_node_persistence_contract() {
     assert_eq!(a.status().progress[&1].matched, 1, "self counted after advance");
 }
 
+// A message vector handed back after sending is reused by a later Ready, emptied: nothing it
+// still held is sent again, and what raft queues next is all there.
+#[test]
+fn recycled_message_vectors_come_back_empty() {
+    let mut a = RawNode::new(&config(1, 10, 1), storage(&[1, 2, 3]), node_rng(1)).unwrap();
+    a.campaign().unwrap();
+    let rd = a.ready();
+    let votes = rd.persisted_messages;
+    assert_eq!(votes.len(), 2);
+    let kept = votes.capacity();
+    a.store_mut().set_hard_state(rd.hard_state.unwrap());
+    a.advance();
+    // Handed back still full (as if sending stopped half way): its messages must not reappear.
+    a.recycle_messages(votes);
+    a.recycle_messages(rd.messages);
+    a.tick();
+    a.campaign().unwrap();
+    let rd = a.ready();
+    let again: Vec<_> = rd.persisted_messages.iter().map(|m| (m.msg_type, m.term)).collect();
+    assert_eq!(again, vec![(MessageType::MsgVote, 2), (MessageType::MsgVote, 2)]);
+    assert!(rd.messages.is_empty(), "{:?}", rd.messages);
+    let reused = [rd.messages.capacity(), rd.persisted_messages.capacity()];
+    assert!(reused.contains(&kept), "capacity {kept} not reused: {reused:?}");
+}
+
 // Bad input from the network is refused with a typed error.
 #[test]
 fn raw_node_refuses_local_messages_from_the_network() {

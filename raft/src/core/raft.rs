@@ -105,6 +105,10 @@ pub(crate) enum CampaignType {
     Transfer,
 }
 
+/// How many emptied message vectors a [`Raft`] keeps for reuse (one per kind of message list in
+/// a Ready, plus one in flight).
+const SPARE_MESSAGE_VECS: usize = 4;
+
 /// One raft node's consensus state.
 pub struct Raft<S: Storage> {
     pub id: PeerId,
@@ -119,6 +123,10 @@ pub struct Raft<S: Storage> {
     pub msgs: Vec<Message>,
     /// Messages that may be sent only after the current Ready is persisted.
     pub msgs_after_persist: Vec<Message>,
+    /// Emptied message vectors handed back by [`Raft::recycle_messages`]: the next
+    /// [`Raft::take_messages`] reuses their capacity instead of growing new vectors one push at
+    /// a time. At most [`SPARE_MESSAGE_VECS`] are kept.
+    spare_msgs: Vec<Vec<Message>>,
     pub lead_transferee: PeerId,
     /// Index of the last conf change proposed (a new one waits until this is applied).
     pub pending_conf_index: u64,
@@ -153,6 +161,7 @@ impl<S: Storage> Raft<S> {
             read_states: Vec::new(),
             msgs: Vec::new(),
             msgs_after_persist: Vec::new(),
+            spare_msgs: Vec::new(),
             lead_transferee: NONE,
             pending_conf_index: 0,
             read_only: ReadOnly::default(),
@@ -554,6 +563,20 @@ impl<S: Storage> Raft<S> {
 
     /// Takes and clears the messages that may be sent right away and those that must wait.
     pub fn take_messages(&mut self) -> (Vec<Message>, Vec<Message>) {
-        (std::mem::take(&mut self.msgs), std::mem::take(&mut self.msgs_after_persist))
+        let now = std::mem::replace(&mut self.msgs, self.spare_msgs.pop().unwrap_or_default());
+        let later = std::mem::replace(
+            &mut self.msgs_after_persist,
+            self.spare_msgs.pop().unwrap_or_default(),
+        );
+        (now, later)
+    }
+
+    /// Hands back a vector taken by [`Raft::take_messages`] once its messages are sent, so its
+    /// capacity serves the next Ready. Whatever it still holds is dropped.
+    pub fn recycle_messages(&mut self, mut v: Vec<Message>) {
+        if self.spare_msgs.len() < SPARE_MESSAGE_VECS && v.capacity() > 0 {
+            v.clear();
+            self.spare_msgs.push(v);
+        }
     }
 }

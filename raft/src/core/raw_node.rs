@@ -286,6 +286,12 @@ impl<S: Storage> RawNode<S> {
         rd
     }
 
+    /// Hands back a message vector of a Ready once its messages are sent, so the next Ready
+    /// reuses its capacity (optional: dropping it instead is fine).
+    pub fn recycle_messages(&mut self, v: Vec<Message>) {
+        self.raft.recycle_messages(v);
+    }
+
     /// The last Ready was persisted, sent and applied as its contract says.
     pub fn advance(&mut self) {
         let Some(f) = self.in_flight.take() else { return };
