@@ -81,9 +81,14 @@ pub struct Clients {
 impl Clients {
     /// `count` idle clients choosing nodes with `rng`.
     pub fn new(count: u32, rng: Rng) -> Clients {
+        Clients::with_capacity(count, rng, 0)
+    }
+
+    /// Clients whose history has room for `ops` operations before it grows.
+    pub fn with_capacity(count: u32, rng: Rng, ops: usize) -> Clients {
         Clients {
             clients: (0..count).map(|_| Client::default()).collect(),
-            recorder: Recorder::new(),
+            recorder: Recorder::with_capacity(ops),
             rng,
             next_request: 1,
             by_request: BTreeMap::new(),
@@ -168,7 +173,11 @@ impl Clients {
     }
 
     /// Records the answers the world produced. Answers to abandoned requests are ignored.
-    pub fn absorb(&mut self, now: Instant, responses: Vec<(NodeId, Instant, ClientResponse)>) {
+    pub fn absorb(
+        &mut self,
+        now: Instant,
+        responses: impl IntoIterator<Item = (NodeId, Instant, ClientResponse)>,
+    ) {
         for (_, _, ClientResponse { id, result }) in responses {
             let Some(i) = self.by_request.remove(&id) else { continue };
             let f = self.clients[i].inflight.take().expect("a mapped request is in flight");

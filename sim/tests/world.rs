@@ -360,3 +360,23 @@ fn last_stepped_node_names_the_node_whose_event_ran() {
     assert!(w.step(), "the timer");
     assert_eq!(w.last_stepped_node(), Some(N));
 }
+
+#[test]
+fn swap_responses_hands_over_the_answers_and_clears_the_buffer_first() {
+    let (mut w, _) = world_with(WorldConfig::default());
+    let mut buf = Vec::with_capacity(8);
+    w.request(N, Req::Now);
+    w.run_until(at(1));
+    w.swap_responses(&mut buf);
+    assert_eq!(buf.len(), 1, "{buf:?}");
+    assert_eq!(buf[0].2, Resp::Now(at(0)));
+    // What the caller left in the buffer is not handed back as new answers.
+    w.request_at(at(2), N, Req::Now);
+    w.run_until(at(2));
+    w.swap_responses(&mut buf);
+    assert_eq!(buf.len(), 1, "{buf:?}");
+    assert_eq!(buf[0].2, Resp::Now(at(2)));
+    w.swap_responses(&mut buf);
+    assert!(buf.is_empty(), "nothing new: {buf:?}");
+    assert!(w.take_responses().is_empty());
+}

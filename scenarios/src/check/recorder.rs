@@ -34,6 +34,12 @@ impl Recorder {
         Recorder::default()
     }
 
+    /// A recorder with room for `ops` operations before its history grows (a history of
+    /// thousands of operations otherwise reallocates and copies itself a dozen times).
+    pub fn with_capacity(ops: usize) -> Recorder {
+        Recorder { ops: Vec::with_capacity(ops), ..Recorder::default() }
+    }
+
     fn tick(&mut self) -> u64 {
         let t = self.clock;
         self.clock += 1;

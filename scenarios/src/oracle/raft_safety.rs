@@ -22,6 +22,16 @@ struct Cursor {
     boot: u64,
     read: usize,
     commit: u64,
+    /// The last term in which this node was seen leading (its claim is recorded once per term).
+    led: Option<u64>,
+}
+
+/// What the first node to apply an index applied there.
+#[derive(Clone, Copy, Debug)]
+struct AppliedAt {
+    term: u64,
+    origin: Option<Origin>,
+    node: u32,
 }
 
 /// The continuous raft-safety oracle.
@@ -29,9 +39,13 @@ struct Cursor {
 pub struct RaftSafety {
     /// Term -> the member that led in it.
     leaders: BTreeMap<u64, u64>,
-    /// Index -> (term, proposer, first node seen applying it).
-    applied: BTreeMap<u64, (u64, Option<Origin>, u32)>,
-    cursors: BTreeMap<u32, Cursor>,
+    /// Slot `i` holds what was first applied at index `i + 1`: indexes are dense from 1, so a
+    /// vector grows once where a map would be searched on every applied entry.
+    applied: Vec<Option<AppliedAt>>,
+    /// Indexes seen applied so far (the `Some` slots of `applied`).
+    applied_count: usize,
+    /// Per node number (small, dense): where its current incarnation was read up to.
+    cursors: Vec<Option<Cursor>>,
     violation: Option<String>,
 }
 
@@ -47,7 +61,7 @@ impl RaftSafety {
 
     /// Entries whose agreement was checked.
     pub fn applied_entries(&self) -> usize {
-        self.applied.len()
+        self.applied_count
     }
 
     /// Terms in which a leader was seen.
@@ -63,9 +77,19 @@ impl RaftSafety {
 
     /// Looks at node `node` (its current incarnation `r`).
     pub fn observe<S: StateMachine>(&mut self, node: u32, r: &Running<S>) {
-        if r.is_leader() {
-            let term = r.term();
-            let me = r.id();
+        let slot = node as usize;
+        if self.cursors.len() <= slot {
+            self.cursors.resize(slot + 1, None);
+        }
+        let (boot, commit) = (r.boot_number(), r.commit_index());
+        let fresh = Cursor { boot, read: 0, commit, led: None };
+        let mut cursor = match self.cursors[slot] {
+            Some(c) if c.boot == boot => c,
+            _ => fresh,
+        };
+        if r.is_leader() && cursor.led != Some(r.term()) {
+            let (term, me) = (r.term(), r.id());
+            cursor.led = Some(term);
             let first = *self.leaders.entry(term).or_insert(me);
             if first != me {
                 self.fail(format!(
@@ -73,21 +97,15 @@ impl RaftSafety {
                 ));
             }
         }
-        let boot = r.boot_number();
-        let commit = r.commit_index();
-        let cursor = self.cursors.entry(node).or_insert(Cursor { boot, read: 0, commit });
-        if cursor.boot != boot {
-            *cursor = Cursor { boot, read: 0, commit };
-        }
         if commit < cursor.commit {
             let was = cursor.commit;
             self.fail(format!("node {node}: commit index went back from {was} to {commit}"));
         }
-        let cursor = self.cursors.get_mut(&node).expect("inserted above");
         cursor.commit = cursor.commit.max(commit);
         let log = r.applied_log();
         let from = cursor.read;
         cursor.read = log.len();
+        self.cursors[slot] = Some(cursor);
         for a in &log[from..] {
             if a.index > commit {
                 self.fail(format!(
@@ -95,19 +113,30 @@ impl RaftSafety {
                     a.index
                 ));
             }
-            match self.applied.get(&a.index) {
-                None => {
-                    self.applied.insert(a.index, (a.term, a.origin, node));
-                }
-                Some(&(term, origin, first)) if (term, origin) != (a.term, a.origin) => {
-                    self.fail(format!(
-                        "index {} applied as term {term} {origin:?} on node {first} but as term \
-                         {} {:?} on node {node}",
-                        a.index, a.term, a.origin
-                    ));
-                }
-                Some(_) => {}
+            self.agree(node, a.index, a.term, a.origin);
+        }
+    }
+
+    /// Records or checks what `node` applied at `index`.
+    fn agree(&mut self, node: u32, index: u64, term: u64, origin: Option<Origin>) {
+        assert!(index > 0, "node {node} applied index 0");
+        let slot = usize::try_from(index - 1).expect("log index fits in memory");
+        if self.applied.len() <= slot {
+            self.applied.resize(slot + 1, None);
+        }
+        match self.applied[slot] {
+            None => {
+                self.applied[slot] = Some(AppliedAt { term, origin, node });
+                self.applied_count += 1;
             }
+            Some(first) if (first.term, first.origin) != (term, origin) => {
+                self.fail(format!(
+                    "index {index} applied as term {} {:?} on node {} but as term {term} \
+                     {origin:?} on node {node}",
+                    first.term, first.origin, first.node
+                ));
+            }
+            Some(_) => {}
         }
     }
 }

@@ -199,13 +199,18 @@ struct Run<S: Observable> {
     /// Nodes the oracles watch (everything but foreign members), kept in sync with the cluster.
     watched: Vec<u32>,
     serving: Vec<u32>,
+    /// The buffer responses are drained into after every step (reused, see
+    /// [`World::swap_responses`](sim::world::World::swap_responses)).
+    responses: Vec<(NodeId, Instant, ClientResponse)>,
 }
 
 impl<S: Observable> Run<S> {
     fn new(plan: &Plan, opts: &RunOptions) -> Run<S> {
         let config = WorldConfig { keep_trace: opts.keep_trace, ..WorldConfig::default() };
         let c = Cluster::<S>::new(plan.seed, plan.nodes, &plan.knobs, config);
-        let clients = Clients::new(CLIENTS, Seed(plan.seed).stream("dst.clients"));
+        // Every workload operation is invoked at least once (retries and final reads are few).
+        let ops = plan.workload.len() + usize::from(u8::MAX);
+        let clients = Clients::with_capacity(CLIENTS, Seed(plan.seed).stream("dst.clients"), ops);
         let mut run = Run {
             plan: plan.clone(),
             c,
@@ -229,6 +234,7 @@ impl<S: Observable> Run<S> {
             probe_acked: false,
             watched: Vec::new(),
             serving: Vec::new(),
+            responses: Vec::new(),
         };
         run.refresh_roles();
         run
@@ -289,17 +295,20 @@ impl<S: Observable> Run<S> {
     }
 
     fn after_step(&mut self) {
-        let responses = self.c.w.take_responses();
+        let mut responses = std::mem::take(&mut self.responses);
+        self.c.w.swap_responses(&mut responses);
         if !responses.is_empty() {
             let now = self.c.w.now();
-            let (admin, client): (Vec<_>, Vec<_>) =
-                responses.into_iter().partition(|(_, _, r)| r.id >= ADMIN_IDS);
-            for (_, _, r) in admin {
-                self.on_admin(r);
+            let admin = responses.iter().any(|(_, _, r)| r.id >= ADMIN_IDS);
+            if admin {
+                for (_, _, r) in responses.extract_if(.., |(_, _, r)| r.id >= ADMIN_IDS) {
+                    self.on_admin(r);
+                }
             }
-            self.clients.absorb(now, client);
+            self.clients.absorb(now, responses.drain(..));
             self.clients.poll(&mut self.c);
         }
+        self.responses = responses;
         // Only the node whose event ran can have changed (a world-wide event: any of them).
         let changed = self.c.w.last_stepped_node().map(|n| n.0);
         for i in 0..self.watched.len() {

@@ -329,6 +329,13 @@ impl<A: Actor> World<A> {
         std::mem::take(&mut self.responses)
     }
 
+    /// Like [`World::take_responses`], into `buf` (cleared first), whose capacity the world
+    /// keeps for the next responses: a caller draining after every step allocates nothing.
+    pub fn swap_responses(&mut self, buf: &mut Vec<(NodeId, Instant, A::Response)>) {
+        buf.clear();
+        std::mem::swap(&mut self.responses, buf);
+    }
+
     /// Why nodes stopped: every crash (injected or at a disk operation) and every fatal halt.
     pub fn halts(&self) -> &[(Instant, NodeId, Halt)] {
         &self.halts
