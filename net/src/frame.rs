@@ -13,9 +13,21 @@ use crate::ids::{ClusterId, MemberId};
 /// The first four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"RNF1";
 /// The only frame version this code writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Size of the fixed header in bytes.
 pub const HEADER_LEN: usize = 40;
+
+// Header field offsets (layout on [`Frame`]).
+const CRC_AT: usize = 4;
+/// The checksum covers the frame from here to its end.
+const CHECKED_FROM: usize = 8;
+const VERSION_AT: usize = 8;
+const KIND_AT: usize = 9;
+const RESERVED_AT: usize = 10;
+const CLUSTER_AT: usize = 12;
+const FROM_AT: usize = 20;
+const TO_AT: usize = 28;
+const LEN_AT: usize = 36;
 /// Largest payload a frame may carry (16 MiB): a peer announcing more is refused before any
 /// allocation.
 pub const MAX_PAYLOAD: usize = 16 << 20;
@@ -104,21 +116,25 @@ pub struct Header {
 
 /// A frame: identity header plus opaque payload.
 ///
-/// # Byte layout (version 1, all integers big-endian)
+/// # Byte layout (version 2, all integers big-endian)
 ///
 /// ```text
 /// offset size field
 ///      0    4 magic          b"RNF1"
-///      4    1 version        1
-///      5    1 kind           FrameKind code (see below)
-///      6    2 reserved       must be 0
-///      8    8 cluster id     the sender's cluster ID
-///     16    8 from           the sender's member ID
-///     24    8 to             the intended recipient's member ID
-///     32    4 payload length n, at most MAX_PAYLOAD
-///     36    4 crc32          CRC-32 (IEEE, crc32fast) over bytes 0..36 and the payload
+///      4    4 crc32          CRC-32 (IEEE, crc32fast) over everything after it: bytes 8..40
+///                            and the payload, one contiguous run
+///      8    1 version        2
+///      9    1 kind           FrameKind code (see below)
+///     10    2 reserved       must be 0
+///     12    8 cluster id     the sender's cluster ID
+///     20    8 from           the sender's member ID
+///     28    8 to             the intended recipient's member ID
+///     36    4 payload length n, at most MAX_PAYLOAD
 ///     40    n payload        opaque bytes
 /// ```
+///
+/// (Version 1 had the checksum last in the header, over two separate runs of bytes; one run
+/// costs one CRC pass instead of two, which matters for the short frames raft sends most.)
 ///
 /// Kind codes: 0x01 hello (general stream), 0x02 hello (append stream), 0x10 general message,
 /// 0x11 append message, 0x12 snapshot, 0x20 accepted, 0x21 ack, 0x22 refused.
@@ -294,18 +310,18 @@ fn check_payload_len(len: usize) {
 /// Fills `out[..HEADER_LEN]` with the header of a frame whose payload is `out[HEADER_LEN..]`
 /// (layout on [`Frame`]); the checksum covers the header's first 36 bytes and the payload.
 fn write_header(out: &mut [u8], header: &Header) {
-    let (head, payload) = out.split_at_mut(HEADER_LEN);
-    let len = u32::try_from(payload.len()).expect("payload length checked against MAX_PAYLOAD");
-    head[0..4].copy_from_slice(&MAGIC);
-    head[4] = VERSION;
-    head[5] = header.kind.code();
-    head[6..8].copy_from_slice(&0u16.to_be_bytes());
-    head[8..16].copy_from_slice(&header.cluster.0.to_be_bytes());
-    head[16..24].copy_from_slice(&header.from.0.to_be_bytes());
-    head[24..32].copy_from_slice(&header.to.0.to_be_bytes());
-    head[32..36].copy_from_slice(&len.to_be_bytes());
-    let crc = checksum(&head[..36], payload);
-    head[36..40].copy_from_slice(&crc.to_be_bytes());
+    let len =
+        u32::try_from(out.len() - HEADER_LEN).expect("payload length checked against MAX_PAYLOAD");
+    out[0..4].copy_from_slice(&MAGIC);
+    out[VERSION_AT] = VERSION;
+    out[KIND_AT] = header.kind.code();
+    out[RESERVED_AT..RESERVED_AT + 2].copy_from_slice(&0u16.to_be_bytes());
+    out[CLUSTER_AT..CLUSTER_AT + 8].copy_from_slice(&header.cluster.0.to_be_bytes());
+    out[FROM_AT..FROM_AT + 8].copy_from_slice(&header.from.0.to_be_bytes());
+    out[TO_AT..TO_AT + 8].copy_from_slice(&header.to.0.to_be_bytes());
+    out[LEN_AT..LEN_AT + 4].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32fast::hash(&out[CHECKED_FROM..]);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Parses and verifies `bytes`, borrowing the payload.
@@ -318,15 +334,16 @@ pub fn decode_parts(bytes: &[u8]) -> Result<(Header, &[u8]), FrameError> {
     if magic != MAGIC {
         return Err(FrameError::BadMagic { found: magic });
     }
-    if head[4] != VERSION {
-        return Err(FrameError::UnsupportedVersion { found: head[4] });
+    if head[VERSION_AT] != VERSION {
+        return Err(FrameError::UnsupportedVersion { found: head[VERSION_AT] });
     }
-    let kind = FrameKind::from_code(head[5]).ok_or(FrameError::UnknownKind { code: head[5] })?;
-    let reserved = u16::from_be_bytes([head[6], head[7]]);
+    let code = head[KIND_AT];
+    let kind = FrameKind::from_code(code).ok_or(FrameError::UnknownKind { code })?;
+    let reserved = u16::from_be_bytes([head[RESERVED_AT], head[RESERVED_AT + 1]]);
     if reserved != 0 {
         return Err(FrameError::ReservedNotZero { found: reserved });
     }
-    let declared = be_u32(head, 32);
+    let declared = be_u32(head, LEN_AT);
     if declared as usize > MAX_PAYLOAD {
         return Err(FrameError::TooLarge { declared: u64::from(declared), max: MAX_PAYLOAD });
     }
@@ -337,16 +354,16 @@ pub fn decode_parts(bytes: &[u8]) -> Result<(Header, &[u8]), FrameError> {
             actual: payload.len(),
         });
     }
-    let stored = be_u32(head, 36);
-    let computed = checksum(&head[..36], payload);
+    let stored = be_u32(head, CRC_AT);
+    let computed = crc32fast::hash(&bytes[CHECKED_FROM..]);
     if stored != computed {
         return Err(FrameError::ChecksumMismatch { stored, computed });
     }
     let header = Header {
         kind,
-        cluster: ClusterId(be_u64(head, 8)),
-        from: MemberId(be_u64(head, 16)),
-        to: MemberId(be_u64(head, 24)),
+        cluster: ClusterId(be_u64(head, CLUSTER_AT)),
+        from: MemberId(be_u64(head, FROM_AT)),
+        to: MemberId(be_u64(head, TO_AT)),
     };
     Ok((header, payload))
 }
@@ -388,13 +405,6 @@ pub fn decode_pipeline_payload(payload: &[u8]) -> Result<(&str, &[u8]), FrameErr
     let addr = payload.get(2..2 + len).ok_or(bad("address runs past the payload"))?;
     let addr = std::str::from_utf8(addr).map_err(|_| bad("address is not UTF-8"))?;
     Ok((addr, &payload[2 + len..]))
-}
-
-fn checksum(head: &[u8], payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(head);
-    h.update(payload);
-    h.finalize()
 }
 
 fn be_u32(head: &[u8; HEADER_LEN], at: usize) -> u32 {
@@ -449,12 +459,14 @@ mod tests {
         let f = Frame::new(header(FrameKind::Message(MessageKind::Append)), b"xy".to_vec());
         let b = f.encode();
         assert_eq!(&b[0..4], b"RNF1");
-        assert_eq!(b[4], 1);
-        assert_eq!(b[5], 0x11);
-        assert_eq!(&b[8..16], &0xabcu64.to_be_bytes());
-        assert_eq!(&b[16..24], &1u64.to_be_bytes());
-        assert_eq!(&b[24..32], &2u64.to_be_bytes());
-        assert_eq!(&b[32..36], &2u32.to_be_bytes());
+        assert_eq!(&b[4..8], &crc32fast::hash(&b[8..]).to_be_bytes());
+        assert_eq!(b[8], 2);
+        assert_eq!(b[9], 0x11);
+        assert_eq!(&b[10..12], &[0, 0]);
+        assert_eq!(&b[12..20], &0xabcu64.to_be_bytes());
+        assert_eq!(&b[20..28], &1u64.to_be_bytes());
+        assert_eq!(&b[28..36], &2u64.to_be_bytes());
+        assert_eq!(&b[36..40], &2u32.to_be_bytes());
         assert_eq!(&b[40..], b"xy");
         assert_eq!(b.len(), HEADER_LEN + 2);
     }
@@ -467,16 +479,16 @@ mod tests {
         b[0] = b'X';
         assert!(matches!(Frame::decode(&b), Err(FrameError::BadMagic { .. })));
         let mut b = good.clone();
-        b[4] = 9;
+        b[8] = 9;
         assert_eq!(Frame::decode(&b), Err(FrameError::UnsupportedVersion { found: 9 }));
         let mut b = good.clone();
-        b[5] = 0x7f;
+        b[9] = 0x7f;
         assert_eq!(Frame::decode(&b), Err(FrameError::UnknownKind { code: 0x7f }));
         let mut b = good.clone();
-        b[7] = 1;
+        b[11] = 1;
         assert_eq!(Frame::decode(&b), Err(FrameError::ReservedNotZero { found: 1 }));
         let mut b = good.clone();
-        b[32..36].copy_from_slice(&u32::MAX.to_be_bytes());
+        b[36..40].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(matches!(Frame::decode(&b), Err(FrameError::TooLarge { .. })));
         assert_eq!(
             Frame::decode(&good[..good.len() - 1]),
@@ -487,6 +499,9 @@ mod tests {
         assert!(matches!(Frame::decode(&b), Err(FrameError::ChecksumMismatch { .. })));
         let mut b = good.clone();
         b[20] ^= 0x80; // a flipped member-ID bit is caught by the CRC too
+        assert!(matches!(Frame::decode(&b), Err(FrameError::ChecksumMismatch { .. })));
+        let mut b = good.clone();
+        b[5] ^= 0x01; // and so is a flipped bit of the stored checksum itself
         assert!(matches!(Frame::decode(&b), Err(FrameError::ChecksumMismatch { .. })));
     }
 
