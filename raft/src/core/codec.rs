@@ -69,6 +69,12 @@ pub fn put_u64(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// Appends `v` as 8 little-endian bytes: for values spread over all 64 bits (member IDs are
+/// hashes), where a varint would take 9 or 10 bytes and a byte-at-a-time loop.
+pub fn put_fixed_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
 /// Appends a length-prefixed byte string.
 pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_u64(out, b.len() as u64);
@@ -118,6 +124,17 @@ impl<'a> Reader<'a> {
             }
         }
         Err(DecodeError::VarintOverflow { field, offset: start })
+    }
+
+    /// Reads a value written by [`put_fixed_u64`].
+    pub fn fixed_u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        let bytes = self
+            .buf
+            .get(self.pos..self.pos + 8)
+            .ok_or(DecodeError::Truncated { field, offset: self.pos })?;
+        let v = u64::from_le_bytes(bytes.try_into().expect("a slice of 8 bytes"));
+        self.pos += 8;
+        Ok(v)
     }
 
     pub fn bool(&mut self, field: &'static str) -> Result<bool, DecodeError> {

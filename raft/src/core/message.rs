@@ -1,10 +1,12 @@
 //! The data the consensus core exchanges and persists: log entries, hard state, snapshots,
 //! membership, and peer messages, with a compact versioned binary codec.
 //!
-//! # Encoding (version 1)
+//! # Encoding (version 1; messages version 2)
 //!
-//! Every top-level `encode` writes one version byte ([`CODEC_VERSION`]) and then the body; the
-//! primitives are described in [`super::codec`] (LEB128 varints, length-prefixed bytes). Bodies:
+//! Every top-level `encode` writes one version byte ([`Codec::VERSION`]: [`CODEC_VERSION`] for
+//! everything that is persisted, [`MESSAGE_VERSION`] for [`Message`], which only travels) and
+//! then the body; the primitives are described in [`super::codec`] (LEB128 varints,
+//! length-prefixed bytes; `fixed` is 8 little-endian bytes). Bodies:
 //!
 //! ```text
 //! Entry            term, index, kind:u8 (0 normal, 1 conf change), data:bytes
@@ -13,16 +15,22 @@
 //! SnapshotMetadata conf_state, index, term
 //! Snapshot         metadata, data:bytes
 //! ConfChange       type:u8 (0 add voter, 1 remove, 2 add learner), node_id, context:bytes
-//! Message          type:u8, to, from, term, log_term, index, commit, reject:u8, reject_hint,
-//!                  entries:[Entry], has_snapshot:u8 [Snapshot], context:bytes
+//! Message          type:u8, to:fixed, from:fixed, term, log_term, index, commit, reject:u8,
+//!                  reject_hint, entries:[Entry], has_snapshot:u8 [Snapshot], context:bytes
 //! ```
+//!
+//! Message version 1 had `to` and `from` as varints; member IDs are hashes, so those took 9 or
+//! 10 bytes each, written and read one byte at a time, on every message.
 //!
 //! `decode` consumes the whole input: trailing bytes are an error.
 
-use super::codec::{put_bytes, put_u64, DecodeError, Reader};
+use super::codec::{put_bytes, put_fixed_u64, put_u64, DecodeError, Reader};
 
-/// The codec version this build writes and reads.
+/// The codec version this build writes and reads for everything but [`Message`].
 pub const CODEC_VERSION: u8 = 1;
+
+/// The codec version of [`Message`] (see the module docs for what changed).
+pub const MESSAGE_VERSION: u8 = 2;
 
 /// A raft member's identity. `0` ([`NONE`]) means "nobody".
 pub type PeerId = u64;
@@ -219,6 +227,9 @@ impl Message {
 
 /// Types with a versioned binary form.
 pub trait Codec: Sized {
+    /// The version byte [`Codec::encode`] writes and [`Codec::decode`] requires.
+    const VERSION: u8 = CODEC_VERSION;
+
     /// Writes the body (no version byte).
     fn encode_body(&self, out: &mut Vec<u8>);
     /// Reads the body (no version byte).
@@ -226,14 +237,14 @@ pub trait Codec: Sized {
 
     /// Appends the version byte and the body to `out`.
     fn encode(&self, out: &mut Vec<u8>) {
-        out.push(CODEC_VERSION);
+        out.push(Self::VERSION);
         self.encode_body(out);
     }
 
     /// Decodes a whole byte string written by [`Codec::encode`].
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.version(CODEC_VERSION)?;
+        r.version(Self::VERSION)?;
         let v = Self::decode_body(&mut r)?;
         r.finish()?;
         Ok(v)
@@ -380,6 +391,8 @@ impl Codec for ConfChange {
 const MIN_ENTRY_SIZE: usize = 4;
 
 impl Codec for Message {
+    const VERSION: u8 = MESSAGE_VERSION;
+
     /// Fixed fields at their widest varints, plus entries, snapshot and context.
     fn size_hint(&self) -> usize {
         const VARINT: usize = 10;
@@ -393,7 +406,9 @@ impl Codec for Message {
 
     fn encode_body(&self, out: &mut Vec<u8>) {
         out.push(self.msg_type.tag());
-        for v in [self.to, self.from, self.term, self.log_term, self.index, self.commit] {
+        put_fixed_u64(out, self.to);
+        put_fixed_u64(out, self.from);
+        for v in [self.term, self.log_term, self.index, self.commit] {
             put_u64(out, v);
         }
         out.push(u8::from(self.reject));
@@ -417,8 +432,8 @@ impl Codec for Message {
         let tag = r.u8("message.type")?;
         let msg_type =
             MessageType::from_tag(tag).ok_or(DecodeError::UnknownMessageType { tag, offset })?;
-        let to = r.u64("message.to")?;
-        let from = r.u64("message.from")?;
+        let to = r.fixed_u64("message.to")?;
+        let from = r.fixed_u64("message.from")?;
         let term = r.u64("message.term")?;
         let log_term = r.u64("message.log_term")?;
         let index = r.u64("message.index")?;
@@ -512,6 +527,22 @@ mod tests {
     }
 
     #[test]
+    fn member_ids_travel_as_eight_little_endian_bytes() {
+        let mut m = Message::new(MessageType::MsgHeartbeat, 0x8877_6655_4433_2211, u64::MAX);
+        m.term = 3;
+        let b = m.to_bytes();
+        assert_eq!(b[0], MESSAGE_VERSION);
+        assert_eq!(b[1], MessageType::MsgHeartbeat.tag());
+        assert_eq!(&b[2..10], &u64::MAX.to_le_bytes(), "to");
+        assert_eq!(&b[10..18], &0x8877_6655_4433_2211u64.to_le_bytes(), "from");
+        assert_eq!(b[18], 3, "term stays a varint");
+        assert_eq!(
+            Message::decode(&b[..9]).unwrap_err(),
+            DecodeError::Truncated { field: "message.to", offset: 2 }
+        );
+    }
+
+    #[test]
     fn every_truncation_is_a_named_error() {
         let bytes = sample().to_bytes();
         for cut in 0..bytes.len() {
@@ -529,9 +560,15 @@ mod tests {
         bytes[0] = 9;
         assert_eq!(
             Message::decode(&bytes).unwrap_err(),
-            DecodeError::BadVersion { found: 9, supported: CODEC_VERSION }
+            DecodeError::BadVersion { found: 9, supported: MESSAGE_VERSION }
         );
         bytes[0] = CODEC_VERSION;
+        assert_eq!(
+            Message::decode(&bytes).unwrap_err(),
+            DecodeError::BadVersion { found: CODEC_VERSION, supported: MESSAGE_VERSION },
+            "a version 1 message (varint member IDs) is refused, not misread"
+        );
+        bytes[0] = MESSAGE_VERSION;
         bytes[1] = 200;
         assert_eq!(
             Message::decode(&bytes).unwrap_err(),

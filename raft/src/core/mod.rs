@@ -25,7 +25,7 @@ pub use codec::DecodeError;
 pub use error::{ConfChangeError, ConfigError, StepError, StorageError};
 pub use message::{
     Codec, ConfChange, ConfChangeType, ConfState, Entry, EntryKind, HardState, Message,
-    MessageType, PeerId, Snapshot, SnapshotMetadata, CODEC_VERSION, NONE,
+    MessageType, PeerId, Snapshot, SnapshotMetadata, CODEC_VERSION, MESSAGE_VERSION, NONE,
 };
 pub use progress::ProgressState;
 pub use raft::{Config, Raft, SoftState, StateRole};
