@@ -59,6 +59,21 @@ impl DirtyPages {
         self.entries.push(Entry { pgid, offset, len, hashes });
     }
 
+    /// Adds a copy of `bytes` (one page) as page `pgid`, lets `patch` change the copy, and
+    /// hashes it.
+    pub fn add_copy(&mut self, pgid: Pgid, bytes: &[u8], patch: impl FnOnce(&mut [u8])) {
+        let offset = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        let page_size = bytes.len();
+        let copy = &mut self.bytes[offset..];
+        patch(copy);
+        let hashes = self.hashes.len();
+        if offset + bytes.len() <= MAX_PAGES_BYTES {
+            self.hashes.push(record::page_hash(pgid, copy));
+        }
+        self.entries.push(Entry { pgid, offset, len: page_size, hashes });
+    }
+
     /// Forgets every page, keeping the buffer for the next commit unless it is larger than
     /// `KEEP_BYTES` (a bulk load's).
     pub fn clear(&mut self) {
