@@ -382,8 +382,8 @@ fn spill_raw(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Option<BranchItem
         Some(item) => item,
         None => BranchItem::new(&[], pgid, None, &mut i.arena),
     };
-    let copy = &i.arena[at..at + len];
-    i.dirty.add_copy(pgid, copy, |page| put_u64(page, 0, pgid));
+    put_u64(&mut i.arena, at, pgid);
+    i.dirty.add_in_arena(pgid, at, &i.arena[at..at + len]);
     Ok(Some(item))
 }
 
@@ -444,7 +444,10 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
     // rewrites one page of such a folio, writeback writes the whole folio. Copy-on-write pages
     // are rewritten one by one, so they are written one by one (measured: 100 transactions of
     // 1,000 random overwrites 37k -> 46k ops/s; a bulk load about 5% slower).
-    i.dirty.write_runs(i.page_size, i.page_size, |offset, bytes| file.write_at(offset, bytes))?;
+    let arena = &i.arena;
+    i.dirty.write_runs(i.page_size, i.page_size, arena, |offset, bytes| {
+        file.write_at(offset, bytes)
+    })?;
     i.dirty.clear();
     if !one_flush {
         file.sync()?;
