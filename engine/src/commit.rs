@@ -144,11 +144,12 @@ fn spill_bucket(i: &mut TxInner, b: BucketId) -> Result<Spilled> {
         return Ok(Spilled::Inline(page));
     }
     let fill = i.buckets[b].fill_percent;
-    let mut parts = spill_node(i, root, fill)?;
+    let mut parts = Vec::new();
+    spill_node(i, root, fill, &mut parts)?;
     while parts.len() > 1 {
-        i.nodes.push(Node::branch(parts));
+        i.nodes.push(Node::branch(std::mem::take(&mut parts)));
         let id = i.nodes.len() - 1;
-        parts = spill_node(i, id, fill)?;
+        spill_node(i, id, fill, &mut parts)?;
     }
     Ok(Spilled::Root(parts[0].pgid))
 }
@@ -291,12 +292,13 @@ fn collapse_root(i: &mut TxInner, mut root: NodeId) -> Result<NodeId> {
 }
 
 /// Writes node `id` (children first) to newly allocated pages, split by the fill percent.
-/// Returns a branch item per page written. The node's old page is freed; the node itself is
-/// left in the arena, spent (nothing reads it again).
-fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>> {
+/// Appends a branch item per page written to `out`. The node's old page is freed; the node
+/// itself is left in the arena, spent (nothing reads it again).
+fn spill_node(i: &mut TxInner, id: NodeId, fill: f64, out: &mut Vec<BranchItem>) -> Result<()> {
     if i.nodes[id].is_raw() {
         if let Some(item) = spill_raw(i, id, fill)? {
-            return Ok(vec![item]);
+            out.push(item);
+            return Ok(());
         }
     }
     let mut node = std::mem::replace(&mut i.nodes[id], Node::empty_leaf());
@@ -305,7 +307,7 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
         let mut new = i.pool.branches(old.len());
         for it in old.drain(..) {
             match it.child {
-                Some(c) => new.extend(spill_node(i, c, fill)?),
+                Some(c) => spill_node(i, c, fill, &mut new)?,
                 None => new.push(it),
             }
         }
@@ -315,7 +317,6 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
     i.free_page(node.pgid, node.overflow);
     let ps = i.page_size;
     let threshold = ((ps as f64) * fill) as usize;
-    let mut out = Vec::new();
     for range in node.chunks(ps, threshold) {
         let size = node.range_size(range.clone());
         let n = pages_for(size, ps);
@@ -333,7 +334,7 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
     // Put the spilled node back rather than dropping it: its vectors go back to the pool when
     // the transaction ends.
     i.nodes[id] = node;
-    Ok(out)
+    Ok(())
 }
 
 /// Spills raw node `id` (see `node::Raw`) the way `spill_node` would spill it materialized,
@@ -344,37 +345,45 @@ fn spill_node(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Vec<BranchItem>>
 fn spill_raw(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Option<BranchItem>> {
     let Items::Raw(raw) = &mut i.nodes[id].items else { unreachable!("raw") };
     let children = std::mem::take(&mut raw.children);
-    let mut spilled = Vec::with_capacity(children.len());
+    // The children's spilled elements, one after another; `ends[j]` ends child j's.
+    let mut items = i.pool.branches(children.len());
+    let mut ends = Vec::with_capacity(children.len());
     let mut same = true;
     for &(k, c) in &children {
-        let items = spill_node(i, c, fill)?;
+        let start = items.len();
+        spill_node(i, c, fill, &mut items)?;
         let Items::Raw(raw) = &i.nodes[id].items else { unreachable!("raw") };
         let key = raw.page(&i.arena, 0).branch(k)?.0;
-        same &= items.len() == 1 && items[0].key(i.src()) == key;
-        spilled.push((k, items));
+        same &= items.len() == start + 1 && items[start].key(i.src()) == key;
+        ends.push(items.len());
     }
     if !same {
         // Materialize, then put the spilled children's elements in place of theirs.
         i.unraw(id);
         let Items::Branch(old) = &mut i.nodes[id].items else { unreachable!("branch") };
         let old = std::mem::take(old);
-        let mut new = i.pool.branches(old.len() + spilled.len());
-        let mut next = spilled.into_iter().peekable();
+        let mut new = i.pool.branches(old.len() + items.len());
+        let (mut j, mut start) = (0, 0);
         for (k, it) in old.into_iter().enumerate() {
-            match next.next_if(|s| s.0 == k) {
-                Some((_, items)) => new.extend(items),
-                None => new.push(it),
+            if children.get(j).is_some_and(|c| c.0 == k) {
+                new.extend_from_slice(&items[start..ends[j]]);
+                start = ends[j];
+                j += 1;
+            } else {
+                new.push(it);
             }
         }
         i.nodes[id].set_branch_items(new);
+        i.pool.recycle_items(Items::Branch(items));
         return Ok(None);
     }
     let node = &i.nodes[id];
     let Items::Raw(raw) = &node.items else { unreachable!("raw") };
     let (at, len, leaf, old) = (raw.at, raw.len, raw.leaf, node.pgid);
-    for (k, items) in &spilled {
-        put_u64(&mut i.arena, at + PAGE_HEADER_SIZE + k * ELEMENT_SIZE + 8, items[0].pgid);
+    for (&(k, _), item) in children.iter().zip(&items) {
+        put_u64(&mut i.arena, at + PAGE_HEADER_SIZE + k * ELEMENT_SIZE + 8, item.pgid);
     }
+    i.pool.recycle_items(Items::Branch(items));
     i.free_page(old, 0);
     let pgid = if leaf { i.allocate(1) } else { i.allocate_branch(1) };
     let Items::Raw(raw) = &i.nodes[id].items else { unreachable!("raw") };

@@ -5,6 +5,10 @@
 //! node is merged into a sibling), then spilled: split into chunks that fill pages up to the fill
 //! percent, each chunk written to freshly allocated pages, and the old pages freed.
 //!
+//! A node starts out [`Raw`] when it can: a copy of its page, patched in place while the
+//! transaction only overwrites values with values of the same size (or, for a branch, only
+//! rewrites children), and parsed into elements the first time anything else happens to it.
+//!
 //! Serialized size of a node: 16-byte header + per element 16 bytes + key (+ value for leaves).
 
 use crate::error::Corruption;
