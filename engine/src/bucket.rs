@@ -18,7 +18,9 @@ use std::borrow::Cow;
 use crate::cursor::Cursor;
 use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::node::{Items, LeafItem, Node, NodeId, Src};
-use crate::page::{put_u64, u64_at, NodePage, Pgid, BUCKET_LEAF_FLAG, PAGE_HEADER_SIZE};
+use crate::page::{
+    put_u64, u32_at, u64_at, NodePage, Pgid, BUCKET_LEAF_FLAG, ELEMENT_SIZE, PAGE_HEADER_SIZE,
+};
 use crate::tx::{NodeRef, Tx, TxInner, View, MAX_DEPTH};
 use crate::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
 
@@ -123,7 +125,7 @@ impl TxInner {
     fn root_node(&mut self, b: BucketId) -> Result<NodeId> {
         let id = match self.buckets[b].root.clone() {
             NodeRef::Node(id) => return Ok(id),
-            NodeRef::Page(pgid) => self.materialize(pgid)?,
+            NodeRef::Page(pgid) => self.materialize_raw(pgid)?,
             NodeRef::Inline(k) => {
                 let page = NodePage::parse(&self.inline_pages[k], 0, true)?;
                 let node = Node::from_page(&page, None, &mut self.arena)?;
@@ -156,18 +158,34 @@ impl TxInner {
                 return Ok((path, found.is_ok()));
             }
             let ci = node.child_index(key, self.src());
-            let Items::Branch(items) = &node.items else { unreachable!("checked branch") };
-            let Some(item) = items.get(ci) else {
-                return Err(Corruption::page(node.pgid, PageProblem::EmptyBranch).into());
-            };
-            let cid = match item.child {
-                Some(c) => c,
-                None => {
-                    let c = self.materialize(item.pgid)?;
-                    let Items::Branch(items) = &mut self.nodes[id].items else { unreachable!() };
-                    items[ci].child = Some(c);
-                    c
+            let cid = match &node.items {
+                Items::Raw(raw) => match raw.children.binary_search_by_key(&ci, |c| c.0) {
+                    Ok(k) => raw.children[k].1,
+                    Err(k) => {
+                        let (_, pgid) = raw.page(&self.arena, node.pgid).branch(ci)?;
+                        let c = self.materialize_raw(pgid)?;
+                        let Items::Raw(raw) = &mut self.nodes[id].items else { unreachable!() };
+                        raw.children.insert(k, (ci, c));
+                        c
+                    }
+                },
+                Items::Branch(items) => {
+                    let Some(item) = items.get(ci) else {
+                        return Err(Corruption::page(node.pgid, PageProblem::EmptyBranch).into());
+                    };
+                    match item.child {
+                        Some(c) => c,
+                        None => {
+                            let c = self.materialize_raw(item.pgid)?;
+                            let Items::Branch(items) = &mut self.nodes[id].items else {
+                                unreachable!()
+                            };
+                            items[ci].child = Some(c);
+                            c
+                        }
+                    }
                 }
+                Items::Leaf(_) => unreachable!("checked branch"),
             };
             path.push((id, ci));
             id = cid;
@@ -186,6 +204,26 @@ impl TxInner {
         self.live(b)?;
         let (path, exact) = self.materialize_path(b, key)?;
         let &(leaf, i) = path.last().expect("path has a leaf");
+        if let Items::Raw(raw) = &self.nodes[leaf].items {
+            if exact {
+                let e = raw.at + PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+                let a = &self.arena;
+                let (old_flags, pos, ksize, vsize) =
+                    (u32_at(a, e), u32_at(a, e + 4), u32_at(a, e + 8), u32_at(a, e + 12));
+                if (old_flags ^ flags) & BUCKET_LEAF_FLAG != 0 {
+                    return Err(Error::IncompatibleValue);
+                }
+                if old_flags == flags && vsize as usize == value.len() {
+                    // Same flags, same size: overwrite the value in the page copy.
+                    let at = e + pos as usize + ksize as usize;
+                    self.arena[at..at + value.len()].copy_from_slice(value);
+                    self.buckets[b].dirty = true;
+                    self.generation += 1;
+                    return Ok(());
+                }
+            }
+            self.unraw(leaf);
+        }
         if exact {
             let Items::Leaf(items) = &self.nodes[leaf].items else { unreachable!("leaf") };
             if (items[i].flags ^ flags) & BUCKET_LEAF_FLAG != 0 {
@@ -208,6 +246,7 @@ impl TxInner {
         let (path, exact) = self.materialize_path(b, key)?;
         let &(leaf, i) = path.last().expect("path has a leaf");
         if exact {
+            self.unraw(leaf);
             let flags = self.nodes[leaf].remove(i);
             self.buckets[b].dirty = true;
             self.generation += 1;
@@ -224,6 +263,7 @@ impl TxInner {
             if self.nodes[id].len() <= 4 || self.nodes[id].size() <= limit {
                 return;
             }
+            self.unraw(id);
             let right = self.nodes[id].split_half();
             let rid = self.nodes.len();
             let new_item = right.branch_item(0, 0, Some(rid));
@@ -234,6 +274,7 @@ impl TxInner {
                 self.buckets[b].root = NodeRef::Node(self.nodes.len() - 1);
             } else {
                 let (pid, ci) = path[level - 1];
+                self.unraw(pid);
                 self.nodes[pid].insert_branch(ci + 1, new_item);
             }
         }

@@ -61,6 +61,9 @@ pub(crate) struct DbState {
     pub pool: NodePool,
     pub spare_dirty: DirtyPages,
     pub spare_arena: Vec<u8>,
+    /// Whether writers keep pages they only overwrite as raw copies (`node::Raw`); always
+    /// true but in tests comparing against the materializing path.
+    pub raw_nodes: bool,
 }
 
 /// A bolt database file.
@@ -166,6 +169,7 @@ impl Db {
             pool: NodePool::default(),
             spare_dirty: DirtyPages::default(),
             spare_arena: Vec::new(),
+            raw_nodes: true,
         };
         Ok(Db { state: Rc::new(RefCell::new(state)) })
     }
@@ -197,6 +201,12 @@ impl Db {
         let out = f(&tx);
         tx.rollback()?;
         out
+    }
+
+    /// Turns raw nodes (`node::Raw`) on or off for later writers.
+    #[cfg(test)]
+    pub(crate) fn set_raw_nodes(&self, on: bool) {
+        self.state.borrow_mut().raw_nodes = on;
     }
 
     /// Closes the database: releases the file (and its lock). Later calls fail with

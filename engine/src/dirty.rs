@@ -7,6 +7,9 @@
 //! bounded scratch run. Runs are handed out in pieces of a size the caller picks (commit uses
 //! one page: see `commit::write_out`).
 //!
+//! A raw node's page (`node::Raw`) is not copied at all: its entry refers to the copy in the
+//! transaction's arena, which `write_runs` is given.
+//!
 //! Each page is hashed (`record::page_hash`) as soon as it is serialized, while it is still in
 //! cache, as long as the commit stays small enough for a commit record (`record`).
 //!
@@ -24,7 +27,8 @@ const MAX_GATHER_RUN: usize = 4 << 20;
 /// Largest buffer kept from one commit for the next.
 const KEEP_BYTES: usize = 32 << 20;
 
-/// One allocation's pages: its first id, where its bytes start in the buffer, and their length.
+/// One allocation's pages: its first id, where its bytes start in the buffer (or in the
+/// arena), and their length.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     pgid: Pgid,
@@ -32,6 +36,8 @@ struct Entry {
     len: usize,
     /// Index of the hash of its first page in `hashes`.
     hashes: usize,
+    /// Whether the bytes are in the arena rather than in the buffer.
+    in_arena: bool,
 }
 
 /// The pages a commit will write.
@@ -40,6 +46,8 @@ pub(crate) struct DirtyPages {
     bytes: Vec<u8>,
     entries: Vec<Entry>,
     hashes: Vec<u64>,
+    /// Bytes of every page held, in the buffer and in the arena.
+    total: usize,
 }
 
 impl DirtyPages {
@@ -51,12 +59,24 @@ impl DirtyPages {
         let bytes = &mut self.bytes[offset..];
         fill(bytes);
         let hashes = self.hashes.len();
-        if offset + len <= MAX_PAGES_BYTES {
+        self.total += len;
+        if self.total <= MAX_PAGES_BYTES {
             for (k, page) in bytes.chunks_exact(page_size).enumerate() {
                 self.hashes.push(record::page_hash(pgid + k as u64, page));
             }
         }
-        self.entries.push(Entry { pgid, offset, len, hashes });
+        self.entries.push(Entry { pgid, offset, len, hashes, in_arena: false });
+    }
+
+    /// Adds page `pgid` whose bytes `page` lie at `offset` in the arena that `write_runs` will
+    /// be given (unchanged until then), and hashes it.
+    pub fn add_in_arena(&mut self, pgid: Pgid, offset: usize, page: &[u8]) {
+        let hashes = self.hashes.len();
+        self.total += page.len();
+        if self.total <= MAX_PAGES_BYTES {
+            self.hashes.push(record::page_hash(pgid, page));
+        }
+        self.entries.push(Entry { pgid, offset, len: page.len(), hashes, in_arena: true });
     }
 
     /// Forgets every page, keeping the buffer for the next commit unless it is larger than
@@ -69,17 +89,18 @@ impl DirtyPages {
         self.bytes.clear();
         self.entries.clear();
         self.hashes.clear();
+        self.total = 0;
     }
 
     /// Number of pages held.
     pub fn page_count(&self, page_size: usize) -> usize {
-        self.bytes.len() / page_size
+        self.total / page_size
     }
 
     /// `record::pages_hash` of every page held, in id order; `None` when they are more than
     /// `record::MAX_PAGES_BYTES` (then they were not hashed).
     pub fn pages_hash(&mut self, txid: u64, page_size: usize) -> Option<u64> {
-        if self.bytes.len() > MAX_PAGES_BYTES {
+        if self.total > MAX_PAGES_BYTES {
             return None;
         }
         self.entries.sort_unstable_by_key(|e| e.pgid);
@@ -99,26 +120,30 @@ impl DirtyPages {
 
     /// Calls `write(file offset, bytes)` for runs of pages with consecutive ids, in id order,
     /// in pieces of at most `max_write` bytes. A run whose bytes are also consecutive in the
-    /// buffer is passed without copying.
+    /// buffer (or in `arena`, which holds the pages added with `add_in_arena`) is passed
+    /// without copying.
     pub fn write_runs<E>(
         &mut self,
         page_size: usize,
         max_write: usize,
+        arena: &[u8],
         mut write: impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         self.entries.sort_unstable_by_key(|e| e.pgid);
         let ps = page_size as u64;
         let mut scratch: Vec<u8> = Vec::new();
+        let source = |e: &Entry| if e.in_arena { arena } else { &self.bytes[..] };
         let mut k = 0;
         while k < self.entries.len() {
             let first = self.entries[k];
-            // Extend while ids and buffer bytes both continue: one borrowed slice.
+            // Extend while ids and bytes (of one source) both continue: one borrowed slice.
             let mut end = k + 1;
             let mut bytes_end = first.offset + first.len;
             let mut next_id = first.pgid + (first.len as u64) / ps;
             while end < self.entries.len()
                 && self.entries[end].pgid == next_id
                 && self.entries[end].offset == bytes_end
+                && self.entries[end].in_arena == first.in_arena
             {
                 bytes_end += self.entries[end].len;
                 next_id += (self.entries[end].len as u64) / ps;
@@ -126,7 +151,7 @@ impl DirtyPages {
             }
             let continues = end < self.entries.len() && self.entries[end].pgid == next_id;
             if !continues || end > k + 1 {
-                let run = &self.bytes[first.offset..bytes_end];
+                let run = &source(&first)[first.offset..bytes_end];
                 for (j, piece) in run.chunks(max_write).enumerate() {
                     write(first.pgid * ps + (j * max_write) as u64, piece)?;
                 }
@@ -142,7 +167,7 @@ impl DirtyPages {
                 && scratch.len() < MAX_GATHER_RUN
             {
                 let e = self.entries[end];
-                scratch.extend_from_slice(&self.bytes[e.offset..e.offset + e.len]);
+                scratch.extend_from_slice(&source(&e)[e.offset..e.offset + e.len]);
                 next_id += (e.len as u64) / ps;
                 end += 1;
             }
@@ -165,7 +190,7 @@ mod tests {
 
     fn runs_of(d: &mut DirtyPages, ps: usize, max_write: usize) -> Vec<(u64, Vec<u8>)> {
         let mut out = Vec::new();
-        d.write_runs(ps, max_write, |off, b| {
+        d.write_runs(ps, max_write, &[], |off, b| {
             out.push((off, b.to_vec()));
             Ok::<(), ()>(())
         })
@@ -246,7 +271,7 @@ mod tests {
             d.add(id, n * ps, ps, |b| b.fill(id as u8));
         }
         let mut file = vec![0u8; 10 * ps];
-        d.write_runs(ps, ps, |off, b| {
+        d.write_runs(ps, ps, &[], |off, b| {
             file[off as usize..off as usize + b.len()].copy_from_slice(b);
             Ok::<(), ()>(())
         })
@@ -256,5 +281,47 @@ mod tests {
             record::pages_hash(7, ps, ids.into_iter(), |id| record::mapped_page(&file, ps, id));
         assert_eq!(d.pages_hash(7, ps), want);
         assert_eq!(d.page_count(ps), 4);
+    }
+
+    #[test]
+    fn pages_in_the_arena_are_written_and_hashed_with_the_others() {
+        let ps = 16;
+        let mut arena = vec![0xEEu8; 3];
+        let mut d = DirtyPages::default();
+        // Buffer pages 4, 7 (two pages), arena pages 5, 6, 10; ids 4..=8 are one run of ids.
+        for (id, n, in_arena) in [(5u64, 1, true), (4, 1, false), (10, 1, true), (7, 2, false)] {
+            if in_arena {
+                let at = arena.len();
+                arena.extend(std::iter::repeat_n(id as u8, ps));
+                d.add_in_arena(id, at, &arena[at..at + ps]);
+            } else {
+                d.add(id, n * ps, ps, |b| b.fill(id as u8));
+            }
+        }
+        let at = arena.len();
+        arena.extend(std::iter::repeat_n(6u8, ps));
+        d.add_in_arena(6, at, &arena[at..at + ps]);
+        assert_eq!(d.page_count(ps), 6);
+        for max_write in [ps, 64 * ps] {
+            let mut file = vec![0u8; 11 * ps];
+            d.write_runs(ps, max_write, &arena, |off, b| {
+                file[off as usize..off as usize + b.len()].copy_from_slice(b);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            for id in 0..11u64 {
+                let want = match id {
+                    8 => 7,
+                    4..=7 | 10 => id as u8,
+                    _ => 0,
+                };
+                let page = &file[id as usize * ps..(id as usize + 1) * ps];
+                assert!(page.iter().all(|&x| x == want), "page {id}: {page:?}");
+            }
+            let ids = [4u64, 5, 6, 7, 8, 10];
+            let want =
+                record::pages_hash(3, ps, ids.into_iter(), |id| record::mapped_page(&file, ps, id));
+            assert_eq!(d.pages_hash(3, ps), want);
+        }
     }
 }

@@ -5,6 +5,10 @@
 //! node is merged into a sibling), then spilled: split into chunks that fill pages up to the fill
 //! percent, each chunk written to freshly allocated pages, and the old pages freed.
 //!
+//! A node starts out [`Raw`] when it can: a copy of its page, patched in place while the
+//! transaction only overwrites values with values of the same size (or, for a branch, only
+//! rewrites children), and parsed into elements the first time anything else happens to it.
+//!
 //! Serialized size of a node: 16-byte header + per element 16 bytes + key (+ value for leaves).
 
 use crate::error::Corruption;
@@ -60,6 +64,14 @@ pub enum Stored {
 }
 
 impl Stored {
+    /// `at` bytes further on.
+    fn at(self, at: usize) -> Stored {
+        match self {
+            Stored::Mapped(off) => Stored::Mapped(off + at),
+            Stored::Owned(off) => Stored::Owned(off + at),
+        }
+    }
+
     /// `len` bytes at `at` past the start of the element's bytes.
     fn bytes<'a>(&self, src: Src<'a>, at: usize, len: usize) -> &'a [u8] {
         let (bytes, off) = match *self {
@@ -173,6 +185,71 @@ impl BranchItem {
 pub enum Items {
     Leaf(Vec<LeafItem>),
     Branch(Vec<BranchItem>),
+    /// Not parsed: a copy of the page in the arena (see [`Raw`]).
+    Raw(Raw),
+}
+
+/// A node kept as a copy of its page, for the common case of a page whose elements a write
+/// transaction only overwrites with values of the same size (a leaf) or whose children are
+/// only rewritten in place (a branch): parsing it into elements and serializing them again
+/// costs more than the rest of the commit's CPU work. The copy lies at `at` in the
+/// transaction's arena, one page long, canonical (`NodePage::canonical_size`), without
+/// overflow pages, and zero past the node's size, so written with a new header id it is the
+/// same bytes as the node materialized and spilled (a test checks this). A leaf's values are
+/// overwritten in the copy; anything else (an insert, a delete, a value of another size, a
+/// split or a merge) first turns the node into a parsed one (`TxInner::unraw`), whose elements
+/// then refer to the copy's bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Raw {
+    /// Where the copy starts in the arena.
+    pub at: usize,
+    /// Its length (one page).
+    pub len: usize,
+    pub leaf: bool,
+    /// Number of elements.
+    pub count: usize,
+    /// A branch's materialized children: (element index, node), sorted by index.
+    pub children: Vec<(usize, NodeId)>,
+}
+
+impl Raw {
+    /// The copy's bytes in `arena`.
+    pub fn bytes<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
+        &arena[self.at..self.at + self.len]
+    }
+
+    /// The copy as a page (it was checked when copied).
+    pub fn page<'a>(&self, arena: &'a [u8], pgid: Pgid) -> NodePage<'a> {
+        NodePage::parse(self.bytes(arena), pgid, false).expect("a raw node's page was checked")
+    }
+
+    /// The materialized child at element `i`, if any.
+    pub fn child(&self, i: usize) -> Option<NodeId> {
+        self.children.binary_search_by_key(&i, |c| c.0).ok().map(|k| self.children[k].1)
+    }
+
+    /// A branch element pointing at `pgid`, keyed by the copy's first key (an empty key when
+    /// the copy has no elements), sharing its bytes.
+    pub fn first_item(&self, arena: &[u8], pgid: Pgid) -> Option<BranchItem> {
+        if self.count == 0 {
+            return None;
+        }
+        let p = self.page(arena, 0);
+        let (at, key) = if self.leaf {
+            let (_, at, key, _) = p.leaf_span(0).expect("checked");
+            (at, key)
+        } else {
+            let (at, key, _) = p.branch_span(0).expect("checked");
+            (at, key)
+        };
+        Some(BranchItem {
+            prefix: key_prefix(key),
+            klen: key.len() as u32,
+            key: Stored::Owned(self.at + at),
+            pgid,
+            child: None,
+        })
+    }
 }
 
 /// An in-memory node.
@@ -209,9 +286,20 @@ impl Node {
         let prefixes = match &items {
             Items::Leaf(v) => v.iter().map(|it| it.prefix).collect(),
             Items::Branch(v) => v.iter().map(|it| it.prefix).collect(),
+            Items::Raw(_) => unreachable!("raw nodes are made by Node::raw"),
         };
         let size = items_size(&items);
         Node { pgid, overflow, items, prefixes, size }
+    }
+
+    /// A raw node (see [`Raw`]) for page `pgid`, whose elements are `size` bytes serialized.
+    pub fn raw(pgid: Pgid, raw: Raw, size: usize) -> Node {
+        Node { pgid, overflow: 0, items: Items::Raw(raw), prefixes: Vec::new(), size }
+    }
+
+    /// Whether this node is raw (see [`Raw`]).
+    pub fn is_raw(&self) -> bool {
+        matches!(self.items, Items::Raw(_))
     }
 
     /// A new branch node holding `items`.
@@ -248,6 +336,7 @@ impl Node {
                 self.size -= v.remove(i).size();
                 0
             }
+            Items::Raw(_) => unreachable!("remove on a raw node"),
         }
     }
 
@@ -286,12 +375,12 @@ impl Node {
         Some((other.pgid, other.overflow))
     }
 
-    /// Materializes a page (every element bounds-checked). `base` is the page's offset in the
-    /// transaction's mapping when the page lies there: elements then refer to their bytes in
-    /// place; otherwise (an inline page held elsewhere) they copy them to `arena`.
+    /// Materializes a page (every element bounds-checked). `base` is where the page starts
+    /// when it lies in the transaction's mapping or arena: elements then refer to their bytes
+    /// in place; otherwise (an inline page held elsewhere) they copy them to `arena`.
     pub fn from_page(
         p: &NodePage<'_>,
-        base: Option<usize>,
+        base: Option<Stored>,
         arena: &mut Vec<u8>,
     ) -> Result<Node, Corruption> {
         Node::from_page_in(p, base, &mut NodePool::default(), arena)
@@ -300,7 +389,7 @@ impl Node {
     /// Like [`Node::from_page`], taking the node's vectors from `pool`.
     pub(crate) fn from_page_in(
         p: &NodePage<'_>,
-        base: Option<usize>,
+        base: Option<Stored>,
         pool: &mut NodePool,
         arena: &mut Vec<u8>,
     ) -> Result<Node, Corruption> {
@@ -317,7 +406,7 @@ impl Node {
                             klen: k.len() as u32,
                             vlen: vlen as u32,
                             prefix: key_prefix(k),
-                            bytes: Stored::Mapped(base + at),
+                            bytes: base.at(at),
                         }
                     }
                     None => {
@@ -337,7 +426,7 @@ impl Node {
                     Some(base) => BranchItem {
                         prefix: key_prefix(k),
                         klen: k.len() as u32,
-                        key: Stored::Mapped(base + at),
+                        key: base.at(at),
                         pgid,
                         child: None,
                     },
@@ -356,7 +445,11 @@ impl Node {
 
     /// Whether this is a leaf.
     pub fn is_leaf(&self) -> bool {
-        matches!(self.items, Items::Leaf(_))
+        match &self.items {
+            Items::Leaf(_) => true,
+            Items::Branch(_) => false,
+            Items::Raw(r) => r.leaf,
+        }
     }
 
     /// Number of elements.
@@ -364,6 +457,7 @@ impl Node {
         match &self.items {
             Items::Leaf(v) => v.len(),
             Items::Branch(v) => v.len(),
+            Items::Raw(r) => r.count,
         }
     }
 
@@ -377,6 +471,7 @@ impl Node {
         match &self.items {
             Items::Leaf(v) => v[i].key(src),
             Items::Branch(v) => v[i].key(src),
+            Items::Raw(r) => r.page(src.arena, self.pgid).key(i).expect("checked"),
         }
     }
 
@@ -386,6 +481,7 @@ impl Node {
         let (prefix, klen, key) = match &self.items {
             Items::Leaf(v) => (v[i].prefix, v[i].klen, v[i].bytes),
             Items::Branch(v) => (v[i].prefix, v[i].klen, v[i].key),
+            Items::Raw(_) => unreachable!("branch_item of a raw node"),
         };
         BranchItem { prefix, klen, key, pgid, child }
     }
@@ -394,6 +490,9 @@ impl Node {
     /// first index whose key is greater. Compares cached prefixes first, so the keys' bytes are
     /// read only when prefixes tie.
     pub fn search(&self, key: &[u8], map: Src<'_>) -> Result<usize, usize> {
+        if let Items::Raw(r) = &self.items {
+            return r.page(map.arena, self.pgid).search(key).expect("checked");
+        }
         debug_assert_eq!(self.prefixes.len(), self.len(), "prefix index out of step");
         let p = key_prefix(key);
         let lo = self.prefixes.partition_point(|&x| x < p);
@@ -401,6 +500,7 @@ impl Node {
         let found = match &self.items {
             Items::Leaf(v) => v[lo..hi].binary_search_by(|it| it.key(map).cmp(key)),
             Items::Branch(v) => v[lo..hi].binary_search_by(|it| it.key(map).cmp(key)),
+            Items::Raw(_) => unreachable!("handled above"),
         };
         found.map(|i| lo + i).map_err(|i| lo + i)
     }
@@ -423,12 +523,16 @@ impl Node {
         match &self.items {
             Items::Leaf(v) => v[i].size(),
             Items::Branch(v) => v[i].size(),
+            Items::Raw(_) => unreachable!("item_size of a raw node"),
         }
     }
 
     /// Serialized size of the whole node.
     pub fn size(&self) -> usize {
-        debug_assert_eq!(self.size, items_size(&self.items), "node size out of step");
+        debug_assert!(
+            self.is_raw() || self.size == items_size(&self.items),
+            "node size out of step"
+        );
         self.size
     }
 
@@ -489,6 +593,7 @@ impl Node {
                     buf[data..data + kv].copy_from_slice(it.bytes.bytes(map, 0, kv));
                     data += kv;
                 }
+                Items::Raw(_) => unreachable!("write_range of a raw node"),
                 Items::Branch(v) => {
                     let it = &v[i];
                     put_u32(buf, e, pos);
@@ -518,6 +623,7 @@ impl Node {
         let items = match &mut self.items {
             Items::Leaf(v) => Items::Leaf(v.split_off(at)),
             Items::Branch(v) => Items::Branch(v.split_off(at)),
+            Items::Raw(_) => unreachable!("split_half of a raw node"),
         };
         let size = items_size(&items);
         self.size -= size - PAGE_HEADER_SIZE;
@@ -531,6 +637,7 @@ fn items_size(items: &Items) -> usize {
         + match items {
             Items::Leaf(v) => v.iter().map(LeafItem::size).sum::<usize>(),
             Items::Branch(v) => v.iter().map(BranchItem::size).sum::<usize>(),
+            Items::Raw(_) => unreachable!("a raw node keeps its size"),
         }
 }
 
@@ -593,6 +700,7 @@ impl NodePool {
         match items {
             Items::Leaf(v) => Self::keep(&mut self.leaves, v),
             Items::Branch(v) => Self::keep(&mut self.branches, v),
+            Items::Raw(_) => {}
         }
     }
 
@@ -641,7 +749,7 @@ mod tests {
         assert_eq!(crate::page::u32_at(&buf, 16 + 4), (5 * 16) as u32);
         // Materialized in place (the page at offset 0 of the "mapping"): same keys and values,
         // nothing copied, and written back byte for byte.
-        let mapped = Node::from_page(&p, Some(0), &mut copied).unwrap();
+        let mapped = Node::from_page(&p, Some(Stored::Mapped(0)), &mut copied).unwrap();
         let map = Src::map(&buf);
         let Items::Leaf(items) = &mapped.items else { panic!("leaf") };
         assert!(items.iter().all(|it| matches!(it.bytes, Stored::Mapped(_))));

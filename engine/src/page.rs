@@ -187,6 +187,36 @@ impl<'a> NodePage<'a> {
         Ok(NodePage { pgid, inline, header, bytes })
     }
 
+    /// The page's bytes (with its overflow pages).
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The serialized size of the page's elements (header, element table, keys and values)
+    /// when they are laid out as the engine and bbolt write them: every element's key (and
+    /// value) right after the previous element's, the first right after the element table, all
+    /// inside the page. `None` for any other layout (or elements out of bounds). Such a page is
+    /// the same bytes as a node materialized from it and written again (up to its header id
+    /// and the zeros past this size).
+    pub fn canonical_size(&self) -> Option<usize> {
+        let b = self.bytes;
+        let leaf = self.is_leaf();
+        let mut data = PAGE_HEADER_SIZE + self.count() * ELEMENT_SIZE;
+        for i in 0..self.count() {
+            let e = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+            let (pos, len) = if leaf {
+                (u32_at(b, e + 4), u64::from(u32_at(b, e + 8)) + u64::from(u32_at(b, e + 12)))
+            } else {
+                (u32_at(b, e), u64::from(u32_at(b, e + 4)))
+            };
+            if e + pos as usize != data {
+                return None;
+            }
+            data = usize::try_from(len).ok()?.checked_add(data)?;
+        }
+        (data <= b.len()).then_some(data)
+    }
+
     /// Whether this is a leaf page.
     pub fn is_leaf(&self) -> bool {
         self.header.flags == LEAF_PAGE

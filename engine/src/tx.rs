@@ -25,7 +25,7 @@ use crate::dirty::DirtyPages;
 use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::freelist::Freelist;
 use crate::meta::Meta;
-use crate::node::{Items, Node, NodeId, NodePool, Src};
+use crate::node::{Items, Node, NodeId, NodePool, Raw, Src, Stored};
 use crate::page::{page_bytes, page_with_header, NodePage, Pgid};
 
 /// Largest arena kept from one writer for the next.
@@ -48,28 +48,30 @@ pub(crate) enum View<'a> {
     Page(NodePage<'a>),
     /// An in-memory node and where its elements' bytes are.
     Node(&'a Node, Src<'a>),
+    /// A raw node's page copy (see `node::Raw`) and its materialized children.
+    Raw(NodePage<'a>, &'a Raw),
 }
 
 impl<'a> View<'a> {
     pub fn is_leaf(&self) -> bool {
         match self {
-            View::Page(p) => p.is_leaf(),
+            View::Page(p) | View::Raw(p, _) => p.is_leaf(),
             View::Node(n, _) => n.is_leaf(),
         }
     }
     pub fn count(&self) -> usize {
         match self {
-            View::Page(p) => p.count(),
+            View::Page(p) | View::Raw(p, _) => p.count(),
             View::Node(n, _) => n.len(),
         }
     }
     /// Leaf element: (flags, key, value).
     pub fn leaf(&self, i: usize) -> Result<(u32, &'a [u8], &'a [u8]), Corruption> {
         match self {
-            View::Page(p) => p.leaf(i),
+            View::Page(p) | View::Raw(p, _) => p.leaf(i),
             View::Node(n, map) => match &n.items {
                 Items::Leaf(v) => Ok((v[i].flags, v[i].key(*map), v[i].value(*map))),
-                Items::Branch(_) => unreachable!("leaf() on a branch node"),
+                Items::Branch(_) | Items::Raw(_) => unreachable!("leaf() on a branch node"),
             },
         }
     }
@@ -77,24 +79,28 @@ impl<'a> View<'a> {
     pub fn child(&self, i: usize) -> Result<NodeRef, Corruption> {
         match self {
             View::Page(p) => Ok(NodeRef::Page(p.branch(i)?.1)),
+            View::Raw(p, r) => match r.child(i) {
+                Some(c) => Ok(NodeRef::Node(c)),
+                None => Ok(NodeRef::Page(p.branch(i)?.1)),
+            },
             View::Node(n, _) => match &n.items {
                 Items::Branch(v) => {
                     Ok(v[i].child.map(NodeRef::Node).unwrap_or(NodeRef::Page(v[i].pgid)))
                 }
-                Items::Leaf(_) => unreachable!("child() on a leaf node"),
+                Items::Leaf(_) | Items::Raw(_) => unreachable!("child() on a leaf node"),
             },
         }
     }
     /// Binary search: `Ok(i)` when element `i` holds `key`, else `Err(lower bound)`.
     pub fn search(&self, key: &[u8]) -> Result<Result<usize, usize>, Corruption> {
         match self {
-            View::Page(p) => p.search(key),
+            View::Page(p) | View::Raw(p, _) => p.search(key),
             View::Node(n, map) => Ok(n.search(key, *map)),
         }
     }
     pub fn child_index(&self, key: &[u8]) -> Result<usize, Corruption> {
         match self {
-            View::Page(p) => p.child_index(key),
+            View::Page(p) | View::Raw(p, _) => p.child_index(key),
             View::Node(n, map) => Ok(n.child_index(key, *map)),
         }
     }
@@ -128,6 +134,8 @@ pub(crate) struct TxInner {
     pub branch_ids: Vec<Pgid>,
     /// Copies of inline bucket pages opened by a read transaction.
     pub inline_pages: Vec<Vec<u8>>,
+    /// Whether pages read for writing become raw nodes when they can (see `DbState`).
+    pub raw_nodes: bool,
 }
 
 /// Page `pgid` of `map` as a branch or leaf page: below the high water mark `limit`, inside the
@@ -160,7 +168,13 @@ impl TxInner {
                 Ok(View::Page(node_page(&self.map, self.page_size, self.meta.pgid, *pgid)?))
             }
             NodeRef::Inline(k) => Ok(View::Page(NodePage::parse(&self.inline_pages[*k], 0, true)?)),
-            NodeRef::Node(id) => Ok(View::Node(&self.nodes[*id], self.src())),
+            NodeRef::Node(id) => {
+                let n = &self.nodes[*id];
+                Ok(match &n.items {
+                    Items::Raw(r) => View::Raw(r.page(&self.arena, n.pgid), r),
+                    _ => View::Node(n, self.src()),
+                })
+            }
         }
     }
 
@@ -173,10 +187,52 @@ impl TxInner {
     /// Reads page `pgid` into a new materialized node.
     pub fn materialize(&mut self, pgid: Pgid) -> Result<NodeId, Corruption> {
         let p = node_page(&self.map, self.page_size, self.meta.pgid, pgid)?;
-        let base = Some(pgid as usize * self.page_size);
+        let base = Some(Stored::Mapped(pgid as usize * self.page_size));
         let node = Node::from_page_in(&p, base, &mut self.pool, &mut self.arena)?;
         self.nodes.push(node);
         Ok(self.nodes.len() - 1)
+    }
+
+    /// Reads page `pgid` into a new node, raw (a copy of the page, see `node::Raw`) when the
+    /// page is canonical and has no overflow pages, else materialized.
+    pub fn materialize_raw(&mut self, pgid: Pgid) -> Result<NodeId, Corruption> {
+        let p = node_page(&self.map, self.page_size, self.meta.pgid, pgid)?;
+        let size = match p.canonical_size() {
+            Some(size) if p.header.overflow == 0 && self.raw_nodes => size,
+            _ => return self.materialize(pgid),
+        };
+        let at = self.arena.len();
+        self.arena.extend_from_slice(&p.bytes()[..size]);
+        self.arena.resize(at + self.page_size, 0);
+        let raw = Raw {
+            at,
+            len: self.page_size,
+            leaf: p.is_leaf(),
+            count: p.count(),
+            children: Vec::new(),
+        };
+        self.nodes.push(Node::raw(pgid, raw, size));
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// Turns raw node `id` (see `node::Raw`) into a materialized one whose elements refer to
+    /// the copy's bytes; leaves any other node alone.
+    pub fn unraw(&mut self, id: NodeId) {
+        let Items::Raw(raw) = &mut self.nodes[id].items else { return };
+        let children = std::mem::take(&mut raw.children);
+        let (at, len) = (raw.at, raw.len);
+        let pgid = self.nodes[id].pgid;
+        let p = NodePage::parse(&self.arena[at..at + len], pgid, false)
+            .expect("a raw node's page was checked");
+        let mut node =
+            Node::from_page_in(&p, Some(Stored::Owned(at)), &mut self.pool, &mut Vec::new())
+                .expect("a raw node's page was checked");
+        if let Items::Branch(items) = &mut node.items {
+            for (i, c) in children {
+                items[i].child = Some(c);
+            }
+        }
+        self.nodes[id] = node;
     }
 
     /// Where this transaction's elements' bytes are.
@@ -330,6 +386,7 @@ impl Tx {
             arena,
             branch_ids: Vec::new(),
             inline_pages: Vec::new(),
+            raw_nodes: st.raw_nodes,
         };
         drop(st);
         let map = inner.map.clone();

@@ -28,10 +28,11 @@ fn random_tx(tx: &Tx, model: &mut Tree, rng: &mut sim::Rng) {
         let key = format!("k{:03}", rng.random_range(0..150u32)).into_bytes();
         match rng.random_range(0..10) {
             0..=5 => {
-                let len = if rng.random_range(0..8) == 0 {
-                    rng.random_range(2000..9000)
-                } else {
-                    rng.random_range(0..200)
+                let len = match mb.get(&key) {
+                    // Half the overwrites keep the size: pages kept as raw copies.
+                    Some(Entry::Val(old)) if rng.random_bool(0.5) => old.len(),
+                    _ if rng.random_range(0..8) == 0 => rng.random_range(2000..9000),
+                    _ => rng.random_range(0..200),
                 };
                 let v = vec![rng.random::<u8>(); len];
                 b.put(&key, &v).unwrap();
