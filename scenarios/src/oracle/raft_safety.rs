@@ -26,6 +26,9 @@ struct Cursor {
     led: Option<u64>,
 }
 
+/// How far past the highest index applied so far a new one may lie (see `RaftSafety::agree`).
+const MAX_INDEX_JUMP: u64 = 1 << 16;
+
 /// What the first node to apply an index applied there.
 #[derive(Clone, Copy, Debug)]
 struct AppliedAt {
@@ -119,8 +122,18 @@ impl RaftSafety {
 
     /// Records or checks what `node` applied at `index`.
     fn agree(&mut self, node: u32, index: u64, term: u64, origin: Option<Origin>) {
-        assert!(index > 0, "node {node} applied index 0");
-        let slot = usize::try_from(index - 1).expect("log index fits in memory");
+        // Indexes arrive nearly in order (the oracle looks after every step, and a member only
+        // applies what some member applied first), so a wild one is a bug to report, not a
+        // reason to grow the vector without bound.
+        let seen = self.applied.len() as u64;
+        if index == 0 || index > seen + MAX_INDEX_JUMP {
+            self.fail(format!(
+                "node {node} applied index {index}, out of line with the {seen} indexes applied \
+                 so far"
+            ));
+            return;
+        }
+        let slot = (index - 1) as usize;
         if self.applied.len() <= slot {
             self.applied.resize(slot + 1, None);
         }
@@ -138,5 +151,55 @@ impl RaftSafety {
             }
             Some(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(key: u64) -> Option<Origin> {
+        Some(Origin { member: 7, boot: 1, key })
+    }
+
+    #[test]
+    fn agreeing_members_pass_and_each_index_counts_once() {
+        let mut o = RaftSafety::new();
+        for node in [1, 2, 3] {
+            for index in 1..=5 {
+                o.agree(node, index, 2, origin(index));
+            }
+        }
+        // A member restored from a snapshot applies from past the others' start.
+        o.agree(4, 5, 2, origin(5));
+        o.agree(4, 6, 3, None);
+        assert_eq!(o.violation(), None);
+        assert_eq!(o.applied_entries(), 6);
+    }
+
+    #[test]
+    fn a_different_entry_at_an_applied_index_is_named() {
+        let mut o = RaftSafety::new();
+        o.agree(1, 1, 2, origin(1));
+        o.agree(2, 1, 3, origin(1));
+        let v = o.violation().expect("term differs");
+        assert!(v.contains("index 1 applied as term 2") && v.contains("on node 2"), "{v}");
+        let mut o = RaftSafety::new();
+        o.agree(1, 1, 2, origin(1));
+        o.agree(2, 1, 2, origin(9));
+        assert!(o.violation().is_some(), "same term, other proposal");
+    }
+
+    #[test]
+    fn an_index_out_of_line_is_reported_not_stored() {
+        let mut o = RaftSafety::new();
+        o.agree(1, 0, 1, None);
+        assert!(o.violation().expect("index 0").contains("applied index 0"));
+        let mut o = RaftSafety::new();
+        o.agree(1, 1, 1, None);
+        o.agree(1, 2 + MAX_INDEX_JUMP, 1, None);
+        let v = o.violation().expect("a wild index");
+        assert!(v.contains("out of line with the 1 indexes"), "{v}");
+        assert_eq!(o.applied_entries(), 1);
     }
 }
