@@ -66,6 +66,16 @@ fn open(disk: &Rc<SimDisk>) -> Db {
     Db::open_on(disk.clone(), "db", Options { page_size: 1024, ..Options::default() }).unwrap()
 }
 
+/// Crashes `disk`, reopens the database and asserts that it holds exactly `expected` and that
+/// `check` is clean.
+fn assert_crash_recovers_to(disk: &Rc<SimDisk>, expected: &Tree, what: &str) {
+    disk.crash();
+    let db = open(disk);
+    let tx = db.begin(false).unwrap();
+    assert_eq!(&dump_db(&tx), expected, "{what}");
+    assert!(tx.check().is_empty(), "{what}: {:?}", tx.check());
+}
+
 /// Runs `txs` random transactions with the given seed, crashing the disk at operation
 /// `crash_at` of the commit of transaction `target` (None: no crash); with `reopen`, the
 /// database is dropped and opened again just before the target transaction. Returns the disk,
@@ -205,13 +215,11 @@ fn a_commit_missing_a_page_is_rolled_back_and_its_meta_cleared() {
         f.write_at(root * 1024 + 600, &[0x5A; 8]).unwrap();
         f.sync().unwrap();
         drop(f);
-        disk.crash();
-        let db = open(&disk);
-        let tx = db.begin(false).unwrap();
-        assert_eq!(dump_db(&tx), before, "seed {seed}: the damaged commit is rolled back");
-        assert!(tx.check().is_empty(), "seed {seed}: {:?}", tx.check());
-        drop(tx);
-        drop(db);
+        assert_crash_recovers_to(
+            &disk,
+            &before,
+            &format!("seed {seed}: damaged commit rolled back"),
+        );
         let f = disk.open("db", OpenOptions::read()).unwrap();
         let mut meta = vec![1u8; 1024];
         f.read_exact_at(slot * 1024, &mut meta).unwrap();
@@ -251,12 +259,7 @@ fn after_meta_slot(disk: &Rc<SimDisk>) -> u64 {
 fn crash_after_commit_keeps_it() {
     for seed in 10..16u64 {
         let (disk, _, after, _) = run(seed, 3, None);
-        disk.crash();
-        let db =
-            Db::open_on(disk, "db", Options { page_size: 1024, ..Options::default() }).unwrap();
-        let tx = db.begin(false).unwrap();
-        assert_eq!(dump_db(&tx), after, "seed {seed}: a commit that returned Ok survives a crash");
-        assert!(tx.check().is_empty());
+        assert_crash_recovers_to(&disk, &after, &format!("seed {seed}: Ok commit survives"));
     }
 }
 
@@ -293,11 +296,7 @@ fn a_commit_whose_flush_failed_is_made_durable_before_anything_builds_on_it() {
         random_tx(&tx, &mut model, &mut rng);
         tx.commit().unwrap();
         drop(db);
-        disk.crash();
-        let db = open(&disk);
-        let tx = db.begin(false).unwrap();
-        assert_eq!(dump_db(&tx), model, "seed {seed}: the last commit that returned Ok is lost");
-        assert!(tx.check().is_empty(), "seed {seed}: {:?}", tx.check());
+        assert_crash_recovers_to(&disk, &model, &format!("seed {seed}: last Ok commit kept"));
     }
     assert!(built_on_failed >= 3, "only {built_on_failed} seeds built on a failed commit");
 }
