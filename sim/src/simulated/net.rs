@@ -103,21 +103,41 @@ pub struct Wake {
 #[derive(Debug)]
 enum ItemKind {
     Connected,
-    Accepted { local: Addr },
+    /// Boxed: accepts are rare, and a 24-byte address beside the frame's vector would make
+    /// every item 16 bytes larger.
+    Accepted {
+        local: Box<Addr>,
+    },
     Frame(Vec<u8>),
     Closed(CloseReason),
     DialFailed(DialError),
 }
 
+/// One queued item: 32 bytes, so that queueing and delivering a frame moves two 16-byte words.
 #[derive(Debug)]
 struct Item {
-    seq: u64,
+    /// The item's sequence number on its end in the low 63 bits; in the top bit ([`DUE`]),
+    /// whether its wake came but it could not be delivered yet (clogged, or not at the front).
+    tag: u64,
     kind: ItemKind,
-    /// Its wake came but it could not be delivered yet (clogged, or not at the front).
-    due: bool,
 }
 
+/// The "due" bit of [`Item::tag`]. Sequence numbers count items of one end and stay far below.
+const DUE: u64 = 1 << 63;
+
 impl Item {
+    fn seq(&self) -> u64 {
+        self.tag & !DUE
+    }
+
+    fn due(&self) -> bool {
+        self.tag & DUE != 0
+    }
+
+    fn set_due(&mut self, due: bool) {
+        self.tag = self.seq() | if due { DUE } else { 0 };
+    }
+
     /// Resets and dial failures are not held by clogging.
     fn holdable(&self) -> bool {
         !matches!(self.kind, ItemKind::Closed(CloseReason::Reset) | ItemKind::DialFailed(_))
@@ -150,6 +170,18 @@ struct EndTable {
     nodes: Vec<Vec<(ConnId, End)>>,
 }
 
+/// Where `conn` sits in one node's ends (sorted by connection id). A node has a handful of
+/// connections, so a short list is scanned (fewer instructions than a binary search, whose
+/// generic loop costs more than it saves below a dozen entries); a long one is bisected.
+#[inline]
+fn position(ends: &[(ConnId, End)], conn: ConnId) -> Option<usize> {
+    if ends.len() <= 8 {
+        ends.iter().position(|(c, _)| *c == conn)
+    } else {
+        ends.binary_search_by_key(&conn, |(c, _)| *c).ok()
+    }
+}
+
 /// Node ids index [`EndTable`] directly; they are small in every world we build.
 const MAX_NODE_ID: u32 = 1 << 16;
 
@@ -160,19 +192,19 @@ impl EndTable {
 
     fn get(&self, key: &(NodeId, ConnId)) -> Option<&End> {
         let ends = self.of(key.0);
-        let i = ends.binary_search_by_key(&key.1, |(c, _)| *c).ok()?;
+        let i = position(ends, key.1)?;
         Some(&ends[i].1)
     }
 
     fn get_mut(&mut self, key: &(NodeId, ConnId)) -> Option<&mut End> {
         let ends = self.nodes.get_mut(key.0 .0 as usize)?;
-        let i = ends.binary_search_by_key(&key.1, |(c, _)| *c).ok()?;
+        let i = position(ends, key.1)?;
         Some(&mut ends[i].1)
     }
 
     fn remove(&mut self, key: &(NodeId, ConnId)) -> Option<End> {
         let ends = self.nodes.get_mut(key.0 .0 as usize)?;
-        let i = ends.binary_search_by_key(&key.1, |(c, _)| *c).ok()?;
+        let i = position(ends, key.1)?;
         Some(ends.remove(i).1)
     }
 
@@ -362,9 +394,9 @@ impl SimNet {
         for ((node, conn), end) in self.ends.iter_mut() {
             let between = (node == a && end.remote == b) || (node == b && end.remote == a);
             if let (true, Some(front)) = (between, end.queue.front_mut()) {
-                if front.due {
-                    front.due = false;
-                    self.wakes.push(Wake { at: now, node, conn, seq: front.seq });
+                if front.due() {
+                    front.set_due(false);
+                    self.wakes.push(Wake { at: now, node, conn, seq: front.seq() });
                 }
             }
         }
@@ -397,19 +429,19 @@ impl SimNet {
         let end = self.ends.get_mut(&key)?;
         let clogged = !self.clogged.is_empty() && self.clogged.contains(&(end.remote, wake.node));
         let pos = match end.queue.front() {
-            Some(front) if front.seq == wake.seq => 0,
-            _ => end.queue.iter().position(|i| i.seq == wake.seq)?,
+            Some(front) if front.tag & !DUE == wake.seq => 0,
+            _ => end.queue.iter().position(|i| i.seq() == wake.seq)?,
         };
         let item = &mut end.queue[pos];
         if pos != 0 || (clogged && item.holdable()) {
-            item.due = true;
+            item.set_due(true);
             return None;
         }
         let item = end.queue.pop_front().expect("front exists");
         if let Some(next) = end.queue.front_mut() {
-            if next.due {
-                next.due = false;
-                let seq = next.seq;
+            if next.due() {
+                next.set_due(false);
+                let seq = next.seq();
                 self.wakes.push(Wake { at: self.now, node: wake.node, conn: wake.conn, seq });
             }
         }
@@ -421,7 +453,7 @@ impl SimNet {
             }
             ItemKind::Accepted { local } => {
                 end.announced = true;
-                NetEvent::Accepted { conn, local }
+                NetEvent::Accepted { conn, local: *local }
             }
             ItemKind::Frame(data) => {
                 self.stats.frames_delivered += 1;
@@ -488,7 +520,8 @@ impl SimNet {
         end.last_at = at;
         let seq = end.next_seq;
         end.next_seq += 1;
-        end.queue.push_back(Item { seq, kind, due: false });
+        assert!(seq < DUE, "SimNet: end ({node}, {conn:?}) queued {seq} items");
+        end.queue.push_back(Item { tag: seq, kind });
         self.wakes.push(Wake { at, node, conn, seq });
     }
 
@@ -544,7 +577,7 @@ impl SimNet {
         self.ends.get_mut(&(node, conn)).expect("just made").peer = Some((target, remote));
         self.ends.get_mut(&(target, remote)).expect("just made").peer = Some((node, conn));
         let there = self.arrival(node, target, now);
-        self.push(target, remote, there, ItemKind::Accepted { local: addr.clone() });
+        self.push(target, remote, there, ItemKind::Accepted { local: Box::new(addr.clone()) });
         let back = self.arrival(target, node, there);
         self.push(node, conn, back, ItemKind::Connected);
         self.stats.connections += 1;
@@ -713,5 +746,58 @@ impl Net for Endpoint<'_> {
             return;
         }
         self.net.close_from(self.node, conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hot path's layout: an item is two 16-byte words and an event's payload starts on a
+    /// word (see [`Item`] and [`NetEvent`]); a field added carelessly brings the stalls back.
+    #[test]
+    fn items_and_events_keep_their_word_layout() {
+        assert_eq!(std::mem::size_of::<Item>(), 32, "Item grew past two 16-byte words");
+        assert_eq!(std::mem::size_of::<ItemKind>(), 24, "ItemKind lost its niche tag");
+        assert_eq!(std::mem::align_of::<NetEvent>(), 8);
+        assert_eq!(std::mem::size_of::<NetEvent>(), 40, "NetEvent: a word of tag, 32 of payload");
+    }
+
+    #[test]
+    fn the_due_bit_leaves_the_sequence_number_alone() {
+        let mut item = Item { tag: 41, kind: ItemKind::Connected };
+        assert!(!item.due());
+        item.set_due(true);
+        assert!(item.due());
+        assert_eq!(item.seq(), 41);
+        item.set_due(false);
+        assert_eq!((item.due(), item.seq(), item.tag), (false, 41, 41));
+    }
+
+    #[test]
+    fn ends_are_found_by_scan_and_by_bisection() {
+        for n in [0u64, 1, 3, 8, 9, 40] {
+            let mut table = EndTable::default();
+            let node = NodeId(2);
+            for c in 0..n {
+                let end = End {
+                    remote: NodeId(0),
+                    peer: None,
+                    dialer: true,
+                    announced: false,
+                    dialed_at: Instant::ZERO,
+                    queue: VecDeque::new(),
+                    next_seq: c,
+                    last_at: Instant::ZERO,
+                };
+                table.insert((node, ConnId(3 * c + 1)), end);
+            }
+            for c in 0..n {
+                let got = table.get(&(node, ConnId(3 * c + 1))).map(|e| e.next_seq);
+                assert_eq!(got, Some(c), "{n} ends: conn {}", 3 * c + 1);
+                assert!(table.get(&(node, ConnId(3 * c + 2))).is_none(), "{n} ends: a gap");
+            }
+            assert!(table.get(&(NodeId(9), ConnId(1))).is_none());
+        }
     }
 }
