@@ -2,7 +2,7 @@
 //! grows), locks, directory operations and path escapes.
 
 use sim::io::{Disk, DiskError, OpenOptions};
-use sim::real::disk::RealDisk;
+use sim::real::disk::{RealDisk, WRITEBACK_CHUNK};
 
 fn disk() -> (tempfile::TempDir, std::rc::Rc<RealDisk>) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -128,4 +128,44 @@ fn data_survives_reopening_the_disk() {
     assert_eq!(disk.list("").unwrap(), vec!["member"]);
     let f = disk.open("member", OpenOptions::read()).unwrap();
     assert_eq!(&f.map().unwrap()[..], b"persisted");
+}
+
+#[test]
+fn early_writeback_starts_every_chunk_and_leaves_the_data_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = RealDisk::with_writeback(tmp.path(), Some(8192)).unwrap();
+    let f = disk.open("data", OpenOptions::create_new()).unwrap();
+    for i in 0..10u8 {
+        f.write_at(u64::from(i) * 4096, &[i; 4096]).unwrap();
+    }
+    assert_eq!(disk.writeback_kicks(), 5, "one start per 8 KiB written");
+    f.write_at(40_960, &[10; 4096]).unwrap();
+    f.sync().unwrap();
+    f.write_at(45_056, &[11; 4096]).unwrap();
+    assert_eq!(disk.writeback_kicks(), 5, "sync covers what was pending");
+    f.sync().unwrap();
+    let mut buf = vec![0u8; 12 * 4096];
+    assert_eq!(f.read_at(0, &mut buf).unwrap(), buf.len());
+    for (i, page) in buf.chunks(4096).enumerate() {
+        assert!(page.iter().all(|&b| usize::from(b) == i), "page {i} reads back");
+    }
+    assert_eq!(f.map().unwrap()[..], buf[..]);
+}
+
+#[test]
+fn early_writeback_can_be_off_and_a_zero_chunk_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let off = RealDisk::with_writeback(tmp.path().join("off"), None).unwrap();
+    let f = off.open("data", OpenOptions::create_new()).unwrap();
+    f.write_at(0, &vec![1u8; 1 << 20]).unwrap();
+    f.sync().unwrap();
+    assert_eq!(off.writeback_kicks(), 0);
+    let zero = RealDisk::with_writeback(tmp.path().join("zero"), Some(0));
+    assert!(matches!(zero, Err(DiskError::Invalid { .. })), "got {zero:?}");
+    let default = RealDisk::new(tmp.path().join("default")).unwrap();
+    let f = default.open("data", OpenOptions::create_new()).unwrap();
+    f.write_at(0, &vec![1u8; 16 * 1024]).unwrap();
+    assert_eq!(default.writeback_kicks(), 0, "below the default chunk");
+    f.write_at(16 * 1024, &vec![1u8; 16 * 1024]).unwrap();
+    assert_eq!(default.writeback_kicks(), 1, "the default chunk is {WRITEBACK_CHUNK} bytes");
 }
