@@ -608,14 +608,25 @@ impl<'tx> Bucket<'tx> {
         i.live(self.id)?;
         let mut s = BucketStats { bucket_n: 1, ..BucketStats::default() };
         let root = i.root_ref(self.id);
-        stats_tree(&mut i, root, 1, &mut s)?;
+        stats_tree(&mut i, root, 1, 1, &mut s)?;
         Ok(s)
     }
 }
 
-/// Accumulates statistics of the tree at `r` (at `depth`) into `s`.
-fn stats_tree(i: &mut TxInner, r: NodeRef, depth: usize, s: &mut BucketStats) -> Result<()> {
-    if depth > MAX_DEPTH {
+/// Accumulates statistics of the tree at `r` (at `depth` within its bucket) into `s`.
+///
+/// `level` counts every step down from the bucket `stats` was called on, nested buckets
+/// included, and bounds the recursion: `depth` starts again at 1 in a nested bucket, so it
+/// alone would let a corrupt file whose nested bucket is rooted at an ancestor page recurse
+/// until the stack overflows.
+fn stats_tree(
+    i: &mut TxInner,
+    r: NodeRef,
+    depth: usize,
+    level: usize,
+    s: &mut BucketStats,
+) -> Result<()> {
+    if depth > MAX_DEPTH || level > MAX_DEPTH {
         return Err(Corruption::page(0, PageProblem::TooDeep).into());
     }
     s.depth = s.depth.max(depth);
@@ -662,10 +673,10 @@ fn stats_tree(i: &mut TxInner, r: NodeRef, depth: usize, s: &mut BucketStats) ->
             None => r,
         };
         if !bucket {
-            stats_tree(i, r, depth + 1, s)?;
+            stats_tree(i, r, depth + 1, level + 1, s)?;
         } else {
             let mut sub = BucketStats::default();
-            stats_tree(i, r, 1, &mut sub)?;
+            stats_tree(i, r, 1, level + 1, &mut sub)?;
             s.key_n += sub.key_n;
             s.branch_page_n += sub.branch_page_n;
             s.leaf_page_n += sub.leaf_page_n;
