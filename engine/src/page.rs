@@ -313,10 +313,11 @@ impl<'a> NodePage<'a> {
 
     /// Touches every cache line the search may read: the element table, then the keys (and
     /// values) up to the end of the last element's data, at most [`WARM_DATA_MAX`] bytes of
-    /// them (a page with an overflowing value would otherwise be read to its end). Independent loads whose cache misses
-    /// overlap, instead of one miss after another as the binary search probes elements and
-    /// then their keys. Reads stay inside the page; a corrupt last element only shortens or
-    /// lengthens what is touched (the search checks every element it reads).
+    /// them (a page with an overflowing value would otherwise be read to its end). The loads
+    /// are independent, so their cache misses overlap instead of coming one after another as
+    /// the binary search probes elements and then their keys. Reads stay inside the page; a
+    /// corrupt last element only changes how much is touched (the search checks every element
+    /// it reads).
     fn warm(&self, leaf: bool) {
         let count = self.count();
         let table_end = (PAGE_HEADER_SIZE + count * ELEMENT_SIZE).min(self.bytes.len());
