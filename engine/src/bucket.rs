@@ -616,9 +616,9 @@ impl<'tx> Bucket<'tx> {
 /// Accumulates statistics of the tree at `r` (at `depth` within its bucket) into `s`.
 ///
 /// `level` counts every step down from the bucket `stats` was called on, nested buckets
-/// included, and bounds the recursion: `depth` starts again at 1 in a nested bucket, so it
-/// alone would let a corrupt file whose nested bucket is rooted at an ancestor page recurse
-/// until the stack overflows.
+/// included (so `level >= depth`), and bounds the recursion: `depth` starts again at 1 in a
+/// nested bucket, so bounding it alone let a corrupt file whose nested bucket is rooted at an
+/// ancestor page recurse until the stack overflowed.
 fn stats_tree(
     i: &mut TxInner,
     r: NodeRef,
@@ -626,7 +626,7 @@ fn stats_tree(
     level: usize,
     s: &mut BucketStats,
 ) -> Result<()> {
-    if depth > MAX_DEPTH || level > MAX_DEPTH {
+    if level > MAX_DEPTH {
         return Err(Corruption::page(0, PageProblem::TooDeep).into());
     }
     s.depth = s.depth.max(depth);

@@ -429,7 +429,7 @@ impl SimNet {
         let end = self.ends.get_mut(&key)?;
         let clogged = !self.clogged.is_empty() && self.clogged.contains(&(end.remote, wake.node));
         let pos = match end.queue.front() {
-            Some(front) if front.tag & !DUE == wake.seq => 0,
+            Some(front) if front.seq() == wake.seq => 0,
             _ => end.queue.iter().position(|i| i.seq() == wake.seq)?,
         };
         let item = &mut end.queue[pos];
