@@ -48,6 +48,7 @@ pub mod mvcc;
 pub mod node;
 pub mod options;
 pub mod page;
+pub mod planted;
 pub mod record;
 pub mod tx;
 

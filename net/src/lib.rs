@@ -14,6 +14,7 @@ pub mod frame;
 pub mod ids;
 pub mod member;
 pub mod peer;
+pub mod planted;
 pub mod refusal;
 pub mod transport;
 

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod core;
+pub mod planted;
 pub mod server;
 pub mod snap;
 pub mod wal;

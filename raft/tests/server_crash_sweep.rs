@@ -19,8 +19,8 @@
 //! follower sweep also checks that some puts were acknowledged only after the follower died,
 //! so it cannot silently go blind to in-flight frames.
 //!
-//! The sweep is checked against the bug it exists to catch: with the server's test-only
-//! `unsafe_ack_before_sync` (members send their append acknowledgements before the WAL save),
+//! The sweep is checked against the bug it exists to catch: with the planted bug
+//! `raft::planted::ACK_BEFORE_WAL_SYNC` switched on (members send their append acknowledgements before the WAL save),
 //! the follower sweep must lose acknowledged puts at some crash point
 //! (`the_follower_sweep_catches_acks_sent_before_the_wal_sync`). Before SimNet delivered a
 //! crashed node's in-flight frames, the previous version of this sweep passed with that bug.
@@ -54,7 +54,9 @@ struct Outcome {
 /// One run: crash `first` (the follower, or the leader) at its `k`-th disk operation from the
 /// start of the load, then the other one, restart `first` with the third member, check.
 fn run(seed: u64, k: u64, crash_follower_first: bool, ack_before_sync: bool) -> Outcome {
-    let mut c = TestCluster::new(seed, move |cfg| cfg.unsafe_ack_before_sync = ack_before_sync);
+    let bug = ack_before_sync.then_some(&raft::planted::ACK_BEFORE_WAL_SYNC);
+    let _bug = sim::planted::Activation::new(bug);
+    let mut c = TestCluster::new(seed, |_| {});
     let l = c.await_stable_leader(ms(10_000));
     let mut others = c.nodes().into_iter().filter(|n| *n != l);
     let (f, third) = (others.next().unwrap(), others.next().unwrap());

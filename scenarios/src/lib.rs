@@ -4,6 +4,7 @@
 //! Dependency rule: the only crate that knows all the others.
 #![forbid(unsafe_code)]
 
+pub mod bugs;
 pub mod check;
 pub mod cli;
 pub mod client;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod prop;
 pub mod runner;
 pub mod scenario;
+pub mod sensitivity;
 pub mod shrink;
 pub mod sm;
 pub mod sweep;

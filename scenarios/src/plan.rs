@@ -113,14 +113,7 @@ pub struct ClientOp {
     pub op: WorkOp,
 }
 
-/// A deliberately wrong server behaviour, for testing that the oracles catch it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Bug {
-    /// Members acknowledge appended entries before their WAL save (etcd's rule broken): a
-    /// power loss can then lose entries a quorum acknowledged.
-    AckBeforeWalSync,
-}
+pub use crate::bugs::Bug;
 
 /// Cluster settings a plan pins down.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,21 +10,64 @@ use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
-use crate::plan::Bug;
+use crate::plan::{Bug, Plan};
 use crate::runner::{run, RunOptions, Verdict};
 use crate::scenario::Scenario;
+
+/// Everything that names a run drawn from a seed: replaying the same spec on the same binary
+/// gives the same trace hash. Every `reproduce:` and `shrink:` line is printed from one.
+#[derive(Clone, Copy, Debug)]
+pub struct RunSpec {
+    pub scenario: &'static Scenario,
+    pub seed: u64,
+    pub nodes: u32,
+    pub bug: Option<Bug>,
+}
+
+impl RunSpec {
+    /// The plan this spec draws.
+    pub fn plan(&self) -> Plan {
+        let mut plan = self.scenario.plan(self.seed, self.nodes);
+        plan.knobs.bug = self.bug;
+        plan
+    }
+
+    /// The command-line arguments that select this run: `SCENARIO --seed N [--nodes N]
+    /// [--bug B]`.
+    pub fn args(&self) -> String {
+        spec_args(self.scenario.name, self.seed, self.nodes, self.bug)
+    }
+}
+
+/// `SCENARIO --seed N`, then every option that changes the run and is not the default.
+pub fn spec_args(scenario: &str, seed: u64, nodes: u32, bug: Option<Bug>) -> String {
+    let mut s = format!("{scenario} --seed {seed}");
+    if nodes != 3 {
+        s.push_str(&format!(" --nodes {nodes}"));
+    }
+    if let Some(b) = bug {
+        s.push_str(&format!(" --bug {}", b.name()));
+    }
+    s
+}
 
 /// One run of a sweep.
 #[derive(Clone, Debug, Serialize)]
 pub struct SweepRun {
     pub scenario: String,
     pub seed: u64,
+    pub nodes: u32,
+    /// The planted bug the run had switched on, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bug: Option<Bug>,
     pub result: &'static str,
     pub property: Option<String>,
     pub detail: Option<String>,
     pub trace_hash: String,
     pub sim_secs: f64,
     pub events: u64,
+    /// Wall-clock seconds the run took (set by whoever ran it; 0 when not measured).
+    pub wall_secs: f64,
 }
 
 impl SweepRun {
@@ -32,18 +75,20 @@ impl SweepRun {
         self.result == "ok"
     }
 
-    /// The command that replays this run.
-    pub fn reproduce(&self, nodes: u32) -> String {
-        let n = if nodes == 3 { String::new() } else { format!(" --nodes {nodes}") };
-        format!("dst run {} --seed {}{n}", self.scenario, self.seed)
+    /// The command that replays this run exactly.
+    pub fn reproduce(&self) -> String {
+        format!("dst run {}", spec_args(&self.scenario, self.seed, self.nodes, self.bug))
     }
 }
 
 /// Runs `scenario` with `seed` on `nodes` nodes (with a deliberate `bug`, to test the testers).
-pub fn run_seed(scenario: &Scenario, seed: u64, nodes: u32, bug: Option<Bug>) -> SweepRun {
-    let mut plan = scenario.plan(seed, nodes);
-    plan.knobs.bug = bug;
-    let r = run(&plan, &RunOptions::default());
+pub fn run_seed(scenario: &'static Scenario, seed: u64, nodes: u32, bug: Option<Bug>) -> SweepRun {
+    run_spec(&RunSpec { scenario, seed, nodes, bug })
+}
+
+/// Runs one spec.
+pub fn run_spec(spec: &RunSpec) -> SweepRun {
+    let r = run(&spec.plan(), &RunOptions::default());
     let (result, property, detail) = match &r.verdict {
         Verdict::Ok => ("ok", None, None),
         Verdict::Fail { property, detail } => {
@@ -51,14 +96,17 @@ pub fn run_seed(scenario: &Scenario, seed: u64, nodes: u32, bug: Option<Bug>) ->
         }
     };
     SweepRun {
-        scenario: scenario.name.to_string(),
-        seed,
+        scenario: spec.scenario.name.to_string(),
+        seed: spec.seed,
+        nodes: spec.nodes,
+        bug: spec.bug,
         result,
         property,
         detail,
         trace_hash: format!("0x{:016x}", r.trace_hash),
         sim_secs: r.sim_time.as_secs_f64(),
         events: r.events,
+        wall_secs: 0.0,
     }
 }
 

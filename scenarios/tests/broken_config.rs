@@ -12,7 +12,7 @@ fn a_broken_server_is_caught_and_shrunk() {
     let scenario = find("crash-anywhere").unwrap();
     let failing = (1..=40u64).find_map(|seed| {
         let mut plan = scenario.plan(seed, 3);
-        plan.knobs.bug = Some(Bug::AckBeforeWalSync);
+        plan.knobs.bug = Some(Bug(&raft::planted::ACK_BEFORE_WAL_SYNC));
         let r = run(&plan, &RunOptions::default());
         (!r.ok()).then_some((plan, r.verdict))
     });

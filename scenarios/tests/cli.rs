@@ -39,12 +39,15 @@ impl World for FakeWorld {
                 SweepRun {
                     scenario: "fake".into(),
                     seed: i as u64,
+                    nodes: 3,
+                    bug: None,
                     result: "ok",
                     property: None,
                     detail: None,
                     trace_hash: "0x0".into(),
                     sim_secs: 1.0,
                     events: 1,
+                    wall_secs: 0.0,
                 }
             })
             .collect()

@@ -19,7 +19,7 @@ fn failures(runs: impl IntoIterator<Item = SweepRun>) -> Vec<String> {
         .map(|r| {
             format!(
                 "{}: {} ({})",
-                r.reproduce(3),
+                r.reproduce(),
                 r.property.unwrap_or_default(),
                 r.detail.unwrap_or_default()
             )
@@ -43,7 +43,7 @@ fn seeds_that_found_bugs_pass() {
     });
     let failed: Vec<String> = runs
         .filter(|(r, _)| !r.ok())
-        .map(|(r, nodes)| format!("{}: {:?} ({:?})", r.reproduce(nodes), r.property, r.detail))
+        .map(|(r, _)| format!("{}: {:?} ({:?})", r.reproduce(), r.property, r.detail))
         .collect();
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

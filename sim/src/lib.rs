@@ -20,6 +20,7 @@ pub mod buggify;
 pub mod env;
 pub mod fault;
 pub mod io;
+pub mod planted;
 pub mod real;
 pub mod seed;
 pub mod simulated;

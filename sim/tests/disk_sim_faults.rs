@@ -348,3 +348,45 @@ fn close_all_closes_handles_without_losing_anything() {
     assert_eq!(read_all(g.as_ref()), b"unsynced", "nothing lost");
     assert!(d.has_unsynced(), "unsynced data stays unsynced");
 }
+
+/// The durable view (for oracles) is exactly the worst case of a power loss: only synced data
+/// under `sync_dir`-ed names; it moves only when a sync, `sync_dir` or crash can change it.
+#[test]
+fn the_durable_view_shows_only_what_a_power_loss_must_keep() {
+    let d = disk(21);
+    d.create_dir_all("wal").unwrap();
+    d.sync_dir("").unwrap();
+    let f = d.open("wal/a", OpenOptions::create()).unwrap();
+    f.write_at(0, b"synced").unwrap();
+    f.sync().unwrap();
+    assert!(d.durable_files("wal").is_empty(), "the create is not durable before sync_dir");
+    let g0 = d.durable_generation();
+    d.sync_dir("wal").unwrap();
+    assert!(d.durable_generation() > g0);
+    let files = d.durable_files("wal");
+    assert_eq!(files.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec!["a"]);
+    let ino = files[0].1;
+    f.write_at(6, b"-unsynced").unwrap();
+    let g1 = d.durable_generation();
+    let mut bytes = Vec::new();
+    d.read_durable(ino, 0, &mut bytes);
+    assert_eq!(bytes, b"synced", "unsynced writes are not durable");
+    assert_eq!(d.durable_generation(), g1, "a write does not move the durable view");
+    assert_eq!(d.durable_len(ino), Some(6));
+    bytes.clear();
+    d.read_durable(ino, 2, &mut bytes);
+    assert_eq!(bytes, b"nced", "reads from an offset");
+    d.rename("wal/a", "wal/b").unwrap();
+    assert_eq!(d.durable_files("wal")[0].0, "a", "an unsynced rename is not durable");
+    f.sync().unwrap();
+    assert!(d.durable_generation() > g1);
+    bytes.clear();
+    d.read_durable(ino, 0, &mut bytes);
+    assert_eq!(bytes, b"synced-unsynced");
+    d.crash();
+    // After a crash the visible state is one the durable view allowed, and the view is exact.
+    let names: Vec<String> = d.durable_files("wal").into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, d.list("wal").unwrap());
+    assert_eq!(d.durable_files("missing"), vec![]);
+    assert_eq!(d.durable_len(999), None);
+}

@@ -40,9 +40,6 @@ pub struct NodeConfig {
     pub wal: WalConfig,
     /// Metrics go to the trace every this many ticks (0: only on leader changes).
     pub metrics_every_ticks: u64,
-    /// A deliberate bug for testing the testers: acknowledge appends (send the messages that
-    /// must wait for persistence) before the WAL save. Never set it outside such tests.
-    pub unsafe_ack_before_sync: bool,
 }
 
 impl NodeConfig {
@@ -62,7 +59,6 @@ impl NodeConfig {
             keep_files: 5,
             wal: WalConfig { segment_size: 1 << 20 },
             metrics_every_ticks: 10,
-            unsafe_ack_before_sync: false,
         }
     }
 }

@@ -22,7 +22,7 @@
 use net::frame::{MessageKind, Payload};
 use net::ids::MemberId;
 use net::transport::Outgoing;
-use sim::{Env, Halt};
+use sim::{planted, Env, Halt};
 
 use crate::core::{Codec, Message, MessageType, Ready, StateRole, NONE};
 
@@ -99,7 +99,7 @@ impl<S: StateMachine> Running<S> {
         if is_leader {
             self.send(env, std::mem::take(&mut messages));
         }
-        let (early, persisted_messages) = if self.cfg.unsafe_ack_before_sync {
+        let (early, persisted_messages) = if planted::active(&crate::planted::ACK_BEFORE_WAL_SYNC) {
             (persisted_messages, Vec::new())
         } else {
             (Vec::new(), persisted_messages)

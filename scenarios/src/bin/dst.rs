@@ -58,7 +58,10 @@ impl World for RealWorld {
                 scope.spawn(move || loop {
                     let next = queue.lock().expect("queue lock").pop_front();
                     let Some((i, job)) = next else { return };
-                    if tx.send((i, job())).is_err() {
+                    let t = Instant::now();
+                    let mut run = job();
+                    run.wall_secs = t.elapsed().as_secs_f64();
+                    if tx.send((i, run)).is_err() {
                         return;
                     }
                 });
@@ -101,8 +104,10 @@ fn main() -> ExitCode {
     let code = cli::run(
         std::env::args_os(),
         &mut world,
-        &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        // Unlocked handles: each write takes the lock, so an `eprintln!` from a sweep worker
+        // thread cannot block behind the command's own output for the whole command.
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
     );
     let _ = std::io::stdout().flush();
     ExitCode::from(u8::try_from(code).unwrap_or(2))

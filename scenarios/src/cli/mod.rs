@@ -1,12 +1,13 @@
 //! The `dst` command line, as a library so it can be tested without a process.
 //!
-//! Subcommands: `list`, `run`, `sweep`, `shrink`, `check-history`, `db`. A bare `dst` runs the
+//! Subcommands: `list`, `run`, `sweep`, `bugs`, `sensitivity`, `shrink`, `check-history`, `db`. A bare `dst` runs the
 //! default sweep: every scenario over [`DEFAULT_SEEDS`] seeds.
 //!
 //! Exit codes: 0 all good, 1 a property failed, 2 usage or input error, 3 undecided (the
 //! history check's budget ran out).
 
 mod run_cmd;
+mod sensitivity_cmd;
 mod shrink_cmd;
 mod sweep_cmd;
 
@@ -52,6 +53,12 @@ pub enum Command {
     /// Run scenarios over a range of seeds; prints a summary and a `reproduce:` line per
     /// failure. Exit 0 when every run passes, 1 otherwise.
     Sweep(sweep_cmd::SweepArgs),
+    /// List the planted bugs: name, layer, what the mistake is.
+    Bugs,
+    /// Sweep once per planted bug, stopping at its first failing seed; prints whether each is
+    /// caught, where first, after how many seeds and by which property. Exit 1 when a bug is
+    /// missed (with --ratchet: when a bug listed in the ratchet file is missed).
+    Sensitivity(sensitivity_cmd::SensitivityArgs),
     /// Shrink a failing run to a minimal plan that still fails the same property; writes the
     /// plan file and prints its replay command.
     Shrink(shrink_cmd::ShrinkArgs),
@@ -160,6 +167,8 @@ where
         Some(Command::List) => list(out),
         Some(Command::Run(args)) => run_cmd::run(&args, world, out),
         Some(Command::Sweep(args)) => sweep_cmd::sweep(&args, world, out),
+        Some(Command::Bugs) => sensitivity_cmd::list_bugs(out),
+        Some(Command::Sensitivity(args)) => sensitivity_cmd::sensitivity(&args, world, out),
         Some(Command::Shrink(args)) => shrink_cmd::shrink(&args, world, out),
         Some(Command::Db { cmd }) => {
             return crate::db_tool::run_db(&cmd, &mut |p| world.read_file(p), out, err)

@@ -20,7 +20,7 @@ pub struct PlanSource {
     #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
     pub seed: Option<u64>,
     /// Run with a deliberate server bug (to check that the oracles catch it).
-    #[arg(long, value_enum, value_name = "BUG")]
+    #[arg(long, value_name = "BUG")]
     pub bug: Option<crate::plan::Bug>,
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
@@ -146,9 +146,9 @@ pub fn print_report(
     if let Verdict::Fail { property, detail } = &r.verdict {
         writeln!(out, "failure: {property}: {detail}")?;
         if !from_file {
-            let n = if p.nodes == 3 { String::new() } else { format!(" --nodes {}", p.nodes) };
-            writeln!(out, "reproduce: dst run {} --seed {}{n}", p.scenario, p.seed)?;
-            writeln!(out, "shrink: dst shrink {} --seed {}{n}", p.scenario, p.seed)?;
+            let args = crate::sweep::spec_args(&p.scenario, p.seed, p.nodes, p.knobs.bug);
+            writeln!(out, "reproduce: dst run {args}")?;
+            writeln!(out, "shrink: dst shrink {args}")?;
         }
     }
     writeln!(out, "seed: {}", p.seed)?;

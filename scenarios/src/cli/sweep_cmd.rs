@@ -22,7 +22,7 @@ pub struct SweepArgs {
     #[arg(long, default_value = "1..=20")]
     pub seeds: Seeds,
     /// Run with a deliberate server bug (to check that the oracles catch it).
-    #[arg(long, value_enum, value_name = "BUG")]
+    #[arg(long, value_name = "BUG")]
     pub bug: Option<crate::plan::Bug>,
     /// Cluster size.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
@@ -83,7 +83,7 @@ fn execute(
     bar.finish();
     let wall = world.wall_secs() - start;
     let io = |e: std::io::Error| format!("cannot write output: {e}");
-    print_summary(&runs, nodes, wall, out).map_err(io)?;
+    print_summary(&runs, wall, out).map_err(io)?;
     if let Some(path) = json {
         let doc = serde_json::json!({ "runs": runs, "summary": summarize(&runs) });
         let text = serde_json::to_string_pretty(&doc).expect("sweep reports serialise");
@@ -94,12 +94,7 @@ fn execute(
     Ok(if runs.iter().all(SweepRun::ok) { EXIT_OK } else { EXIT_FAILED })
 }
 
-fn print_summary(
-    runs: &[SweepRun],
-    nodes: u32,
-    wall: f64,
-    out: &mut dyn Write,
-) -> std::io::Result<()> {
+fn print_summary(runs: &[SweepRun], wall: f64, out: &mut dyn Write) -> std::io::Result<()> {
     let sums = summarize(runs);
     let w = sums.iter().map(|s| s.scenario.len()).max().unwrap_or(8).max(8);
     writeln!(
@@ -132,7 +127,7 @@ fn print_summary(
             r.property.as_deref().unwrap_or("?"),
             r.detail.as_deref().unwrap_or("")
         )?;
-        writeln!(out, "reproduce: {}", r.reproduce(nodes))?;
+        writeln!(out, "reproduce: {}", r.reproduce())?;
     }
     Ok(())
 }

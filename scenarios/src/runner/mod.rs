@@ -132,6 +132,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
 
 /// Runs `plan` on a cluster of `S` state machines, catching panics of the code under test.
 pub fn run_with<S: Observable>(plan: &Plan, opts: &RunOptions) -> RunReport {
+    let _bug = sim::planted::Activation::new(plan.knobs.bug.map(|b| b.0));
     let caught = panic::catch_unwind(AssertUnwindSafe(|| Run::<S>::new(plan, opts).execute()));
     caught.unwrap_or_else(|payload| {
         let detail = payload

@@ -96,6 +96,7 @@ impl File for SimFile {
             });
         }
         st.image(self.ino).sync();
+        st.durable_generation += 1;
         Ok(())
     }
 

@@ -91,6 +91,11 @@ impl Image {
         self.visible.len() as u64
     }
 
+    /// The bytes a crash falls back to (no latent corruption: that is a read fault).
+    pub(crate) fn durable(&self) -> &[u8] {
+        &self.durable
+    }
+
     /// Copies visible bytes (with latent corruption) at `offset` into `buf`; returns the count.
     pub(crate) fn read(&self, offset: u64, buf: &mut [u8]) -> usize {
         let len = self.len();

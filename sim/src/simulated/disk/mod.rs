@@ -180,6 +180,51 @@ impl SimDisk {
         st.ns.has_pending() || st.inodes.values().any(Image::has_pending)
     }
 
+    /// A counter that moves whenever what survives a power loss may have changed (every
+    /// successful `sync` and `sync_dir`, every crash). Not a disk operation.
+    pub fn durable_generation(&self) -> u64 {
+        self.state.borrow().durable_generation
+    }
+
+    /// The files directly in directory `dir` that a power loss now would leave, by name, with
+    /// their inode numbers (a file's identity across renames), sorted by name. Directory entries
+    /// not yet made durable by `sync_dir` are not there, whatever the volatile tree says. For
+    /// oracles: not a disk operation, never fails, costs no simulated time.
+    pub fn durable_files(&self, dir: &str) -> Vec<(String, u64)> {
+        let st = self.state.borrow();
+        let Ok(d) = normalize_path("durable_files", dir) else { return Vec::new() };
+        let tree = st.ns.durable();
+        children(tree, &d)
+            .into_iter()
+            .filter_map(|name| {
+                let path = if d.is_empty() { name.clone() } else { format!("{d}/{name}") };
+                match tree.get(&path) {
+                    Some(Node::File(ino)) => Some((name, *ino)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Appends to `out` the durable bytes of inode `ino` from `offset` to their end (nothing if
+    /// the inode is gone or shorter). The durable bytes are what a power loss now would leave,
+    /// without latent corruption (a read fault, not a property of the platter). For oracles.
+    pub fn read_durable(&self, ino: u64, offset: u64, out: &mut Vec<u8>) {
+        let st = self.state.borrow();
+        let Some(image) = st.inodes.get(&ino) else { return };
+        let bytes = image.durable();
+        if let Ok(start) = usize::try_from(offset) {
+            if start < bytes.len() {
+                out.extend_from_slice(&bytes[start..]);
+            }
+        }
+    }
+
+    /// Length of inode `ino`'s durable bytes (`None`: no such inode).
+    pub fn durable_len(&self, ino: u64) -> Option<u64> {
+        self.state.borrow().inodes.get(&ino).map(|i| i.durable().len() as u64)
+    }
+
     fn open_file(&self, path: &str, opts: OpenOptions) -> Result<SimFile, DiskError> {
         let mut st = self.state.borrow_mut();
         st.begin(None, OpKind::Plain)?;
@@ -340,6 +385,7 @@ impl Disk for SimDisk {
             return Err(DiskError::NotFound { path: dir.to_string() });
         }
         st.ns.sync_dir(&d);
+        st.durable_generation += 1;
         st.collect_garbage();
         Ok(())
     }

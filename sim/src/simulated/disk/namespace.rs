@@ -170,6 +170,11 @@ impl Namespace {
         }
     }
 
+    /// The durable tree: what a crash now would leave (before replaying kept operations).
+    pub(crate) fn durable(&self) -> &Tree {
+        &self.durable
+    }
+
     /// Whether any directory operation is not yet durable.
     pub(crate) fn has_pending(&self) -> bool {
         !self.log.is_empty()

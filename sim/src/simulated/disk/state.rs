@@ -39,6 +39,9 @@ pub(super) struct State {
     pub(super) fail_sync_prefixes: Vec<String>,
     /// Latent corruption registered for paths with no file yet: attached on creation.
     pub(super) pending_flips: Vec<(String, u64, u64)>,
+    /// Bumped whenever what survives a power loss may have changed (a sync, a `sync_dir`, a
+    /// crash): oracles that read the durable image re-read only when it moved.
+    pub(super) durable_generation: u64,
 }
 
 impl State {
@@ -60,6 +63,7 @@ impl State {
             latency: Duration::ZERO,
             fail_sync_prefixes: Vec::new(),
             pending_flips: Vec::new(),
+            durable_generation: 0,
         }
     }
 
@@ -155,6 +159,7 @@ impl State {
     }
 
     pub(super) fn crash(&mut self) {
+        self.durable_generation += 1;
         self.epoch += 1;
         self.locks.clear();
         self.open.clear();
