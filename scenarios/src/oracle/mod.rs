@@ -28,6 +28,24 @@ pub enum Property {
     ClusterId,
     /// The code under test panicked.
     Panic,
+    /// A message that promises durable state (a vote grant, an append acknowledgement) left a
+    /// node before that state was durable on its disk.
+    Persistence,
+    /// A commit index or a newly elected leader broke the commit rules (quorum durability,
+    /// leader completeness, a committed entry changed).
+    CommitSafety,
+    /// A member broke a promise across its restarts (two votes in a term, a term or an
+    /// acknowledged entry forgotten).
+    Promise,
+    /// A linearizable read was served at a read index the rules do not allow.
+    ReadIndex,
+    /// The storage engine broke one of its own rules (a reader's view changed, a page handed
+    /// out while a reader can reach it, the wrong meta chosen, transaction ids going back).
+    Engine,
+    /// The WAL lost or changed a record that was synced before a crash.
+    Wal,
+    /// An assertion in the code under test failed (an invariant with its values).
+    Assertion,
 }
 
 impl Property {
@@ -40,6 +58,13 @@ impl Property {
             Property::Liveness => "liveness",
             Property::ClusterId => "cluster-id",
             Property::Panic => "panic",
+            Property::Persistence => "persistence",
+            Property::CommitSafety => "commit-safety",
+            Property::Promise => "promise",
+            Property::ReadIndex => "read-index",
+            Property::Engine => "engine",
+            Property::Wal => "wal",
+            Property::Assertion => "assertion",
         }
     }
 }
