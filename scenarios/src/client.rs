@@ -26,6 +26,7 @@ use sim::NodeId;
 use crate::check::history::{Func, Key, OpId, Outcome, Value};
 use crate::check::recorder::Recorder;
 use crate::cluster::{Cluster, Observable};
+use crate::oracle::protocol::ReadFloor;
 use crate::plan::WorkOp;
 
 /// How long a client waits for an answer before recording `info`.
@@ -48,6 +49,8 @@ struct InFlight {
     work: WorkOp,
     deadline: Instant,
     attempt: u32,
+    /// For a linearizable read: the highest commit index any node had when it was sent.
+    floor: Option<ReadFloor>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +79,9 @@ pub struct Clients {
     by_request: BTreeMap<u64, usize>,
     /// Request ids that completed successfully, per history operation.
     pub issued: u64,
+    /// The highest commit index any node has had so far (kept up to date by the runner):
+    /// linearizable reads sent now must be answered at a read index at least this high.
+    pub commit_floor: u64,
 }
 
 impl Clients {
@@ -93,6 +99,7 @@ impl Clients {
             next_request: 1,
             by_request: BTreeMap::new(),
             issued: 0,
+            commit_floor: 0,
         }
     }
 
@@ -163,13 +170,20 @@ impl Clients {
         self.by_request.insert(request, i);
         c.w.request(NodeId(node), ClientRequest { id: request, request: server_request(&work) });
         let deadline = now + CLIENT_TIMEOUT;
-        self.clients[i].inflight = Some(InFlight { request, op, work, deadline, attempt });
+        let floor = matches!(work, WorkOp::Get { .. }).then_some(ReadFloor(self.commit_floor));
+        self.clients[i].inflight = Some(InFlight { request, op, work, deadline, attempt, floor });
     }
 
     fn schedule_retry(&mut self, i: usize, work: WorkOp, attempt: u32, now: Instant) {
         if attempt < MAX_ATTEMPTS {
             self.clients[i].retry = Some((now + RETRY_DELAY, work, attempt + 1));
         }
+    }
+
+    /// The read floor of request `request`, if it is a linearizable read still in flight.
+    pub fn read_floor(&self, request: u64) -> Option<ReadFloor> {
+        let i = *self.by_request.get(&request)?;
+        self.clients[i].inflight.as_ref().and_then(|f| f.floor)
     }
 
     /// Records the answers the world produced. Answers to abandoned requests are ignored.

@@ -368,25 +368,20 @@ fn the_durable_view_shows_only_what_a_power_loss_must_keep() {
     let ino = files[0].1;
     f.write_at(6, b"-unsynced").unwrap();
     let g1 = d.durable_generation();
-    let mut bytes = Vec::new();
-    d.read_durable(ino, 0, &mut bytes);
-    assert_eq!(bytes, b"synced", "unsynced writes are not durable");
+    let durable = |ino| d.with_durable(ino, <[u8]>::to_vec);
+    assert_eq!(durable(ino).unwrap(), b"synced", "unsynced writes are not durable");
     assert_eq!(d.durable_generation(), g1, "a write does not move the durable view");
     assert_eq!(d.durable_len(ino), Some(6));
-    bytes.clear();
-    d.read_durable(ino, 2, &mut bytes);
-    assert_eq!(bytes, b"nced", "reads from an offset");
     d.rename("wal/a", "wal/b").unwrap();
     assert_eq!(d.durable_files("wal")[0].0, "a", "an unsynced rename is not durable");
     f.sync().unwrap();
     assert!(d.durable_generation() > g1);
-    bytes.clear();
-    d.read_durable(ino, 0, &mut bytes);
-    assert_eq!(bytes, b"synced-unsynced");
+    assert_eq!(durable(ino).unwrap(), b"synced-unsynced");
     d.crash();
     // After a crash the visible state is one the durable view allowed, and the view is exact.
     let names: Vec<String> = d.durable_files("wal").into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, d.list("wal").unwrap());
     assert_eq!(d.durable_files("missing"), vec![]);
     assert_eq!(d.durable_len(999), None);
+    assert_eq!(d.with_durable(999, |b| b.len()), None);
 }

@@ -171,3 +171,31 @@ fn an_answer_given_after_a_disk_crash_never_reaches_the_client() {
     assert_eq!(w.status(CLIENT), Status::Crashed);
     assert_eq!(answers(&mut w), vec![Seen::Frame(b"before".to_vec())], "dead at the write");
 }
+
+/// The net tap sees every frame a live process sends, inside its handler, and none it "sends"
+/// after dying at a disk operation; the crash tap runs before the disk loses power.
+#[test]
+fn the_taps_see_sends_as_they_happen_and_crashes_before_the_power_goes() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut w = world();
+    let sent: Rc<RefCell<Vec<(NodeId, NodeId, Vec<u8>)>>> = Rc::default();
+    let log = Rc::clone(&sent);
+    w.net_mut().tap(Box::new(move |s| log.borrow_mut().push((s.from, s.to, s.frame.to_vec()))));
+    let crashes: Rc<RefCell<Vec<(NodeId, bool)>>> = Rc::default();
+    let log = Rc::clone(&crashes);
+    w.on_crash(Box::new(move |n, disk| log.borrow_mut().push((n, disk.has_unsynced()))));
+    w.crash_at_disk_op(CLIENT, 1);
+    let before = vec![b"one".to_vec()];
+    w.request(CLIENT, Req::SendAround { before, write: true, after: b"dead".to_vec() });
+    w.run_until(w.now() + Duration::from_millis(1));
+    assert_eq!(
+        *sent.borrow(),
+        vec![(CLIENT, SERVER, b"one".to_vec())],
+        "not the frame after death"
+    );
+    // The create (op 0) passed and the write (op 1) crashed: the unsynced create was still on
+    // the disk when the tap looked.
+    assert_eq!(*crashes.borrow(), vec![(CLIENT, true)]);
+    assert_eq!(w.status(CLIENT), Status::Crashed);
+}

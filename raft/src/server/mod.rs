@@ -32,4 +32,4 @@ pub mod ready;
 
 pub use config::{ClusterSpec, NodeConfig};
 pub use metrics::Metrics;
-pub use node::{Applied, Node, Running, SmOpener};
+pub use node::{Applied, Node, Running, ServedRead, SmOpener};

@@ -41,6 +41,16 @@ pub struct PendingRead {
     pub index: Option<u64>,
 }
 
+/// A linearizable read as this incarnation answered it (for checkers): the client request, the
+/// read index raft gave it, and the applied index when the answer was read from the state
+/// machine (the rule: `applied >= index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServedRead {
+    pub client: u64,
+    pub index: u64,
+    pub applied: u64,
+}
+
 /// One applied entry as this incarnation saw it (for checkers): index, term and who proposed it
 /// (`None` for entries without a proposal: empty leader entries, conf changes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +82,7 @@ pub struct Running<S> {
     pub(super) ticks: u64,
     pub(super) metrics: Metrics,
     pub(super) applied_log: Vec<Applied>,
+    pub(super) served_reads: Vec<ServedRead>,
     /// Set when this member applied its own removal: the node stops after the current Ready.
     pub(super) removed: bool,
 }
@@ -130,6 +141,23 @@ impl<S: StateMachine> Running<S> {
     /// Entries applied by this incarnation, in order.
     pub fn applied_log(&self) -> &[Applied] {
         &self.applied_log
+    }
+    /// Linearizable reads this incarnation answered, in order.
+    pub fn served_reads(&self) -> &[ServedRead] {
+        &self.served_reads
+    }
+    /// The index of the last entry in the raft log (or of the snapshot it starts after).
+    pub fn last_index(&self) -> u64 {
+        self.raw.raft.raft_log.last_index()
+    }
+    /// The term of the entry at `index` in the raft log (the snapshot's term at its index);
+    /// `None` when the log no longer or not yet holds it.
+    pub fn log_term(&self, index: u64) -> Option<u64> {
+        self.raw.raft.raft_log.term(index).ok()
+    }
+    /// The member this node voted for in its current term (0: none).
+    pub fn vote(&self) -> u64 {
+        self.raw.raft.vote
     }
     pub fn membership(&self) -> &Membership {
         &self.membership
@@ -204,6 +232,7 @@ impl<S: StateMachine> Running<S> {
             ticks: 0,
             metrics: Metrics::default(),
             applied_log: Vec::new(),
+            served_reads: Vec::new(),
             removed: false,
         })
     }
@@ -450,6 +479,8 @@ impl<S: StateMachine> Running<S> {
         let applied = self.applied;
         let ready = self.reads.drain_where(|r| r.index.is_some_and(|i| i <= applied));
         for (_, r) in ready {
+            let index = r.index.unwrap_or(0);
+            self.served_reads.push(ServedRead { client: r.client, index, applied });
             let out = self.sm.read(&r.op);
             env.respond(ClientResponse { id: r.client, result: out.map_err(ServerError::Op) });
         }

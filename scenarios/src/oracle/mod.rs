@@ -8,8 +8,11 @@
 //!   (checked by the runner, [`crate::runner`]).
 
 pub mod durability;
+pub mod durable_wal;
+pub mod protocol;
 pub mod raft_safety;
 pub mod storage;
+pub mod wire;
 
 use std::fmt;
 

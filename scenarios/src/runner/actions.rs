@@ -143,6 +143,7 @@ impl<S: Observable> Run<S> {
         let disk: Rc<dyn Disk> = self.c.w.disk(NodeId(node));
         let own = read_tree(&*disk);
         replace_tree(&*disk, &image);
+        self.protocol.borrow_mut().forget(node);
         self.backups.insert(node, own);
         let cfg = self.c.config(node);
         self.correct.insert(node, cfg.clone());

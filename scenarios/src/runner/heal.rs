@@ -21,6 +21,7 @@ impl<S: Observable> Run<S> {
             self.c.w.apply(&Fault::Crash { node: n });
             if let Some(own) = self.backups.remove(&n) {
                 replace_tree(&*self.c.w.disk(NodeId(n)), &own);
+                self.protocol.borrow_mut().forget(n);
             }
             self.c.set_config(n, cfg);
             self.c.misconfigured.remove(&n);

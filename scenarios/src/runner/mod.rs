@@ -17,6 +17,7 @@
 //! The first failed property wins; panics in the code under test are caught and reported as
 //! [`Property::Panic`].
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -33,6 +34,7 @@ use crate::check::history::{Key, Value};
 use crate::check::{self, Budget, History, RegisterModel};
 use crate::client::{key_bytes, parse_value, Clients};
 use crate::cluster::{base_config, host, peer_url, Cluster, Observable, FOREIGN_TOKEN, TOKEN};
+use crate::oracle::protocol::ProtocolOracle;
 use crate::oracle::raft_safety::RaftSafety;
 use crate::oracle::storage::StorageOracle;
 use crate::oracle::{durability, Property};
@@ -42,6 +44,7 @@ use crate::sm::MvccSm;
 mod actions;
 mod data_dir;
 mod heal;
+mod panics;
 mod verdict;
 
 use data_dir::{foreign_image, read_tree, replace_tree};
@@ -133,13 +136,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> RunReport {
 /// Runs `plan` on a cluster of `S` state machines, catching panics of the code under test.
 pub fn run_with<S: Observable>(plan: &Plan, opts: &RunOptions) -> RunReport {
     let _bug = sim::planted::Activation::new(plan.knobs.bug.map(|b| b.0));
+    panics::install_hook();
     let caught = panic::catch_unwind(AssertUnwindSafe(|| Run::<S>::new(plan, opts).execute()));
     caught.unwrap_or_else(|payload| {
-        let detail = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "non-string panic payload".into());
+        let detail = panics::message(payload.as_ref());
         RunReport {
             plan: plan.clone(),
             verdict: Verdict::Fail { property: Property::Panic, detail },
@@ -176,6 +176,8 @@ struct Run<S: Observable> {
     clients: Clients,
     safety: RaftSafety,
     storage: StorageOracle,
+    /// Shared with the world's net and crash taps, which call it inside steps.
+    protocol: Rc<RefCell<ProtocolOracle>>,
     failure: Option<(Property, String)>,
     admin: BTreeMap<u64, Admin>,
     next_admin: u64,
@@ -218,6 +220,7 @@ impl<S: Observable> Run<S> {
             clients,
             safety: RaftSafety::new(),
             storage: StorageOracle::new(),
+            protocol: Rc::new(RefCell::new(ProtocolOracle::new())),
             failure: None,
             admin: BTreeMap::new(),
             next_admin: ADMIN_IDS,
@@ -237,11 +240,26 @@ impl<S: Observable> Run<S> {
             serving: Vec::new(),
             responses: Vec::new(),
         };
+        run.install_taps();
         run.refresh_roles();
         run
     }
 
+    /// Lets the protocol oracle see every frame sent and every crash, as they happen.
+    fn install_taps(&mut self) {
+        for n in self.c.nodes() {
+            self.protocol.borrow_mut().watch(n, self.c.w.disk(NodeId(n)));
+        }
+        let p = Rc::clone(&self.protocol);
+        self.c.w.net_mut().tap(Box::new(move |sent| p.borrow_mut().on_send(sent)));
+        let p = Rc::clone(&self.protocol);
+        self.c.w.on_crash(Box::new(move |node, _| p.borrow_mut().on_crash(node.0)));
+    }
+
     fn refresh_roles(&mut self) {
+        for &f in &self.c.foreign {
+            self.protocol.borrow_mut().ignore(f);
+        }
         self.watched = self.c.nodes().into_iter().filter(|n| !self.c.foreign.contains(n)).collect();
         self.serving = self.c.serving_members();
     }
@@ -284,7 +302,10 @@ impl<S: Observable> Run<S> {
             }
             match self.c.w.next_event_time() {
                 Some(t) if t <= until => {
-                    self.c.w.step();
+                    if let Err(e) = panics::catch(|| self.c.w.step()) {
+                        self.stepped_into_a_panic(e);
+                        return;
+                    }
                     self.after_step();
                 }
                 _ => {
@@ -293,6 +314,19 @@ impl<S: Observable> Run<S> {
                 }
             }
         }
+    }
+
+    /// A handler panicked (a failed assertion, most likely): the run ends here, named with the
+    /// node, time and event the panic happened in.
+    fn stepped_into_a_panic(&mut self, message: String) {
+        let node = self
+            .c
+            .w
+            .last_stepped_node()
+            .map_or("the world".to_string(), |n| format!("node {}", n.0));
+        let detail =
+            format!("{node} at {} (event {}): {message}", self.c.w.now(), self.c.w.events());
+        self.fail(Property::Assertion, detail);
     }
 
     fn after_step(&mut self) {
@@ -306,6 +340,7 @@ impl<S: Observable> Run<S> {
                     self.on_admin(r);
                 }
             }
+            self.check_reads(&responses);
             self.clients.absorb(now, responses.drain(..));
             self.clients.poll(&mut self.c);
         }
@@ -322,6 +357,15 @@ impl<S: Observable> Run<S> {
             }
         }
         self.storage.observe(&self.c, &self.serving, changed);
+        {
+            let mut p = self.protocol.borrow_mut();
+            p.after_step(&self.c, changed);
+            self.clients.commit_floor = p.max_commit();
+        }
+        let protocol = self.protocol.borrow().violation().cloned();
+        if let Some((property, v)) = protocol {
+            self.fail(property, v);
+        }
         if let Some(v) = self.safety.violation() {
             let v = v.to_string();
             self.fail(Property::RaftSafety, v);
@@ -329,6 +373,18 @@ impl<S: Observable> Run<S> {
         if let Some(v) = self.storage.violation() {
             let v = v.to_string();
             self.fail(Property::Storage, v);
+        }
+    }
+
+    /// Successful linearizable reads among `responses` answered at a read index the rules allow.
+    fn check_reads(&mut self, responses: &[(NodeId, Instant, ClientResponse)]) {
+        for (node, _, r) in responses {
+            if r.result.is_err() {
+                continue;
+            }
+            if let Some(floor) = self.clients.read_floor(r.id) {
+                self.protocol.borrow_mut().check_read(&self.c, node.0, r.id, floor);
+            }
         }
     }
 

@@ -252,6 +252,21 @@ pub struct SimNet {
     clogged: BTreeSet<(NodeId, NodeId)>,
     wakes: Vec<Wake>,
     stats: NetStats,
+    /// Sees every frame a live process sends, at the moment it sends it (see [`SimNet::tap`]).
+    tap: Option<SendTap>,
+}
+
+/// What [`SimNet::tap`] installs.
+pub type SendTap = Box<dyn FnMut(Sent<'_>)>;
+
+/// A frame as a live process hands it to the network, shown to the [`SimNet::tap`].
+#[derive(Clone, Copy, Debug)]
+pub struct Sent<'a> {
+    pub from: NodeId,
+    /// The node at the other end of the connection (the frame may still be lost on the way).
+    pub to: NodeId,
+    pub at: Instant,
+    pub frame: &'a [u8],
 }
 
 impl SimNet {
@@ -274,7 +289,17 @@ impl SimNet {
             clogged: BTreeSet::new(),
             wakes: Vec::new(),
             stats: NetStats::default(),
+            tap: None,
         }
+    }
+
+    /// Installs `tap`, called with every frame a live process sends, synchronously inside the
+    /// send (so inside the sender's handler, before anything it does afterwards): oracles use it
+    /// to judge a message against the sender's state at the very moment it left. The tap only
+    /// observes; it cannot change delivery, and a run with a tap has the same trace hash.
+    /// Frames of a process that died earlier in its handler never reach it.
+    pub fn tap(&mut self, tap: SendTap) {
+        self.tap = Some(tap);
     }
 
     /// The current global time (the world keeps it up to date).
@@ -589,6 +614,9 @@ impl SimNet {
             return Err(NetError::FrameTooLarge { len: frame.len(), max: MAX_FRAME });
         }
         let end = self.ends.get(&(node, conn)).ok_or(NetError::NotConnected { conn })?;
+        if let Some(tap) = self.tap.as_mut() {
+            tap(Sent { from: node, to: end.remote, at: self.now, frame: &frame });
+        }
         self.stats.frames_sent += 1;
         let Some((peer, peer_conn)) = end.peer else {
             self.stats.frames_dropped += 1;

@@ -58,6 +58,9 @@ pub struct WorldConfig {
     pub keep_trace: bool,
 }
 
+/// What [`World::on_crash`] installs: called with the node and its disk before each crash.
+pub type CrashTap = Box<dyn FnMut(NodeId, &SimDisk)>;
+
 /// A closure scheduled to run on the world.
 pub(crate) type Action<A> = Box<dyn FnOnce(&mut World<A>)>;
 
@@ -126,6 +129,8 @@ pub struct World<A: Actor> {
     faults_installed: usize,
     /// The node of the event the last `step` handled (`None`: a world-wide event).
     last_stepped: Option<NodeId>,
+    /// Called just before a node's disk loses power (see [`World::on_crash`]).
+    crash_tap: Option<CrashTap>,
 }
 
 impl<A: Actor> World<A> {
@@ -146,6 +151,7 @@ impl<A: Actor> World<A> {
             plan_generation: 0,
             faults_installed: 0,
             last_stepped: None,
+            crash_tap: None,
             config,
         }
     }
@@ -234,6 +240,9 @@ impl<A: Actor> World<A> {
             return;
         }
         let id = n.id;
+        if let Some(tap) = self.crash_tap.as_mut() {
+            tap(id, &n.disk);
+        }
         n.disk.crash();
         n.fault_armed = false;
         n.bury(Status::Crashed, now);
@@ -244,6 +253,14 @@ impl<A: Actor> World<A> {
             self.nodes[i].restarts_owed -= 1;
             self.restart(id);
         }
+    }
+
+    /// Installs `tap`, called with a node and its disk just before every crash of that node
+    /// (injected, or at a crashing disk operation, or a power loss): the last moment its disk
+    /// still holds exactly what was synced before the crash. Oracles use it to know what a
+    /// restart must read back. The tap only observes.
+    pub fn on_crash(&mut self, tap: CrashTap) {
+        self.crash_tap = Some(tap);
     }
 
     /// The `k`-th disk operation of `node` from now fails with `Crashed`, and the node with it.

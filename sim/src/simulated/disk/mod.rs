@@ -206,18 +206,12 @@ impl SimDisk {
             .collect()
     }
 
-    /// Appends to `out` the durable bytes of inode `ino` from `offset` to their end (nothing if
-    /// the inode is gone or shorter). The durable bytes are what a power loss now would leave,
-    /// without latent corruption (a read fault, not a property of the platter). For oracles.
-    pub fn read_durable(&self, ino: u64, offset: u64, out: &mut Vec<u8>) {
+    /// Calls `f` with the durable bytes of inode `ino` (`None` if the inode is gone): what a
+    /// power loss now would leave, without latent corruption (a read fault, not a property of
+    /// the platter). For oracles: not a disk operation. `f` must not use this disk.
+    pub fn with_durable<R>(&self, ino: u64, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let st = self.state.borrow();
-        let Some(image) = st.inodes.get(&ino) else { return };
-        let bytes = image.durable();
-        if let Ok(start) = usize::try_from(offset) {
-            if start < bytes.len() {
-                out.extend_from_slice(&bytes[start..]);
-            }
-        }
+        st.inodes.get(&ino).map(|image| f(image.durable()))
     }
 
     /// Length of inode `ino`'s durable bytes (`None`: no such inode).

@@ -1,0 +1,174 @@
+//! Commit safety, checked whenever a commit index moves or a leader appears.
+//!
+//! - **Quorum durability.** When any node's commit index reaches `i`, the entry it holds at
+//!   `i` is durable (in the WAL, or under a durable snapshot marker) on a quorum of the voters
+//!   it knows. A leader that counted an entry it had not synced, a follower that took a commit
+//!   index past the entries it shares with the leader, or an acknowledgement sent too early
+//!   all show up here, without waiting for a crash to lose the entry.
+//! - **Committed entries never change.** Every index seen committed keeps the term it was first
+//!   committed with, on every node.
+//! - **Leader completeness.** A node that becomes leader of term `T` holds every entry
+//!   committed so far (those its log still holds; older ones are under its snapshot).
+//! - **Election by quorum.** A leader of term `T` was sent vote grants of term `T` by a quorum
+//!   of its voters (itself included).
+
+use super::{quorum, Property, ProtocolOracle};
+use crate::cluster::{Cluster, Observable};
+
+impl ProtocolOracle {
+    /// Node `n`'s commit index may have moved since it was last looked at.
+    pub(super) fn on_commit<S: Observable>(&mut self, c: &Cluster<S>, n: u32) {
+        let Some(r) = c.running(n) else { return };
+        let st = self.nodes.get_mut(&n).expect("watched");
+        let (was, now) = (st.commit, r.commit_index());
+        if now <= was {
+            return;
+        }
+        st.commit = now;
+        self.max_commit = self.max_commit.max(now);
+        let Some(term) = r.log_term(now) else { return };
+        self.remember_committed(c, n, was, now);
+        if self.violation.is_some() {
+            return;
+        }
+        let previous = std::mem::take(&mut self.nodes.get_mut(&n).expect("watched").voters);
+        let current = r.voters().to_vec();
+        let (held, detail) = self.durable_quorum(&current, now, term);
+        let held_before = previous.is_empty() || self.durable_quorum(&previous, now, term).0;
+        self.nodes.get_mut(&n).expect("watched").voters = previous;
+        if !held && !held_before {
+            let role = if r.is_leader() { "leader" } else { "follower" };
+            self.fail(
+                Property::CommitSafety,
+                format!(
+                    "node {n} ({role}, term {}) moved its commit index to {now} (entry term \
+                     {term}) while {detail}",
+                    r.term()
+                ),
+            );
+        }
+    }
+
+    /// Whether a quorum of `voters` holds entry (`index`, `term`) durably, and a description of
+    /// who does and who does not.
+    pub(super) fn durable_quorum(
+        &mut self,
+        voters: &[u64],
+        index: u64,
+        term: u64,
+    ) -> (bool, String) {
+        let mut holders = Vec::new();
+        let mut missing = Vec::new();
+        for v in voters {
+            let node = self.member_node.get(v).copied();
+            let holds = node.is_some_and(|vn| {
+                self.nodes.get_mut(&vn).is_some_and(|s| s.wal.refresh(&s.disk).holds(index, term))
+            });
+            let label = node.map_or(format!("member {v:x}"), |vn| format!("n{vn}"));
+            if holds {
+                holders.push(label);
+            } else {
+                missing.push(label);
+            }
+        }
+        let detail = format!(
+            "only {} of {} voters hold that entry durably (held by [{}], not by [{}])",
+            holders.len(),
+            voters.len(),
+            holders.join(", "),
+            missing.join(", ")
+        );
+        (holders.len() >= quorum(voters.len()), detail)
+    }
+
+    /// Records the terms of indexes `was + 1 ..= now` as committed by node `n`, or reports one
+    /// that was committed earlier with another term.
+    fn remember_committed<S: Observable>(&mut self, c: &Cluster<S>, n: u32, was: u64, now: u64) {
+        let Some(r) = c.running(n) else { return };
+        let from = was.max(r.first_log_index().saturating_sub(1)) + 1;
+        if self.committed.len() < now as usize {
+            self.committed.resize(now as usize, None);
+        }
+        for i in from..=now {
+            let Some(term) = r.log_term(i) else { continue };
+            let slot = &mut self.committed[(i - 1) as usize];
+            match *slot {
+                None => *slot = Some((term, n)),
+                Some((t, first)) if t != term => {
+                    self.fail(
+                        Property::CommitSafety,
+                        format!(
+                            "index {i} was committed as term {t} on node {first} but node {n} \
+                             committed it as term {term}"
+                        ),
+                    );
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Node `n` may have become leader since it was last looked at.
+    pub(super) fn on_lead<S: Observable>(&mut self, c: &Cluster<S>, n: u32) {
+        let Some(r) = c.running(n) else { return };
+        if !r.is_leader() {
+            return;
+        }
+        let term = r.term();
+        let st = self.nodes.get_mut(&n).expect("watched");
+        if st.led == Some(term) {
+            return;
+        }
+        st.led = Some(term);
+        let (me, voters) = (r.id(), r.voters().to_vec());
+        let granted = self.grants.get(&(term, me));
+        let votes =
+            voters.iter().filter(|v| **v == me || granted.is_some_and(|g| g.contains(v))).count();
+        if votes < quorum(voters.len()) {
+            self.fail(
+                Property::Promise,
+                format!(
+                    "node {n} (member {me:x}) became leader of term {term} with vote grants of \
+                     that term from only {votes} of its {} voters (itself included)",
+                    voters.len()
+                ),
+            );
+            return;
+        }
+        let snapshot = r.first_log_index().saturating_sub(1);
+        let (last, log_term) = (r.last_index(), |i| r.log_term(i));
+        if let Some(v) = completeness_violation(n, term, &self.committed, snapshot, last, &log_term)
+        {
+            self.fail(Property::CommitSafety, v);
+        }
+    }
+}
+
+/// The first committed entry (`committed[i - 1]` = (term, node that committed it)) that node
+/// `n`, new leader of `term`, lacks above its snapshot.
+pub(super) fn completeness_violation(
+    n: u32,
+    term: u64,
+    committed: &[Option<(u64, u32)>],
+    snapshot: u64,
+    last: u64,
+    log_term: &dyn Fn(u64) -> Option<u64>,
+) -> Option<String> {
+    for (i, slot) in committed.iter().enumerate() {
+        let index = i as u64 + 1;
+        let Some((t, by)) = *slot else { continue };
+        if index <= snapshot {
+            continue;
+        }
+        let has = log_term(index);
+        if index > last || has != Some(t) {
+            let has = has.map_or("nothing".to_string(), |x| format!("term {x}"));
+            return Some(format!(
+                "node {n} became leader of term {term} without committed entry {index} (term {t}, \
+                 committed on node {by}): its log has {has} there (last index {last})"
+            ));
+        }
+    }
+    None
+}
