@@ -179,7 +179,8 @@ fn the_taps_see_sends_as_they_happen_and_crashes_before_the_power_goes() {
     use std::cell::RefCell;
     use std::rc::Rc;
     let mut w = world();
-    let sent: Rc<RefCell<Vec<(NodeId, NodeId, Vec<u8>)>>> = Rc::default();
+    type Log = Rc<RefCell<Vec<(NodeId, NodeId, Vec<u8>)>>>;
+    let sent: Log = Rc::default();
     let log = Rc::clone(&sent);
     w.net_mut().tap(Box::new(move |s| log.borrow_mut().push((s.from, s.to, s.frame.to_vec()))));
     let crashes: Rc<RefCell<Vec<(NodeId, bool)>>> = Rc::default();
