@@ -118,6 +118,7 @@ pub fn base_config(name: &str, spec: ClusterSpec, knobs: &Knobs) -> NodeConfig {
     c.request_timeout = Duration::from_millis(2_000);
     c.wal.segment_size = 64 * 1024;
     c.metrics_every_ticks = 0;
+    knobs.env.configure(&mut c);
     c
 }
 

@@ -114,6 +114,7 @@ pub struct ClientOp {
 }
 
 pub use crate::bugs::Bug;
+use crate::environment::Environment;
 
 /// Cluster settings a plan pins down.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,11 +127,19 @@ pub struct Knobs {
     /// A deliberately broken behaviour (tests only).
     #[serde(default)]
     pub bug: Option<Bug>,
+    /// Timing, limits, disk and network of the run (see [`Environment`]).
+    #[serde(default)]
+    pub env: Environment,
 }
 
 impl Default for Knobs {
     fn default() -> Knobs {
-        Knobs { snapshot_count: 10_000, catch_up_entries: 5_000, bug: None }
+        Knobs {
+            snapshot_count: 10_000,
+            catch_up_entries: 5_000,
+            bug: None,
+            env: Environment::default(),
+        }
     }
 }
 
@@ -210,6 +219,7 @@ impl Plan {
         if self.duration_ns == 0 {
             return bad("duration_ns must be positive".into());
         }
+        self.knobs.env.validate().map_err(PlanError::Invalid)?;
         for (i, a) in self.actions.iter().enumerate() {
             let node = match &a.action {
                 Action::Sim { fault } => fault.node().map(|n| n.0),

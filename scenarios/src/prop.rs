@@ -118,7 +118,7 @@ pub fn fault_plan() -> impl Strategy<Value = Plan> {
         seed,
         nodes: NODES,
         duration_ns: PROP_DURATION_NS,
-        knobs: Knobs { snapshot_count: 200, catch_up_entries: 50, bug: None },
+        knobs: Knobs { snapshot_count: 200, catch_up_entries: 50, ..Knobs::default() },
         actions,
         workload,
     })

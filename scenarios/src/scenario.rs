@@ -14,6 +14,7 @@ use sim::seed::Rng;
 use sim::time::Duration;
 use sim::{NodeId, Seed};
 
+use crate::environment::Environment;
 use crate::plan::{Action, Knobs, Plan, TimedAction};
 use crate::workload::{generate, WorkloadSpec};
 
@@ -26,6 +27,8 @@ pub struct Scenario {
     pub duration_secs: u64,
     knobs: fn() -> Knobs,
     faults: fn(&mut Faults),
+    /// Whether the seed draws the cluster size (when not given) and the environment.
+    swarm_world: bool,
 }
 
 /// The catalogue, in `dst list` order; `swarm` is the default.
@@ -36,6 +39,7 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: snapshot_knobs,
         faults: swarm,
+        swarm_world: true,
     },
     Scenario {
         name: "crash-anywhere",
@@ -43,6 +47,7 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: snapshot_knobs,
         faults: crash_anywhere,
+        swarm_world: false,
     },
     Scenario {
         name: "power-loss",
@@ -50,6 +55,7 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: snapshot_knobs,
         faults: power_loss,
+        swarm_world: false,
     },
     Scenario {
         name: "leader-change",
@@ -57,6 +63,7 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: Knobs::default,
         faults: leader_change,
+        swarm_world: false,
     },
     Scenario {
         name: "cluster-id-mismatch",
@@ -65,6 +72,7 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: Knobs::default,
         faults: cluster_id_mismatch,
+        swarm_world: false,
     },
     Scenario {
         name: "partition",
@@ -72,6 +80,7 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: Knobs::default,
         faults: partition,
+        swarm_world: false,
     },
     Scenario {
         name: "disk-faults",
@@ -79,6 +88,7 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: snapshot_knobs,
         faults: disk_faults,
+        swarm_world: false,
     },
     Scenario {
         name: "clock-skew",
@@ -86,6 +96,7 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: Knobs::default,
         faults: clock_skew,
+        swarm_world: false,
     },
     Scenario {
         name: "membership",
@@ -93,18 +104,20 @@ pub const CATALOGUE: &[Scenario] = &[
         duration_secs: 20,
         knobs: Knobs::default,
         faults: membership,
+        swarm_world: false,
     },
     Scenario {
         name: "snapshot-install",
         description: "a follower lags behind a compacted log and catches up from a snapshot",
         duration_secs: 20,
-        knobs: || Knobs { snapshot_count: 60, catch_up_entries: 10, bug: None },
+        knobs: || Knobs { snapshot_count: 60, catch_up_entries: 10, ..Knobs::default() },
         faults: snapshot_install,
+        swarm_world: false,
     },
 ];
 
 fn snapshot_knobs() -> Knobs {
-    Knobs { snapshot_count: 300, catch_up_entries: 100, bug: None }
+    Knobs { snapshot_count: 300, catch_up_entries: 100, ..Knobs::default() }
 }
 
 /// The scenario called `name`.
@@ -118,6 +131,25 @@ pub fn names() -> String {
 }
 
 impl Scenario {
+    /// The plan of this scenario for `seed`, on `nodes` nodes if given; otherwise `swarm` draws
+    /// the cluster size from the seed (1, 3 or 5) and the others run 3. A drawn size comes from
+    /// its own stream, so giving the drawn size explicitly yields the very same plan.
+    pub fn plan_for(&self, seed: u64, nodes: Option<u32>) -> Plan {
+        let nodes = nodes.unwrap_or_else(|| {
+            if self.swarm_world {
+                let roll = Seed(seed).stream("dst.nodes").random_range(0..10u32);
+                match roll {
+                    0 => 1,
+                    1..=6 => 3,
+                    _ => 5,
+                }
+            } else {
+                3
+            }
+        });
+        self.plan(seed, nodes)
+    }
+
     /// The plan of this scenario for `seed` on `nodes` nodes.
     pub fn plan(&self, seed: u64, nodes: u32) -> Plan {
         self.plan_with(
@@ -146,12 +178,24 @@ impl Scenario {
             seed,
             nodes,
             duration_ns: end,
-            knobs: (self.knobs)(),
+            knobs: self.knobs_for(seed, nodes),
             actions: f.out,
             workload: generate(&mut wl, spec, 0, end),
         };
         plan.sort();
         plan
+    }
+}
+
+impl Scenario {
+    /// The scenario's knobs, with the environment drawn from the seed's `dst.env` stream when
+    /// the scenario draws its world.
+    fn knobs_for(&self, seed: u64, nodes: u32) -> Knobs {
+        let mut knobs = (self.knobs)();
+        if self.swarm_world {
+            knobs.env = Environment::draw(&mut Seed(seed).stream("dst.env"), nodes);
+        }
+        knobs
     }
 }
 

@@ -40,7 +40,7 @@ pub fn sweep(
     bugs: &[Bug],
     scenarios: &[&'static Scenario],
     seeds: &Seeds,
-    nodes: u32,
+    nodes: Option<u32>,
     run_chunk: &mut dyn FnMut(Vec<RunSpec>) -> Vec<SweepRun>,
 ) -> Vec<BugResult> {
     let mut results: Vec<BugResult> = bugs
@@ -142,7 +142,7 @@ mod tests {
         SweepRun {
             scenario: spec.scenario.name.to_string(),
             seed: spec.seed,
-            nodes: spec.nodes,
+            nodes: spec.nodes.unwrap_or(3),
             bug: spec.bug,
             result: if fails { "fail" } else { "ok" },
             property: fails.then(|| "durability".to_string()),
@@ -171,7 +171,7 @@ mod tests {
                 })
                 .collect()
         };
-        let r = sweep(&[bug], &scenarios, &Seeds(1..=100), 3, &mut runner);
+        let r = sweep(&[bug], &scenarios, &Seeds(1..=100), None, &mut runner);
         assert_eq!(asked, vec![6, 6], "two chunks of two seeds, then stop");
         assert!(r[0].caught);
         let first = r[0].first.as_ref().unwrap();
@@ -187,7 +187,7 @@ mod tests {
         let bug: Bug = "ack-before-wal-sync".parse().unwrap();
         let scenarios: Vec<&'static Scenario> = CATALOGUE.iter().take(2).collect();
         let mut runner = |specs: Vec<RunSpec>| specs.iter().map(|s| fake(s, false)).collect();
-        let r = sweep(&[bug], &scenarios, &Seeds(3..=7), 3, &mut runner);
+        let r = sweep(&[bug], &scenarios, &Seeds(3..=7), None, &mut runner);
         assert!(!r[0].caught && r[0].first.is_none() && r[0].seeds_to_detection.is_none());
         assert_eq!(r[0].runs, 10);
         assert_eq!(median_seeds(&r), None);

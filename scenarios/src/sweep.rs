@@ -20,14 +20,16 @@ use crate::scenario::Scenario;
 pub struct RunSpec {
     pub scenario: &'static Scenario,
     pub seed: u64,
-    pub nodes: u32,
+    /// The cluster size, if pinned (otherwise the scenario's choice: see
+    /// [`Scenario::plan_for`]).
+    pub nodes: Option<u32>,
     pub bug: Option<Bug>,
 }
 
 impl RunSpec {
     /// The plan this spec draws.
     pub fn plan(&self) -> Plan {
-        let mut plan = self.scenario.plan(self.seed, self.nodes);
+        let mut plan = self.scenario.plan_for(self.seed, self.nodes);
         plan.knobs.bug = self.bug;
         plan
     }
@@ -35,11 +37,12 @@ impl RunSpec {
     /// The command-line arguments that select this run: `SCENARIO --seed N [--nodes N]
     /// [--bug B]`.
     pub fn args(&self) -> String {
-        spec_args(self.scenario.name, self.seed, self.nodes, self.bug)
+        spec_args(self.scenario.name, self.seed, self.plan().nodes, self.bug)
     }
 }
 
-/// `SCENARIO --seed N`, then every option that changes the run and is not the default.
+/// `SCENARIO --seed N`, then every option that changes the run and is not the default. The
+/// cluster size is given when it is not 3: a drawn size given explicitly draws the same plan.
 pub fn spec_args(scenario: &str, seed: u64, nodes: u32, bug: Option<Bug>) -> String {
     let mut s = format!("{scenario} --seed {seed}");
     if nodes != 3 {
@@ -56,6 +59,7 @@ pub fn spec_args(scenario: &str, seed: u64, nodes: u32, bug: Option<Bug>) -> Str
 pub struct SweepRun {
     pub scenario: String,
     pub seed: u64,
+    /// The cluster size the run had.
     pub nodes: u32,
     /// The planted bug the run had switched on, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,13 +86,19 @@ impl SweepRun {
 }
 
 /// Runs `scenario` with `seed` on `nodes` nodes (with a deliberate `bug`, to test the testers).
-pub fn run_seed(scenario: &'static Scenario, seed: u64, nodes: u32, bug: Option<Bug>) -> SweepRun {
+pub fn run_seed(
+    scenario: &'static Scenario,
+    seed: u64,
+    nodes: Option<u32>,
+    bug: Option<Bug>,
+) -> SweepRun {
     run_spec(&RunSpec { scenario, seed, nodes, bug })
 }
 
 /// Runs one spec.
 pub fn run_spec(spec: &RunSpec) -> SweepRun {
-    let r = run(&spec.plan(), &RunOptions::default());
+    let plan = spec.plan();
+    let r = run(&plan, &RunOptions::default());
     let (result, property, detail) = match &r.verdict {
         Verdict::Ok => ("ok", None, None),
         Verdict::Fail { property, detail } => {
@@ -98,7 +108,7 @@ pub fn run_spec(spec: &RunSpec) -> SweepRun {
     SweepRun {
         scenario: spec.scenario.name.to_string(),
         seed: spec.seed,
-        nodes: spec.nodes,
+        nodes: plan.nodes,
         bug: spec.bug,
         result,
         property,

@@ -30,7 +30,8 @@ fn failures(runs: impl IntoIterator<Item = SweepRun>) -> Vec<String> {
 #[test]
 #[ignore = "500 cluster runs, about a minute in release: .ci/run runs it with --ignored"]
 fn every_scenario_passes_fifty_seeds() {
-    let runs = CATALOGUE.iter().flat_map(|s| (21..=70).map(move |seed| run_seed(s, seed, 3, None)));
+    let runs =
+        CATALOGUE.iter().flat_map(|s| (21..=70).map(move |seed| run_seed(s, seed, None, None)));
     let failed = failures(runs);
     assert!(failed.is_empty(), "{} failed runs:\n{}", failed.len(), failed.join("\n"));
 }
@@ -39,7 +40,7 @@ fn every_scenario_passes_fifty_seeds() {
 fn seeds_that_found_bugs_pass() {
     let runs = FOUND_BUGS.iter().map(|(name, seed, nodes, _)| {
         let s = CATALOGUE.iter().find(|s| s.name == *name).expect("scenario exists");
-        (run_seed(s, *seed, *nodes, None), *nodes)
+        (run_seed(s, *seed, Some(*nodes), None), *nodes)
     });
     let failed: Vec<String> = runs
         .filter(|(r, _)| !r.ok())

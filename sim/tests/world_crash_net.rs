@@ -173,7 +173,7 @@ fn an_answer_given_after_a_disk_crash_never_reaches_the_client() {
 }
 
 /// The net tap sees every frame a live process sends, inside its handler, and none it "sends"
-/// after dying at a disk operation; the crash tap runs before the disk loses power.
+/// after dying at a disk operation; the crash tap runs once the disk has lost power.
 #[test]
 fn the_taps_see_sends_as_they_happen_and_crashes_before_the_power_goes() {
     use std::cell::RefCell;
@@ -195,8 +195,8 @@ fn the_taps_see_sends_as_they_happen_and_crashes_before_the_power_goes() {
         vec![(CLIENT, SERVER, b"one".to_vec())],
         "not the frame after death"
     );
-    // The create (op 0) passed and the write (op 1) crashed: the unsynced create was still on
-    // the disk when the tap looked.
-    assert_eq!(*crashes.borrow(), vec![(CLIENT, true)]);
+    // The create (op 0) passed and the write (op 1) crashed: after the power loss nothing is
+    // left unsynced (the create was kept or lost) when the tap looks.
+    assert_eq!(*crashes.borrow(), vec![(CLIENT, false)]);
     assert_eq!(w.status(CLIENT), Status::Crashed);
 }

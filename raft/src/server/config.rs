@@ -26,6 +26,15 @@ pub struct NodeConfig {
     pub tick: Duration,
     pub election_tick: u32,
     pub heartbeat_tick: u32,
+    /// Run a pre-election before bumping the term (raft thesis §9.6).
+    pub pre_vote: bool,
+    /// A leader steps down without a quorum's heartbeat responses within an election timeout,
+    /// and followers that hear from a leader ignore vote requests for that long.
+    pub check_quorum: bool,
+    /// Appends in flight per follower.
+    pub max_inflight_msgs: usize,
+    /// Byte cap of the entries in one append (at least one entry is always sent).
+    pub max_size_per_msg: u64,
     /// Take a snapshot once this many entries were applied since the last one (etcd's
     /// `--snapshot-count`).
     pub snapshot_count: u64,
@@ -44,6 +53,7 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// Settings for member `name` of the cluster `spec`: 100 ms ticks, 1 s election timeout,
+    /// pre-vote and check-quorum on, 256 appends of up to 1 MiB in flight per follower,
     /// snapshots every 10 000 entries, 5 s request timeout, 1 MiB WAL segments.
     pub fn new(name: &str, cluster: ClusterSpec) -> NodeConfig {
         NodeConfig {
@@ -52,6 +62,10 @@ impl NodeConfig {
             tick: Duration::from_millis(100),
             election_tick: 10,
             heartbeat_tick: 1,
+            pre_vote: true,
+            check_quorum: true,
+            max_inflight_msgs: 256,
+            max_size_per_msg: 1 << 20,
             snapshot_count: 10_000,
             catch_up_entries: 5_000,
             request_timeout: Duration::from_secs(5),

@@ -155,6 +155,10 @@ impl<S: StateMachine> Running<S> {
     pub fn log_term(&self, index: u64) -> Option<u64> {
         self.raw.raft.raft_log.term(index).ok()
     }
+    /// Raft's own view: hard and soft state, and on a leader each member's progress.
+    pub fn raft_status(&self) -> crate::core::Status {
+        self.raw.status()
+    }
     /// The member this node voted for in its current term (0: none).
     pub fn vote(&self) -> u64 {
         self.raw.raft.vote
@@ -194,9 +198,10 @@ impl<S: StateMachine> Running<S> {
         rc.election_tick = cfg.election_tick;
         rc.heartbeat_tick = cfg.heartbeat_tick;
         rc.applied = b.snapshot_index;
-        rc.check_quorum = true;
-        rc.pre_vote = true;
-        rc.max_size_per_msg = 1 << 20;
+        rc.check_quorum = cfg.check_quorum;
+        rc.pre_vote = cfg.pre_vote;
+        rc.max_inflight_msgs = cfg.max_inflight_msgs;
+        rc.max_size_per_msg = cfg.max_size_per_msg;
         let seed = env.rng().next_u64();
         let boot = env.rng().next_u64();
         let raw = RawNode::new(&rc, b.storage, ChaCha8Rng::seed_from_u64(seed))

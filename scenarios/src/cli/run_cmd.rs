@@ -22,9 +22,9 @@ pub struct PlanSource {
     /// Run with a deliberate server bug (to check that the oracles catch it).
     #[arg(long, value_name = "BUG")]
     pub bug: Option<crate::plan::Bug>,
-    /// Cluster size.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
-    pub nodes: u32,
+    /// Cluster size (default: 3; `swarm` draws 1, 3 or 5 from the seed).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub nodes: Option<u32>,
     /// Use a saved plan (faults + workload) instead of drawing one from a seed.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
@@ -64,7 +64,7 @@ pub struct RunArgs {
 pub fn load_plan(
     scenario: Option<&str>,
     seed: Option<u64>,
-    nodes: u32,
+    nodes: Option<u32>,
     plan: Option<&PathBuf>,
     world: &mut dyn World,
 ) -> Result<Plan, String> {
@@ -79,7 +79,7 @@ pub fn load_plan(
     let s = scenario::find(name).ok_or_else(|| {
         format!("unknown scenario {name:?}; known scenarios: {}", scenario::names())
     })?;
-    Ok(s.plan(seed.ok_or("--seed is required")?, nodes))
+    Ok(s.plan_for(seed.ok_or("--seed is required")?, nodes))
 }
 
 pub fn run(args: &RunArgs, world: &mut dyn World, out: &mut dyn Write) -> Result<i32, String> {
@@ -121,6 +121,7 @@ pub fn print_report(
     let p = &r.plan;
     let s = &r.stats;
     writeln!(out, "scenario: {} ({} nodes)", p.scenario, p.nodes)?;
+    writeln!(out, "environment: {}", p.knobs.env)?;
     writeln!(
         out,
         "plan: {} faults, {} client operations over {:.1} s",

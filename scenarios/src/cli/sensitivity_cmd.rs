@@ -23,9 +23,9 @@ pub struct SensitivityArgs {
     /// Scenarios to sweep (repeatable); every scenario by default.
     #[arg(long = "scenario", value_name = "S")]
     pub scenarios: Vec<String>,
-    /// Cluster size.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
-    pub nodes: u32,
+    /// Cluster size (default: 3; `swarm` draws 1, 3 or 5 from each seed).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub nodes: Option<u32>,
     /// A file listing bugs (one name per line, `#` comments) that must be caught: exit 1 only
     /// when one of them is missed; other misses are reported but do not fail.
     #[arg(long, value_name = "FILE")]

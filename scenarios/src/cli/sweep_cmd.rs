@@ -24,9 +24,9 @@ pub struct SweepArgs {
     /// Run with a deliberate server bug (to check that the oracles catch it).
     #[arg(long, value_name = "BUG")]
     pub bug: Option<crate::plan::Bug>,
-    /// Cluster size.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=7))]
-    pub nodes: u32,
+    /// Cluster size (default: 3; `swarm` draws 1, 3 or 5 from each seed).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=7))]
+    pub nodes: Option<u32>,
     /// Write every run and the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -56,13 +56,13 @@ pub fn default_sweep(world: &mut dyn World, out: &mut dyn Write) -> Result<i32, 
         all.len()
     )
     .map_err(io)?;
-    execute(&all, &Seeds(1..=DEFAULT_SEEDS), 3, None, None, world, out)
+    execute(&all, &Seeds(1..=DEFAULT_SEEDS), None, None, None, world, out)
 }
 
 fn execute(
     scenarios: &[&'static Scenario],
     seeds: &Seeds,
-    nodes: u32,
+    nodes: Option<u32>,
     bug: Option<Bug>,
     json: Option<&PathBuf>,
     world: &mut dyn World,

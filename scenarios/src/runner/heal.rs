@@ -41,6 +41,43 @@ impl<S: Observable> Run<S> {
         }
     }
 
+    /// The leader's view of its followers (match, next, replication state), for liveness
+    /// failures: `leader n1 (term 4): n2 match 10 next 11 Replicate, ...`.
+    fn leader_view(&self) -> String {
+        let Some(l) = self.c.leader() else { return "no leader".into() };
+        let Some(r) = self.c.running(l) else { return "no leader".into() };
+        let st = r.raft_status();
+        let peers: Vec<String> = st
+            .progress
+            .iter()
+            .map(|(id, p)| {
+                let who = self.c.node_of_member(*id).map_or(format!("{id:x}"), |n| format!("n{n}"));
+                format!("{who} match {} next {} {:?}", p.matched, p.next, p.state)
+            })
+            .collect();
+        let members: Vec<String> = self
+            .serving
+            .iter()
+            .filter_map(|n| {
+                let m = self.c.running(*n)?;
+                let lead =
+                    self.c.node_of_member(m.leader()).map_or("-".into(), |x| format!("n{x}"));
+                Some(format!(
+                    "n{n} term {} lead {lead} commit {} last {}",
+                    m.term(),
+                    m.commit_index(),
+                    m.last_index()
+                ))
+            })
+            .collect();
+        format!(
+            "leader n{l} (term {}) sees {}; members: {}",
+            r.term(),
+            peers.join(", "),
+            members.join(", ")
+        )
+    }
+
     pub(super) fn member_with_url(&self, url: &str) -> Option<u64> {
         let l = self.c.leader().or_else(|| self.serving.first().copied())?;
         let r = self.c.running(l)?;
@@ -110,8 +147,9 @@ impl<S: Observable> Run<S> {
             if now >= deadline {
                 let detail = format!(
                     "members did not converge {} s {when}: leader commit {hi:?}, applied \
-                     {applied:?}",
-                    LIVENESS_BOUND.as_millis() / 1000
+                     {applied:?}; {}",
+                    LIVENESS_BOUND.as_millis() / 1000,
+                    self.leader_view()
                 );
                 self.fail(Property::Liveness, detail);
                 return;

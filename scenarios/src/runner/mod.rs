@@ -209,8 +209,14 @@ struct Run<S: Observable> {
 
 impl<S: Observable> Run<S> {
     fn new(plan: &Plan, opts: &RunOptions) -> Run<S> {
-        let config = WorldConfig { keep_trace: opts.keep_trace, ..WorldConfig::default() };
-        let c = Cluster::<S>::new(plan.seed, plan.nodes, &plan.knobs, config);
+        let config = plan.knobs.env.world_config(opts.keep_trace);
+        let mut c = Cluster::<S>::new(plan.seed, plan.nodes, &plan.knobs, config);
+        for n in 1..=plan.nodes {
+            let drift_ppm = plan.knobs.env.drift_of(n);
+            if drift_ppm != 0 {
+                c.w.apply(&Fault::ClockSkew { node: n, skew_ns: 0, drift_ppm });
+            }
+        }
         // Every workload operation is invoked at least once (retries and final reads are few).
         let ops = plan.workload.len() + usize::from(u8::MAX);
         let clients = Clients::with_capacity(CLIENTS, Seed(plan.seed).stream("dst.clients"), ops);

@@ -58,7 +58,7 @@ pub struct WorldConfig {
     pub keep_trace: bool,
 }
 
-/// What [`World::on_crash`] installs: called with the node and its disk before each crash.
+/// What [`World::on_crash`] installs: called with the node and its disk after each crash.
 pub type CrashTap = Box<dyn FnMut(NodeId, &SimDisk)>;
 
 /// A closure scheduled to run on the world.
@@ -129,7 +129,7 @@ pub struct World<A: Actor> {
     faults_installed: usize,
     /// The node of the event the last `step` handled (`None`: a world-wide event).
     last_stepped: Option<NodeId>,
-    /// Called just before a node's disk loses power (see [`World::on_crash`]).
+    /// Called right after a node's disk lost power (see [`World::on_crash`]).
     crash_tap: Option<CrashTap>,
 }
 
@@ -240,10 +240,10 @@ impl<A: Actor> World<A> {
             return;
         }
         let id = n.id;
+        n.disk.crash();
         if let Some(tap) = self.crash_tap.as_mut() {
             tap(id, &n.disk);
         }
-        n.disk.crash();
         n.fault_armed = false;
         n.bury(Status::Crashed, now);
         self.net.crash_node(id);
@@ -255,10 +255,10 @@ impl<A: Actor> World<A> {
         }
     }
 
-    /// Installs `tap`, called with a node and its disk just before every crash of that node
-    /// (injected, or at a crashing disk operation, or a power loss): the last moment its disk
-    /// still holds exactly what was synced before the crash. Oracles use it to know what a
-    /// restart must read back. The tap only observes.
+    /// Installs `tap`, called with a node and its disk right after every crash of that node
+    /// (injected, at a crashing disk operation, or a power loss), once the disk has lost what
+    /// it did not keep: what the disk holds now is exactly what the node's next start will
+    /// find. Oracles use it to know what a restart must read back. The tap only observes.
     pub fn on_crash(&mut self, tap: CrashTap) {
         self.crash_tap = Some(tap);
     }

@@ -5,6 +5,8 @@
 //!   it knows. A leader that counted an entry it had not synced, a follower that took a commit
 //!   index past the entries it shares with the leader, or an acknowledgement sent too early
 //!   all show up here, without waiting for a crash to lose the entry.
+//! - **Only current-term entries are committed by counting.** A leader's commit index moves
+//!   only to an entry of its own term (Raft §5.4.2; older entries commit along with it).
 //! - **Committed entries never change.** Every index seen committed keeps the term it was first
 //!   committed with, on every node.
 //! - **Leader completeness.** A node that becomes leader of term `T` holds every entry
@@ -27,6 +29,18 @@ impl ProtocolOracle {
         st.commit = now;
         self.max_commit = self.max_commit.max(now);
         let Some(term) = r.log_term(now) else { return };
+        if r.is_leader() && term != r.term() {
+            self.fail(
+                Property::CommitSafety,
+                format!(
+                    "node {n} (leader of term {}) moved its commit index to {now}, an entry of \
+                     term {term}: a leader commits by counting replicas only entries of its own \
+                     term (older ones commit with them)",
+                    r.term()
+                ),
+            );
+            return;
+        }
         self.remember_committed(c, n, was, now);
         if self.violation.is_some() {
             return;

@@ -11,14 +11,14 @@
 //!   node) only while a quorum of voters holds it durably; a committed index never changes its
 //!   term; a new leader's log holds every committed entry; a leader was elected by grants of
 //!   its own term from a quorum.
-//! - [`restarts`] — promises across restarts: a restarted node reads back every WAL record that
-//!   was durable just before its crash (its term, vote and entries).
+//! - [`restarts`] — promises across restarts: a restarted node reads back every WAL record its
+//!   crash left whole on disk (its term, vote and entries), synced ones included.
 //! - [`reads`] — read index: a linearizable read is answered at a read index no lower than the
 //!   highest commit index any node had when the read was sent, and only once applied.
 //!
 //! The runner feeds it: [`ProtocolOracle::on_send`] from the SimNet tap (inside the sender's
-//! handler), [`ProtocolOracle::on_crash`] from the world's crash tap (the last moment the disk
-//! holds exactly what was synced), and [`ProtocolOracle::after_step`] after every step.
+//! handler), [`ProtocolOracle::on_crash`] from the world's crash tap (what the disk holds once
+//! the power is gone), and [`ProtocolOracle::after_step`] after every step.
 
 mod commits;
 mod reads;
@@ -41,8 +41,8 @@ pub use reads::ReadFloor;
 struct NodeState {
     disk: Rc<SimDisk>,
     wal: DurableWal,
-    /// What was durable in the WAL just before the node's last crash: the next boot must read
-    /// it back. `None` when there is nothing to compare (never crashed, or its data replaced).
+    /// What the WAL held right after the node's last crash: the next boot must read it back.
+    /// `None` when there is nothing to compare (never crashed, or its data replaced).
     before_crash: Option<DurableLog>,
     /// The incarnation last looked at (its boot number).
     boot: Option<u64>,
@@ -147,7 +147,8 @@ impl ProtocolOracle {
         }
     }
 
-    /// The world is about to crash node `n`: remember what its WAL holds durably now.
+    /// The world crashed node `n`: remember what its WAL holds now, which its next boot must
+    /// read back.
     pub fn on_crash(&mut self, n: u32) {
         if self.ignored.contains(&n) {
             return;

@@ -1,9 +1,10 @@
-//! Promises across restarts: a node that boots reads back everything its WAL held durably just
-//! before it crashed.
+//! Promises across restarts: a node that boots reads back everything its WAL holds.
 //!
-//! The reference is the durable WAL at the crash (taken by the world's crash tap, before the
-//! disk lost power): its hard state and its entries. After the crash a disk may hold more —
-//! unsynced writes that happened to survive — but never less, so the booted node must have:
+//! The reference is the WAL as the crash left it (scanned by the world's crash tap, once the
+//! disk lost power): every record synced before the crash, plus whatever unsynced writes
+//! happened to survive whole (a surviving entry may legitimately replace older ones: a node
+//! truncates its log when a new leader's entries conflict), up to the first torn or missing
+//! record. The booted node must have:
 //! - a term at least the durable term, and at that term the durable vote;
 //! - every durable entry above its snapshot, with the same term, and a last index at least the
 //!   durable last index.
@@ -19,7 +20,7 @@ use super::{Property, ProtocolOracle};
 use crate::cluster::{Cluster, Observable};
 
 impl ProtocolOracle {
-    /// Node `n` runs a new incarnation: compare it with what was durable before its crash.
+    /// Node `n` runs a new incarnation: compare it with what its WAL held after its crash.
     pub(super) fn on_boot<S: Observable>(&mut self, c: &Cluster<S>, n: u32) {
         let Some(r) = c.running(n) else { return };
         let st = self.nodes.get_mut(&n).expect("watched");
@@ -47,20 +48,20 @@ pub(super) struct Booted<'a> {
     pub log_term: &'a dyn Fn(u64) -> Option<u64>,
 }
 
-/// What node `n` failed to read back of `before`, the WAL it held durably before its crash.
+/// What node `n` failed to read back of `before`, the WAL its disk held after its crash.
 pub(super) fn readback_violation(n: u32, before: &DurableLog, b: &Booted<'_>) -> Option<String> {
     let hs = before.hard_state;
     if b.term < hs.term || (b.term == hs.term && hs.vote != 0 && b.vote != hs.vote) {
         return Some(format!(
-            "node {n} restarted at term {} vote {:x}, but its WAL held term {} vote {:x} durably \
-             before the crash",
+            "node {n} restarted at term {} vote {:x}, but its WAL held term {} vote {:x} after \
+             the crash",
             b.term, b.vote, hs.term, hs.vote
         ));
     }
     if b.last < before.last_index() {
         return Some(format!(
             "node {n} restarted with its log ending at index {}, but its WAL held entries up to \
-             index {} durably before the crash",
+             index {} on disk after the crash",
             b.last,
             before.last_index()
         ));
@@ -73,8 +74,8 @@ pub(super) fn readback_violation(n: u32, before: &DurableLog, b: &Booted<'_>) ->
         if got != Some(t) {
             let has = got.map_or("nothing".to_string(), |x| format!("term {x}"));
             return Some(format!(
-                "node {n} restarted without entry {i} (term {t}) that its WAL held durably before \
-                 the crash: it read back {has} there"
+                "node {n} restarted without entry {i} (term {t}) that its WAL held after the \
+                 crash: it read back {has} there"
             ));
         }
     }
