@@ -318,7 +318,8 @@ impl<S: Observable> Run<S> {
                 }
                 if let Some((peer, lines)) = per_peer.into_iter().find(|(_, n)| *n > window) {
                     let detail = format!(
-                        "member node {m} wrote {lines} refusal log lines about member {peer} in                          {window} s: not rate-limited"
+                        "member node {m} wrote {lines} refusal log lines about member {peer} in \
+                         {window} s: not rate-limited"
                     );
                     self.failure.get_or_insert((Property::ClusterId, detail));
                     return;
