@@ -159,6 +159,9 @@ impl Cluster {
         }
         self.check_urls_free(m.id, &m.peer_urls)?;
         self.members.insert(m.id, m);
+        if sim::planted::active(&crate::planted::CLUSTER_ID_RECOMPUTED) {
+            self.id = cluster_id_of(self.members.keys().copied());
+        }
         Ok(())
     }
 

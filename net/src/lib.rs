@@ -21,8 +21,10 @@ pub mod transport;
 pub use frame::{MessageKind, StreamType};
 pub use ids::{ClusterId, MemberId};
 pub use refusal::Refusal;
-pub use transport::{Outgoing, Transport, TransportConfig, TransportEvent};
+pub use transport::{ForeignDelivery, Outgoing, Transport, TransportConfig, TransportEvent};
 
+#[cfg(test)]
+mod planted_tests;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]

@@ -30,6 +30,7 @@ use crate::frame::{
 };
 use crate::ids::{ClusterId, MemberId};
 use crate::peer::{slot, Peer, PeerStatus, Queued, Reader, Route, STREAM_TYPES};
+use crate::planted;
 use crate::refusal::{check_identity, LocalIdentity, LogLimiter, LogLine, Refusal, RefusalCode};
 
 /// The timer tag every transport timer carries; [`Transport::on_timer`] ignores other tags.
@@ -115,6 +116,23 @@ pub struct TransportStats {
     pub messages_dropped: u64,
     pub log_lines: u64,
     pub log_suppressed: u64,
+    /// Messages handed to the owner from a frame whose cluster ID is not ours. The identity
+    /// checks keep this at zero; it is counted at the hand-over itself, after every check, so
+    /// that an oracle can tell whether a foreign payload ever reached raft.
+    pub foreign_deliveries: u64,
+    /// The first of those, if any.
+    pub first_foreign_delivery: Option<ForeignDelivery>,
+}
+
+/// A message handed to the owner although its frame carried another cluster's ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForeignDelivery {
+    /// The sender named in the frame.
+    pub from: MemberId,
+    /// The cluster ID the frame carried.
+    pub cluster: ClusterId,
+    /// When it was handed over.
+    pub at: Instant,
 }
 
 impl TransportStats {
@@ -306,7 +324,12 @@ impl Transport {
         if m.payload.len() > MAX_MESSAGE {
             return self.dropped(m.to, m.kind);
         }
-        if let Route::Stream(conn) = p.route(m.kind) {
+        let route = p.route(m.kind);
+        let no_fallback = sim::planted::active(&planted::NO_PIPELINE_FALLBACK);
+        if no_fallback && route == Route::Pipeline && m.kind != MessageKind::Snapshot {
+            return self.dropped(m.to, m.kind);
+        }
+        if let Route::Stream(conn) = route {
             let h = self.header(FrameKind::Message(m.kind), m.to);
             // Framed in place: the payload's buffer becomes the frame. If the stream turns out
             // to be gone, the message is lost with it and raft hears the peer is unreachable,
@@ -515,7 +538,7 @@ impl Transport {
                 self.refresh(env, peer);
             }
             (Conn::Reader { .. }, FrameKind::Message(kind)) => {
-                self.deliver(h.from, kind, tail(data, body_at))
+                self.deliver(env, &h, kind, tail(data, body_at))
             }
             (Conn::Reader { peer, .. } | Conn::Pipeline { peer, .. }, FrameKind::Refused) => {
                 let code = RefusalCode::from_payload(&data[body_at..]);
@@ -616,7 +639,8 @@ impl Transport {
         data: Vec<u8>,
         body_at: usize,
     ) {
-        if !self.admit(env, conn, h, Senders::AnyNotRemoved) {
+        let admitted = self.admit(env, conn, h, Senders::AnyNotRemoved);
+        if !admitted && !sim::planted::active(&planted::REFUSED_PIPELINE_DELIVERED) {
             return;
         }
         let (addr, message_at) = match frame::decode_pipeline_payload(&data[body_at..]) {
@@ -629,7 +653,7 @@ impl Transport {
             }
         };
         self.learn_remote(env, h.from, addr);
-        self.deliver(h.from, kind, tail(data, message_at));
+        self.deliver(env, h, kind, tail(data, message_at));
         let ack = self.frame(FrameKind::Ack, h.from, &[]);
         let _ = env.net().send(conn, ack);
         self.conns.remove(&conn);
@@ -650,9 +674,15 @@ impl Transport {
         }
     }
 
-    fn deliver(&mut self, from: MemberId, kind: MessageKind, payload: Vec<u8>) {
+    /// Hands a message that passed the identity checks to the owner; `h` is its frame's header.
+    fn deliver<R>(&mut self, env: &Env<'_, R>, h: &Header, kind: MessageKind, payload: Vec<u8>) {
         self.stats.messages_received += 1;
-        self.events.push_back(TransportEvent::Received { from, kind, payload });
+        if h.cluster != self.cfg.cluster {
+            self.stats.foreign_deliveries += 1;
+            let d = ForeignDelivery { from: h.from, cluster: h.cluster, at: env.now() };
+            self.stats.first_foreign_delivery.get_or_insert(d);
+        }
+        self.events.push_back(TransportEvent::Received { from: h.from, kind, payload });
     }
 
     /// Counts a refusal, reports it, and logs it within the rate limit.

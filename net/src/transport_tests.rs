@@ -11,7 +11,7 @@ use crate::refusal::{Refusal, RefusalCode};
 use crate::testkit::{Call, Rig, Wire};
 use crate::transport::{Outgoing, Transport, TransportConfig, TransportEvent};
 
-const IC: &str = "a=http://n0:2380,b=http://n1:2380,c=http://n2:2380";
+pub(crate) const IC: &str = "a=http://n0:2380,b=http://n1:2380,c=http://n2:2380";
 const NAMES: [&str; 3] = ["a", "b", "c"];
 
 fn ms(n: u64) -> Duration {
@@ -20,9 +20,14 @@ fn ms(n: u64) -> Duration {
 
 /// Node i is member NAMES[i] of the cluster bootstrapped with tokens[i]; it knows every other
 /// member of *its* view of the cluster, except the pairs in `unknown` (node, name).
-fn mesh_with(tokens: [&str; 3], unknown: &[(usize, &str)]) -> (Wire, Vec<Cluster>) {
+pub(crate) fn mesh_with(tokens: [&str; 3], unknown: &[(usize, &str)]) -> (Wire, Vec<Cluster>) {
+    mesh_of([(IC, tokens[0]), (IC, tokens[1]), (IC, tokens[2])], unknown)
+}
+
+/// Like [`mesh_with`], with each node's own `--initial-cluster` and token.
+pub(crate) fn mesh_of(views: [(&str, &str); 3], unknown: &[(usize, &str)]) -> (Wire, Vec<Cluster>) {
     let clusters: Vec<Cluster> =
-        tokens.iter().map(|t| Cluster::bootstrap(IC, t).unwrap()).collect();
+        views.iter().map(|(ic, t)| Cluster::bootstrap(ic, t).unwrap()).collect();
     let transports = (0..3)
         .map(|i| {
             let c = &clusters[i];
@@ -52,11 +57,11 @@ fn mesh() -> (Wire, Cluster) {
     (w, cs.remove(0))
 }
 
-fn id(c: &Cluster, name: &str) -> MemberId {
+pub(crate) fn id(c: &Cluster, name: &str) -> MemberId {
     c.member_by_name(name).unwrap().id
 }
 
-fn received(w: &Wire, node: usize) -> Vec<(MemberId, MessageKind, Vec<u8>)> {
+pub(crate) fn received(w: &Wire, node: usize) -> Vec<(MemberId, MessageKind, Vec<u8>)> {
     w.events[node]
         .iter()
         .filter_map(|e| match e {
@@ -68,7 +73,7 @@ fn received(w: &Wire, node: usize) -> Vec<(MemberId, MessageKind, Vec<u8>)> {
         .collect()
 }
 
-fn msg(to: MemberId, kind: MessageKind, b: u8) -> Outgoing {
+pub(crate) fn msg(to: MemberId, kind: MessageKind, b: u8) -> Outgoing {
     Outgoing { to, kind, payload: vec![b; 3].into() }
 }
 
@@ -581,4 +586,43 @@ mod props {
             }
         }
     }
+}
+
+/// `--initial-cluster` of a member re-created by hand with one member too many: node 2 keeps
+/// its name, token and URL (so its member ID, and everyone else's, are unchanged) but its
+/// cluster ID differs.
+pub(crate) const IC_GHOST: &str =
+    "a=http://n0:2380,b=http://n1:2380,c=http://n2:2380,ghost=http://ghost:2380";
+
+/// The mesh of a, b and an impostor c that has the same member ID as the real c.
+pub(crate) fn mesh_with_impostor() -> (Wire, Vec<Cluster>) {
+    let (w, cs) = mesh_of([(IC, "t"), (IC, "t"), (IC_GHOST, "t")], &[]);
+    assert_eq!(id(&cs[0], "c"), id(&cs[2], "c"), "the impostor keeps its member ID");
+    assert_ne!(cs[0].id(), cs[2].id(), "but not its cluster ID");
+    (w, cs)
+}
+
+#[test]
+fn a_member_recreated_with_another_initial_cluster_is_refused_both_ways() {
+    let (mut w, cs) = mesh_with_impostor();
+    let (a, c) = (id(&cs[0], "a"), id(&cs[0], "c"));
+    // Only the cluster ID tells them apart: streams are refused as cluster-ID mismatches.
+    assert!(!w.nodes[0].1.writer_up(c, StreamType::General));
+    assert!(w.nodes[0].1.stats().cluster_id_mismatch >= 2);
+    assert!(w.nodes[2].1.stats().cluster_id_mismatch >= 2);
+    assert_eq!(w.nodes[0].1.stats().wrong_recipient + w.nodes[0].1.stats().unknown_sender, 0);
+    // The pipeline, both ways, of every kind: refused, nothing delivered.
+    for kind in [MessageKind::General, MessageKind::Append, MessageKind::Snapshot] {
+        w.call(0, |env, t| t.send(env, [msg(c, kind, 1)]));
+        w.call(2, |env, t| t.send(env, [msg(a, kind, 2)]));
+        w.settle();
+    }
+    w.run_until(w.now + ms(500));
+    assert!(received(&w, 2).is_empty());
+    assert!(received(&w, 0).iter().all(|(from, ..)| *from != c));
+    for node in 0..3 {
+        let st = w.nodes[node].1.stats();
+        assert_eq!((st.foreign_deliveries, st.first_foreign_delivery), (0, None), "node {node}");
+    }
+    assert!(w.events[0].contains(&TransportEvent::Unreachable { to: c }));
 }

@@ -108,6 +108,10 @@ pub struct Cluster<S: Observable> {
     pub misconfigured: BTreeSet<u32>,
     /// Nodes that belong to a foreign cluster.
     pub foreign: BTreeSet<u32>,
+    /// Members re-created on a fresh data directory with another `--initial-cluster`: they run
+    /// with their member ID but another cluster ID, until the heal gives them their own data
+    /// and configuration back.
+    pub impostors: BTreeSet<u32>,
 }
 
 /// Settings every node shares, from the plan's knobs.
@@ -133,6 +137,7 @@ impl<S: Observable> Cluster<S> {
             removed: BTreeSet::new(),
             misconfigured: BTreeSet::new(),
             foreign: BTreeSet::new(),
+            impostors: BTreeSet::new(),
         };
         for n in 1..=nodes {
             let cfg = c.bootstrap_config(n, nodes, TOKEN);
@@ -187,6 +192,12 @@ impl<S: Observable> Cluster<S> {
                     && !self.foreign.contains(n)
             })
             .collect()
+    }
+
+    /// Whether node `n` runs outside this cluster (a foreign member or an impostor): the
+    /// cluster's oracles do not hold it to this cluster's history.
+    pub fn is_outsider(&self, n: u32) -> bool {
+        self.foreign.contains(&n) || self.impostors.contains(&n)
     }
 
     pub fn running(&self, n: u32) -> Option<&Running<S>> {

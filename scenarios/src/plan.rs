@@ -41,6 +41,17 @@ pub enum Action {
     /// Start a member of another cluster that dials this cluster's members: every frame it
     /// sends must be refused.
     ForeignMember,
+    /// Crash `node` and re-create it by hand: a fresh data directory, the same name, token and
+    /// peer URL, but an `--initial-cluster` with one more member (one that does not exist). Its
+    /// member ID, and the IDs it has for the others, are unchanged; its cluster ID is not.
+    /// (With its old data directory it would refuse to start: its WAL names the old cluster.
+    /// etcd would also refuse when it can ask a peer whether the member already started; a
+    /// member that cannot reach one at boot starts.) It keeps running until the heal gives it
+    /// its own data and configuration back. Only the cluster ID tells it from the real member,
+    /// so the run is judged by what crosses: no message between it and the others may reach
+    /// raft on either side ([`crate::oracle::cluster_id`]). A no-op for a member that joined at
+    /// run time (it has no `--initial-cluster`).
+    SameIdOtherCluster { node: u32 },
     /// Add a member (the next unused node number) and start it.
     AddMember,
     /// Remove the highest-numbered voting member that is not the leader.
@@ -223,7 +234,9 @@ impl Plan {
         for (i, a) in self.actions.iter().enumerate() {
             let node = match &a.action {
                 Action::Sim { fault } => fault.node().map(|n| n.0),
-                Action::WrongToken { node } | Action::ForeignData { node } => Some(*node),
+                Action::WrongToken { node }
+                | Action::ForeignData { node }
+                | Action::SameIdOtherCluster { node } => Some(*node),
                 _ => None,
             };
             let pair = match &a.action {
@@ -294,6 +307,23 @@ mod tests {
         assert!(e.to_string().contains("actions[2]: node 40 out of range"), "{e}");
         let e = Plan::from_json("not json").unwrap_err();
         assert!(matches!(e, PlanError::Json { line: 1, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn same_id_other_cluster_reads_writes_and_is_validated() {
+        let json = r#"{"at": 5, "action": {"kind": "same_id_other_cluster", "node": 2}}"#;
+        let a: TimedAction = serde_json::from_str(json).unwrap();
+        assert_eq!(a, TimedAction { at: 5, action: Action::SameIdOtherCluster { node: 2 } });
+        assert_eq!(a.action.name(), "same_id_other_cluster");
+        let mut p = sample();
+        p.actions.push(a);
+        let back = Plan::from_json(&p.to_json()).unwrap();
+        assert_eq!(back.actions[2].action, Action::SameIdOtherCluster { node: 2 });
+        p.actions.push(TimedAction { at: 6, action: Action::SameIdOtherCluster { node: 0 } });
+        let e = Plan::from_json(&p.to_json()).unwrap_err();
+        assert!(e.to_string().contains("actions[3]: node 0 out of range"), "{e}");
+        let e = serde_json::from_str::<Action>(r#"{"kind": "same_id_other_cluster"}"#);
+        assert!(e.unwrap_err().to_string().contains("missing field `node`"));
     }
 
     #[test]

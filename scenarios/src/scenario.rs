@@ -67,8 +67,9 @@ pub const CATALOGUE: &[Scenario] = &[
     },
     Scenario {
         name: "cluster-id-mismatch",
-        description: "restart a node with a wrong token or another cluster's data, add a foreign \
-                      member: all refused, the rest keeps serving",
+        description: "restart a node with a wrong token or another cluster's data, or re-create \
+                      it with the same member ID in another cluster; add a foreign member: all \
+                      refused, nothing crosses, the rest keeps serving",
         duration_secs: 20,
         knobs: Knobs::default,
         faults: cluster_id_mismatch,
@@ -287,10 +288,10 @@ fn cluster_id_mismatch(f: &mut Faults) {
         }
         used.push(node);
         let t = f.between(2 * SEC, 6 * SEC);
-        if f.between(0, 1) == 0 {
-            f.at(t, Action::WrongToken { node });
-        } else {
-            f.at(t, Action::ForeignData { node });
+        match f.between(0, 2) {
+            0 => f.at(t, Action::WrongToken { node }),
+            1 => f.at(t, Action::ForeignData { node }),
+            _ => f.at(t, Action::SameIdOtherCluster { node }),
         }
     }
     let t = f.between(SEC, 8 * SEC);

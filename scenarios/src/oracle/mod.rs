@@ -3,10 +3,12 @@
 //! - [`raft_safety`]: election safety and agreement of applied entries, after every step;
 //! - [`storage`]: the store's check and digest agreement after every restart;
 //! - [`durability`]: acknowledged writes present at the end;
+//! - [`cluster_id`]: no payload from a frame of another cluster reaches raft, after every step;
 //! - linearizability of the client history ([`crate::check`]);
 //! - liveness: after the faults heal a leader is elected and a write commits within a bound
 //!   (checked by the runner, [`crate::runner`]).
 
+pub mod cluster_id;
 pub mod durability;
 pub mod durable_wal;
 pub mod protocol;

@@ -3,6 +3,9 @@
 use super::*;
 use net::ids::MemberId;
 
+/// The member an impostor's `--initial-cluster` has too many: no node ever has this host.
+const GHOST_MEMBER: &str = "ghost=http://ghost:2380";
+
 impl<S: Observable> Run<S> {
     // ----- actions -----
 
@@ -42,6 +45,11 @@ impl<S: Observable> Run<S> {
                 }
             }
             Action::ForeignMember => self.foreign_member(now),
+            Action::SameIdOtherCluster { node } => {
+                if self.can_misconfigure(*node) {
+                    self.same_id_other_cluster(*node);
+                }
+            }
             Action::AddMember => self.add_member(),
             Action::RemoveMember => self.remove_member(),
             Action::RestartAll => {
@@ -148,6 +156,31 @@ impl<S: Observable> Run<S> {
         let cfg = self.c.config(node);
         self.correct.insert(node, cfg.clone());
         self.misconfigure(node, cfg, "another cluster's data directory", now);
+    }
+
+    /// Re-creates `node` on a fresh data directory with one member more in its
+    /// `--initial-cluster` (see [`Action::SameIdOtherCluster`]); its own data is kept for the
+    /// heal. It runs on: the cluster-ID oracle judges it by what crosses, not by a halt.
+    pub(super) fn same_id_other_cluster(&mut self, node: u32) {
+        let cfg = self.c.config(node);
+        let ClusterSpec::Bootstrap { initial_cluster, token } = &cfg.cluster else { return };
+        let mut other = cfg.clone();
+        other.cluster = ClusterSpec::Bootstrap {
+            initial_cluster: format!("{initial_cluster},{GHOST_MEMBER}"),
+            token: token.clone(),
+        };
+        self.c.w.apply(&Fault::Crash { node });
+        let disk: Rc<dyn Disk> = self.c.w.disk(NodeId(node));
+        let own = read_tree(&*disk);
+        replace_tree(&*disk, &[]);
+        self.protocol.borrow_mut().forget(node);
+        self.backups.insert(node, own);
+        self.correct.insert(node, cfg);
+        self.c.set_config(node, other);
+        self.c.misconfigured.insert(node);
+        self.c.impostors.insert(node);
+        self.refresh_roles();
+        self.c.w.apply(&Fault::Restart { node });
     }
 
     /// Starts a member of another cluster next to this one; it dials our members.
@@ -287,7 +320,8 @@ impl<S: Observable> Run<S> {
                 }
                 if let Some((peer, lines)) = per_peer.into_iter().find(|(_, n)| *n > window) {
                     let detail = format!(
-                        "member node {m} wrote {lines} refusal log lines about member {peer} in                          {window} s: not rate-limited"
+                        "member node {m} wrote {lines} refusal log lines about member {peer} in \
+                         {window} s: not rate-limited"
                     );
                     self.failure.get_or_insert((Property::ClusterId, detail));
                     return;

@@ -25,6 +25,7 @@ impl<S: Observable> Run<S> {
             }
             self.c.set_config(n, cfg);
             self.c.misconfigured.remove(&n);
+            self.c.impostors.remove(&n);
         }
         self.refresh_roles();
         // A restart of a running member with an armed disk fault (crash at a disk operation,

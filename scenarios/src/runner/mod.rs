@@ -34,6 +34,7 @@ use crate::check::history::{Key, Value};
 use crate::check::{self, Budget, History, RegisterModel};
 use crate::client::{key_bytes, parse_value, Clients};
 use crate::cluster::{base_config, host, peer_url, Cluster, Observable, FOREIGN_TOKEN, TOKEN};
+use crate::oracle::cluster_id::ClusterIdOracle;
 use crate::oracle::protocol::ProtocolOracle;
 use crate::oracle::raft_safety::RaftSafety;
 use crate::oracle::storage::StorageOracle;
@@ -178,6 +179,7 @@ struct Run<S: Observable> {
     storage: StorageOracle,
     /// Shared with the world's net and crash taps, which call it inside steps.
     protocol: Rc<RefCell<ProtocolOracle>>,
+    cluster_id: ClusterIdOracle,
     failure: Option<(Property, String)>,
     admin: BTreeMap<u64, Admin>,
     next_admin: u64,
@@ -227,6 +229,7 @@ impl<S: Observable> Run<S> {
             safety: RaftSafety::new(),
             storage: StorageOracle::new(),
             protocol: Rc::new(RefCell::new(ProtocolOracle::new())),
+            cluster_id: ClusterIdOracle::new(),
             failure: None,
             admin: BTreeMap::new(),
             next_admin: ADMIN_IDS,
@@ -263,10 +266,10 @@ impl<S: Observable> Run<S> {
     }
 
     fn refresh_roles(&mut self) {
-        for &f in &self.c.foreign {
-            self.protocol.borrow_mut().ignore(f);
+        for n in self.c.nodes() {
+            self.protocol.borrow_mut().set_outsider(n, self.c.is_outsider(n));
         }
-        self.watched = self.c.nodes().into_iter().filter(|n| !self.c.foreign.contains(n)).collect();
+        self.watched = self.c.nodes().into_iter().filter(|n| !self.c.is_outsider(*n)).collect();
         self.serving = self.c.serving_members();
     }
 
@@ -353,6 +356,11 @@ impl<S: Observable> Run<S> {
         self.responses = responses;
         // Only the node whose event ran can have changed (a world-wide event: any of them).
         let changed = self.c.w.last_stepped_node().map(|n| n.0);
+        self.cluster_id.observe_cluster(&self.c, changed);
+        if let Some(v) = self.cluster_id.violation() {
+            let v = v.to_string();
+            self.fail(Property::ClusterId, v);
+        }
         for i in 0..self.watched.len() {
             let n = self.watched[i];
             if changed.is_some_and(|c| c != n) {

@@ -135,7 +135,17 @@ impl ProtocolOracle {
 
     /// Node `n` belongs to another cluster: its messages and state are not this cluster's.
     pub fn ignore(&mut self, n: u32) {
-        self.ignored.insert(n);
+        self.set_outsider(n, true);
+    }
+
+    /// Whether node `n` runs outside this cluster for now (a foreign member, an impostor with
+    /// this cluster's member ID): while it does, its messages and state are not judged.
+    pub fn set_outsider(&mut self, n: u32, outsider: bool) {
+        if outsider {
+            self.ignored.insert(n);
+        } else {
+            self.ignored.remove(&n);
+        }
     }
 
     /// Node `n`'s data was replaced by the harness (another cluster's data, or its own saved
