@@ -2,6 +2,27 @@
 
 use super::*;
 
+/// A member still catching up must have applied something new at least this often.
+pub(super) const STALL_BOUND: Duration = Duration::from_secs(10);
+/// However it progresses, catching up may take at most this long past its deadline.
+pub(super) const CATCH_UP_CAP: Duration = Duration::from_secs(120);
+
+/// When the members' applied indexes last moved.
+#[derive(Default)]
+struct Progress {
+    applied: Vec<(u32, Option<u64>)>,
+    since: Instant,
+}
+
+impl Progress {
+    fn observe(&mut self, now: Instant, applied: &[(u32, Option<u64>)]) {
+        if self.applied.is_empty() || self.applied != applied {
+            self.applied = applied.to_vec();
+            self.since = now;
+        }
+    }
+}
+
 impl<S: Observable> Run<S> {
     // ----- heal, liveness, final reads -----
 
@@ -126,8 +147,14 @@ impl<S: Observable> Run<S> {
 
     /// Drives the world until every member has applied the leader's commit index (restarting
     /// members that went down meanwhile); a liveness failure if that takes past `deadline`.
+    /// Drives the world until every member has applied the leader's commit index (restarting
+    /// members that went down meanwhile). A liveness failure if that takes past `deadline` and
+    /// no lagging member has made progress for [`STALL_BOUND`] — a member replaying a long log
+    /// behind a slow disk is slow, not stuck — or past `deadline` + [`CATCH_UP_CAP`] at all.
     pub(super) fn catch_up(&mut self, deadline: Instant, when: &str) {
         let slice = Duration::from_millis(100);
+        let start = self.c.w.now();
+        let mut progress = Progress::default();
         loop {
             if self.failure.is_some() {
                 return;
@@ -145,11 +172,14 @@ impl<S: Observable> Run<S> {
             if converged {
                 return;
             }
-            if now >= deadline {
+            progress.observe(now, &applied);
+            let stalled = now.saturating_since(progress.since) >= STALL_BOUND;
+            if now >= deadline && (stalled || now >= deadline + CATCH_UP_CAP) {
                 let detail = format!(
-                    "members did not converge {} s {when}: leader commit {hi:?}, applied \
-                     {applied:?}; {}",
-                    LIVENESS_BOUND.as_millis() / 1000,
+                    "members did not converge within {} s {when} (no progress for {} s): leader \
+                     commit {hi:?}, applied {applied:?}; {}",
+                    now.saturating_since(start).as_millis() / 1000,
+                    now.saturating_since(progress.since).as_millis() / 1000,
                     self.leader_view()
                 );
                 self.fail(Property::Liveness, detail);
