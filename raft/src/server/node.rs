@@ -74,6 +74,8 @@ pub struct Running<S> {
     pub(super) applied_log: Vec<Applied>,
     /// Set when this member applied its own removal: the node stops after the current Ready.
     pub(super) removed: bool,
+    /// What this incarnation's boot repaired in the WAL (a torn tail cut off, or nothing).
+    pub(super) boot_repair: crate::wal::Repair,
 }
 
 /// The server node, generic over its state machine.
@@ -154,6 +156,12 @@ impl<S: StateMachine> Running<S> {
     pub fn boot_number(&self) -> u64 {
         self.boot
     }
+    /// What this incarnation's boot repaired in the WAL: [`crate::wal::Repair::Truncated`] names
+    /// the segment and offset of the torn last record that was cut off with everything after it
+    /// (see [`super::boot`] for what that can drop).
+    pub fn boot_repair(&self) -> &crate::wal::Repair {
+        &self.boot_repair
+    }
 
     fn start<R>(
         cfg: NodeConfig,
@@ -205,6 +213,7 @@ impl<S: StateMachine> Running<S> {
             metrics: Metrics::default(),
             applied_log: Vec::new(),
             removed: false,
+            boot_repair: b.repair,
         })
     }
 
