@@ -50,7 +50,7 @@ use std::rc::Rc;
 
 use net::cluster::Cluster;
 use sim::io::{Disk, DiskError};
-use sim::Halt;
+use sim::{planted, Halt};
 
 use crate::core::codec::{put_u64, Reader};
 use crate::core::{ConfState, MemoryStorage, Snapshot, SnapshotMetadata};
@@ -217,7 +217,8 @@ pub fn boot<S: StateMachine>(
     let mut hard_state = contents.hard_state;
     let last_index = contents.entries.last().map_or(snap.metadata.index, |e| e.index);
     let consistent = sm.consistent_index();
-    if consistent > hard_state.commit && consistent <= last_index {
+    let raise = !planted::active(&crate::planted::BOOT_COMMIT_FROM_WAL_ONLY);
+    if raise && consistent > hard_state.commit && consistent <= last_index {
         hard_state.commit = consistent;
     }
     storage.set_hard_state(hard_state);

@@ -10,7 +10,7 @@ use net::transport::{Transport, TransportConfig, TransportEvent, TIMER_TAG};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sim::io::{Disk, NetEvent};
-use sim::{Actor, Env, Halt, TimerId};
+use sim::{planted, Actor, Env, Halt, TimerId};
 
 use crate::core::{
     Codec, ConfChange, ConfChangeType, ConfState, Config, MemoryStorage, Message, RawNode, NONE,
@@ -372,7 +372,10 @@ impl<S: StateMachine> Running<S> {
         // etcd's backend commits its batch on a timer too, not only when entries are applied.
         self.sm.commit_if_due(now).map_err(sm_fail)?;
         for (_, client) in self.proposals.expire(now) {
-            self.reply(env, client, Err(ServerError::Timeout));
+            let no_leader =
+                self.lead == NONE && planted::active(&crate::planted::TIMEOUT_AS_NO_LEADER);
+            let e = if no_leader { ServerError::NoLeader } else { ServerError::Timeout };
+            self.reply(env, client, Err(e));
         }
         for (_, r) in self.reads.expire(now) {
             self.reply(env, r.client, Err(ServerError::Timeout));
@@ -457,7 +460,8 @@ impl<S: StateMachine> Running<S> {
     /// Answers linearizable reads whose read index has been applied.
     pub(super) fn serve_reads(&mut self, env: &mut Env<'_, ClientResponse>) {
         let applied = self.applied;
-        let ready = self.reads.drain_where(|r| r.index.is_some_and(|i| i <= applied));
+        let early = planted::active(&crate::planted::READ_BEFORE_APPLY);
+        let ready = self.reads.drain_where(|r| r.index.is_some_and(|i| early || i <= applied));
         for (_, r) in ready {
             let out = self.sm.read(&r.op);
             env.respond(ClientResponse { id: r.client, result: out.map_err(ServerError::Op) });
