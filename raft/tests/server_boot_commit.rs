@@ -77,6 +77,20 @@ fn applied_index_reaches_the_state_machine_at_boot() {
     assert!(behind > 0, "no seed lost the unsynced commit index: the case is not exercised");
 }
 
+/// The planted bug `boot-commit-from-wal-only` undoes the raise: some restarted follower then
+/// reports an applied index below its state machine's consistent index.
+#[test]
+fn without_the_raise_the_applied_index_lags_the_state_machine() {
+    let _b = sim::planted::Activation::new(Some(&raft::planted::BOOT_COMMIT_FROM_WAL_ONLY));
+    let lagging = (0..12)
+        .filter(|&seed| {
+            let r = restart_follower_alone(seed);
+            r.applied < r.consistent_index
+        })
+        .count();
+    assert!(lagging > 0, "with the bug every restarted follower still reached its state");
+}
+
 /// A restarted member that did not get ahead of its WAL changes nothing: same index both ways.
 #[test]
 fn restart_without_a_crash_keeps_applied_and_consistent_index_equal() {

@@ -66,3 +66,17 @@ fn a_follower_crashed_after_installing_a_snapshot_boots_at_it() {
         );
     }
 }
+
+/// The planted bug `snapshot-hard-state-unsynced` undoes the fix: some follower then boots with
+/// its applied index below what its state machine holds.
+#[test]
+fn without_the_hard_state_sync_a_crash_after_install_boots_below_the_state() {
+    let _b = sim::planted::Activation::new(Some(&raft::planted::SNAPSHOT_HARD_STATE_UNSYNCED));
+    let broken = (0..6)
+        .filter(|&seed| {
+            let (installed, consistent, applied) = crash_right_after_install(seed);
+            consistent != installed || applied != consistent
+        })
+        .count();
+    assert!(broken > 0, "with the bug every follower still booted at its snapshot");
+}

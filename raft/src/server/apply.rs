@@ -13,7 +13,7 @@
 //! - A snapshot sent to a follower is taken fresh at the applied index (etcd's merged snapshot
 //!   message), so that it lists members added since the last stored snapshot.
 
-use sim::{Env, Halt};
+use sim::{planted, Env, Halt};
 
 use crate::core::{
     Codec, ConfChange, ConfChangeType, Entry, EntryKind, MessageType, Snapshot, SnapshotMetadata,
@@ -82,7 +82,11 @@ impl<S: StateMachine> Running<S> {
             return Ok(());
         }
         assert_eq!(e.index, self.applied + 1, "apply out of order: applied {}", self.applied);
-        let fresh = e.index > self.sm.consistent_index();
+        let fresh = if planted::active(&crate::planted::REAPPLY_AT_CONSISTENT_INDEX) {
+            e.index >= self.sm.consistent_index()
+        } else {
+            e.index > self.sm.consistent_index()
+        };
         let origin = match e.kind {
             EntryKind::Normal if e.data.is_empty() => {
                 if fresh {

@@ -7,6 +7,28 @@
 //!    state + entries; the membership comes from the snapshot (or the configuration); the state
 //!    machine restores the snapshot if its consistent index is behind it.
 //!
+//! Recovery from a damaged WAL (etcd's `bootstrapWALFromSnapshot`, which repairs only on
+//! `io.ErrUnexpectedEOF` and only once). Step 3 decodes the WAL twice: the marker scan reads
+//! every segment in read mode, where a torn last record just ends the scan (etcd's
+//! `ValidSnapshotEntries` tolerates `ErrUnexpectedEOF` the same way), and the open reads from
+//! the snapshot's segment on. Only one kind of damage is repaired, by the open:
+//! - a torn last record of the **last** segment ([`crate::wal::WalError::TornTail`]: its frame
+//!   runs past the end of the file, or its CRC fails while one of its 512-byte sector pieces is
+//!   all zeros) is cut off together with everything after it in that segment
+//!   ([`crate::wal::repair`], a `.broken` copy is kept), and the WAL is read again. What is cut
+//!   was never covered by a sync (a sync covers whole records, and the torn one is the first
+//!   record no sync reached), so nothing acknowledged is dropped — with one exception shared with
+//!   etcd: bit rot in a synced record of the last segment that happens to hold an all-zero
+//!   sector piece looks torn and is truncated with everything after it.
+//! - Everything else is refused and the member halts (fail-stop) with its files untouched: a CRC
+//!   mismatch without a zero sector, a bad length word (check bits or padding: a crash never
+//!   tears a length word, which never straddles a sector), bad padding bytes, a record running
+//!   past the end of an earlier segment, damage anywhere in an earlier segment, a broken CRC
+//!   chain. Where etcd would take a corrupt length in the last segment for a torn record and
+//!   truncate (possibly synced) records after it, this WAL's length check bits refuse instead.
+//!
+//! [`Booted::repair`] (and `Running::boot_repair`) says what the open repaired.
+//!
 //! Entries after the snapshot are handed to the apply loop again (raft's `applied` is the
 //! snapshot index); the apply loop skips the state machine for those at or below its
 //! consistent index but re-applies conf changes to raft and the membership.
@@ -28,12 +50,12 @@ use std::rc::Rc;
 
 use net::cluster::Cluster;
 use sim::io::{Disk, DiskError};
-use sim::Halt;
+use sim::{planted, Halt};
 
 use crate::core::codec::{put_u64, Reader};
 use crate::core::{ConfState, MemoryStorage, Snapshot, SnapshotMetadata};
 use crate::snap::{SnapError, Snapshotter};
-use crate::wal::{snapshot_markers, Wal, WalError};
+use crate::wal::{snapshot_markers, Repair, Wal, WalError};
 
 use super::config::{ClusterSpec, NodeConfig};
 use super::membership::{decode_snapshot_data, Membership};
@@ -56,6 +78,8 @@ pub struct Booted<S> {
     pub sm: S,
     pub snapshot_index: u64,
     pub conf_state: ConfState,
+    /// What opening the WAL repaired ([`Repair::Clean`] for a new WAL).
+    pub repair: Repair,
 }
 
 /// Turns a storage error into a halt: a simulated crash stays a crash, anything else is fatal
@@ -151,6 +175,7 @@ pub fn boot<S: StateMachine>(
             sm,
             snapshot_index: 0,
             conf_state,
+            repair: Repair::Clean,
         });
     }
     let markers = snapshot_markers(&*disk, WAL_DIR).map_err(|e| wal_halt("wal markers", e))?;
@@ -164,7 +189,7 @@ pub fn boot<S: StateMachine>(
         term: snap.metadata.term,
         ..Default::default()
     };
-    let (wal, contents, _repair) = Wal::open_repairing(Rc::clone(&disk), WAL_DIR, &start, cfg.wal)
+    let (wal, contents, repair) = Wal::open_repairing(Rc::clone(&disk), WAL_DIR, &start, cfg.wal)
         .map_err(|e| wal_halt("open wal", e))?;
     match parse_metadata(&contents.metadata) {
         Some((m, c)) if m == me && c == membership.cluster().id().0 => {}
@@ -192,7 +217,8 @@ pub fn boot<S: StateMachine>(
     let mut hard_state = contents.hard_state;
     let last_index = contents.entries.last().map_or(snap.metadata.index, |e| e.index);
     let consistent = sm.consistent_index();
-    if consistent > hard_state.commit && consistent <= last_index {
+    let raise = !planted::active(&crate::planted::BOOT_COMMIT_FROM_WAL_ONLY);
+    if raise && consistent > hard_state.commit && consistent <= last_index {
         hard_state.commit = consistent;
     }
     storage.set_hard_state(hard_state);
@@ -206,5 +232,6 @@ pub fn boot<S: StateMachine>(
         sm,
         snapshot_index: snap.metadata.index,
         conf_state,
+        repair,
     })
 }

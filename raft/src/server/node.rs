@@ -10,7 +10,7 @@ use net::transport::{Transport, TransportConfig, TransportEvent, TIMER_TAG};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sim::io::{Disk, NetEvent};
-use sim::{Actor, Env, Halt, TimerId};
+use sim::{planted, Actor, Env, Halt, TimerId};
 
 use crate::core::{
     Codec, ConfChange, ConfChangeType, ConfState, Config, MemoryStorage, Message, RawNode, NONE,
@@ -85,6 +85,8 @@ pub struct Running<S> {
     pub(super) served_reads: Vec<ServedRead>,
     /// Set when this member applied its own removal: the node stops after the current Ready.
     pub(super) removed: bool,
+    /// What this incarnation's boot repaired in the WAL (a torn tail cut off, or nothing).
+    pub(super) boot_repair: crate::wal::Repair,
 }
 
 /// The server node, generic over its state machine.
@@ -186,6 +188,12 @@ impl<S: StateMachine> Running<S> {
     pub fn boot_number(&self) -> u64 {
         self.boot
     }
+    /// What this incarnation's boot repaired in the WAL: [`crate::wal::Repair::Truncated`] names
+    /// the segment and offset of the torn last record that was cut off with everything after it
+    /// (see [`super::boot`] for what that can drop).
+    pub fn boot_repair(&self) -> &crate::wal::Repair {
+        &self.boot_repair
+    }
 
     fn start<R>(
         cfg: NodeConfig,
@@ -239,6 +247,7 @@ impl<S: StateMachine> Running<S> {
             applied_log: Vec::new(),
             served_reads: Vec::new(),
             removed: false,
+            boot_repair: b.repair,
         })
     }
 
@@ -397,7 +406,10 @@ impl<S: StateMachine> Running<S> {
         // etcd's backend commits its batch on a timer too, not only when entries are applied.
         self.sm.commit_if_due(now).map_err(sm_fail)?;
         for (_, client) in self.proposals.expire(now) {
-            self.reply(env, client, Err(ServerError::Timeout));
+            let no_leader =
+                self.lead == NONE && planted::active(&crate::planted::TIMEOUT_AS_NO_LEADER);
+            let e = if no_leader { ServerError::NoLeader } else { ServerError::Timeout };
+            self.reply(env, client, Err(e));
         }
         for (_, r) in self.reads.expire(now) {
             self.reply(env, r.client, Err(ServerError::Timeout));
@@ -482,7 +494,8 @@ impl<S: StateMachine> Running<S> {
     /// Answers linearizable reads whose read index has been applied.
     pub(super) fn serve_reads(&mut self, env: &mut Env<'_, ClientResponse>) {
         let applied = self.applied;
-        let ready = self.reads.drain_where(|r| r.index.is_some_and(|i| i <= applied));
+        let early = planted::active(&crate::planted::READ_BEFORE_APPLY);
+        let ready = self.reads.drain_where(|r| r.index.is_some_and(|i| early || i <= applied));
         for (_, r) in ready {
             let index = r.index.unwrap_or(0);
             self.served_reads.push(ServedRead { client: r.client, index, applied });

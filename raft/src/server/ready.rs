@@ -111,7 +111,7 @@ impl<S: StateMachine> Running<S> {
         }
         let hs = hard_state.unwrap_or_default();
         self.wal.save(&hs, &entries).map_err(|e| wal_halt("wal save", e))?;
-        if snapshot.is_some() {
+        if snapshot.is_some() && !planted::active(&crate::planted::SNAPSHOT_HARD_STATE_UNSYNCED) {
             // The marker counts at boot only under a durable commit that covers it, and the state
             // machine restores the snapshot below: sync the hard state now, or a crash leaves the
             // state machine ahead of everything the log can replay.

@@ -15,6 +15,7 @@ pub mod file;
 use std::rc::Rc;
 
 use sim::io::{Disk, DiskError, OpenOptions};
+use sim::planted;
 
 use crate::core::{Snapshot, SnapshotMetadata};
 use crate::wal::segment::{join, parent};
@@ -53,7 +54,9 @@ impl Snapshotter {
         let tmp = format!("{path}.tmp");
         let f = self.disk.open(&tmp, OpenOptions { truncate: true, ..OpenOptions::create() })?;
         f.write_at(0, &file::encode(snap))?;
-        f.sync()?;
+        if !planted::active(&crate::planted::SNAP_SAVE_SKIPS_FSYNC) {
+            f.sync()?;
+        }
         drop(f);
         self.disk.rename(&tmp, &path)?;
         self.disk.sync_dir(&self.dir)?;
@@ -108,7 +111,11 @@ impl Snapshotter {
     }
 
     fn load_matching(&self, want: impl Fn(&Snapshot) -> bool) -> Result<Snapshot, SnapError> {
-        for name in self.names()? {
+        let mut names = self.names()?;
+        if planted::active(&crate::planted::SNAP_LOAD_OLDEST) {
+            names.reverse();
+        }
+        for name in names {
             match self.read(&name) {
                 Ok(s) if want(&s) => return Ok(s),
                 Ok(_) => {}

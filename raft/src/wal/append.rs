@@ -3,6 +3,7 @@
 use std::rc::Rc;
 
 use sim::io::{Disk, File};
+use sim::planted;
 
 use crate::core::{Codec, Entry, HardState, SnapshotMetadata};
 
@@ -159,7 +160,9 @@ impl Wal {
         // Earlier segments were synced before the cut that closed them succeeded; the names
         // are made durable too (a cut whose directory sync failed left the tail's name unsure).
         let valid = &tail_bytes[..tail_offset as usize];
-        tail.write_at(0, valid)?;
+        if !planted::active(&crate::planted::WAL_OPEN_TRUSTS_PAGE_CACHE) {
+            tail.write_at(0, valid)?;
+        }
         let stale = tail_bytes.get(tail_offset as usize..).unwrap_or(&[]);
         if !all_zero(stale) {
             let len = tail_bytes.len() as u64;
@@ -240,8 +243,11 @@ impl Wal {
             if empty_state && entries.is_empty() {
                 return Ok(());
             }
-            let must_sync =
-                !entries.is_empty() || state.term != w.state.term || state.vote != w.state.vote;
+            let must_sync = if planted::active(&crate::planted::WAL_SYNC_ENTRIES_ONLY) {
+                !entries.is_empty()
+            } else {
+                !entries.is_empty() || state.term != w.state.term || state.vote != w.state.vote
+            };
             let mut buf = std::mem::take(&mut w.scratch);
             for e in entries {
                 buf.clear();
@@ -319,7 +325,9 @@ impl Wal {
         enc.flush(&*tmp.file)?;
         tmp.file.sync()?;
         self.disk.rename(&tmp.path, &join(&self.dir, &name.to_string()))?;
-        self.disk.sync_dir(&self.dir)?;
+        if !planted::active(&crate::planted::WAL_CUT_SKIPS_DIR_SYNC) {
+            self.disk.sync_dir(&self.dir)?;
+        }
         self.locks.push(LockedSegment { name, file: tmp.file });
         self.encoder = enc;
         self.pipeline.as_mut().expect("an open WAL has a pipeline").prepare_ahead();

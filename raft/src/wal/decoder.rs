@@ -17,6 +17,7 @@
 //! length itself; damage to a record elsewhere (any non-last segment) is always an error.
 
 use sim::io::Mapping;
+use sim::planted;
 
 use super::error::WalError;
 use super::record::{chain_crc, decode_len_word, RecordType, BODY_HEADER, LEN_WORD};
@@ -177,7 +178,8 @@ impl Decoder {
             };
             if computed != stored {
                 let torn = is_last
-                    && has_zero_sector(&bytes[body_start..frame_end as usize], at + LEN_WORD);
+                    && (planted::active(&crate::planted::WAL_CRC_MISMATCH_AS_TORN)
+                        || has_zero_sector(&bytes[body_start..frame_end as usize], at + LEN_WORD));
                 if torn {
                     return Err(WalError::TornTail { segment: name(), offset: at });
                 }

@@ -9,6 +9,7 @@
 //! away.
 
 use sim::io::{Disk, OpenOptions};
+use sim::planted;
 
 use super::decoder::{Decoder, SegmentBytes};
 use super::error::WalError;
@@ -33,11 +34,18 @@ pub fn repair(disk: &dyn Disk, dir: &str) -> Result<Repair, WalError> {
     file.try_lock()?;
     let bytes = file.map()?;
     let mut dec = Decoder::new(vec![SegmentBytes { name: last.clone(), bytes: bytes.clone() }]);
+    // Where the last valid record starts (only the planted bug below truncates there).
+    let mut last_valid = 0;
     loop {
         match dec.next_record() {
-            Ok(Some(_)) => {}
+            Ok(Some(d)) => last_valid = d.offset,
             Ok(None) => return Ok(Repair::Clean),
             Err(WalError::TornTail { segment, offset }) => {
+                let offset = if planted::active(&crate::planted::WAL_REPAIR_DROPS_LAST_VALID) {
+                    last_valid
+                } else {
+                    offset
+                };
                 let broken = format!("{path}.broken");
                 let copy =
                     disk.open(&broken, OpenOptions { truncate: true, ..OpenOptions::create() })?;
