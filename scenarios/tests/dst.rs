@@ -161,7 +161,7 @@ fn shrink_writes_a_replayable_plan_and_says_when_its_budget_ran_out() {
     let args = ["shrink", "swarm", "--seed", "1", "--bug", "ack-before-wal-sync"];
     let r = dst(&mut w, &[&args[..], &["--max-runs", "3", "--out", "s.json"]].concat());
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
-    assert!(r.out.contains("still fails raft-safety after 3 runs"), "{}", r.out);
+    assert!(r.out.contains("still fails persistence after 3 runs"), "{}", r.out);
     assert!(r.out.contains("replay: dst run --plan s.json"), "{}", r.out);
     assert!(
         r.out.contains("budget of 3 runs ran out") && r.out.contains("dst shrink --plan s.json"),
@@ -170,7 +170,7 @@ fn shrink_writes_a_replayable_plan_and_says_when_its_budget_ran_out() {
     );
     let replay = dst(&mut w, &["run", "--plan", "s.json"]);
     assert_eq!(replay.code, 1, "the shrunk plan still fails: {}", replay.out);
-    assert!(replay.out.contains("result: fail (raft-safety)"), "{}", replay.out);
+    assert!(replay.out.contains("result: fail (persistence)"), "{}", replay.out);
 }
 
 /// A disk fault armed before the heal can fire after the members converged: in crash-anywhere
