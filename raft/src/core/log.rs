@@ -4,6 +4,8 @@
 //! Invariants: `applied <= committed <= last_index()`; `committed` never decreases; entries at or
 //! below `committed` are never overwritten.
 
+use sim::planted;
+
 use super::error::StorageError;
 use super::message::{Entry, Snapshot};
 use super::storage::{entry_size, fitting, Storage};
@@ -75,11 +77,17 @@ impl<S: Storage> RaftLog<S> {
 
     /// True if a log ending at (`last_index`, `term`) is at least as up to date as ours (§5.4.1).
     pub fn is_up_to_date(&self, last_index: u64, term: u64) -> bool {
+        if planted::active(&crate::planted::VOTE_IGNORES_LAST_INDEX) {
+            return term >= self.last_term();
+        }
         term > self.last_term() || (term == self.last_term() && last_index >= self.last_index())
     }
 
     /// The first index in `ents` whose term disagrees with ours (or that we lack), or 0.
     pub fn find_conflict(&self, ents: &[Entry]) -> u64 {
+        if planted::active(&crate::planted::APPEND_KEEPS_CONFLICTING_ENTRIES) {
+            return ents.iter().find(|e| e.index > self.last_index()).map_or(0, |e| e.index);
+        }
         ents.iter().find(|e| !self.match_term(e.index, e.term)).map_or(0, |e| e.index)
     }
 
@@ -245,7 +253,11 @@ impl<S: Storage> RaftLog<S> {
 
     /// Committed entries not yet applied, up to the per-Ready size cap.
     pub fn next_committed_ents(&self) -> Vec<Entry> {
-        let lo = self.applied.max(self.first_index() - 1) + 1;
+        let lo = if planted::active(&crate::planted::COMMITTED_ENTRIES_IGNORE_SNAPSHOT) {
+            self.applied + 1
+        } else {
+            self.applied.max(self.first_index() - 1) + 1
+        };
         if self.committed < lo {
             return Vec::new();
         }

@@ -9,6 +9,7 @@
 
 use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
+use sim::planted;
 
 use super::error::{ConfigError, StepError};
 use super::log::RaftLog;
@@ -463,7 +464,10 @@ impl<S: Storage> Raft<S> {
                 }
                 _ => self.become_follower(m.term, NONE),
             }
-        } else if m.term < self.term {
+        } else if m.term < self.term
+            && !(planted::active(&crate::planted::STALE_RESPONSES_ACCEPTED)
+                && m.msg_type.is_response())
+        {
             self.step_stale(&m);
             return Ok(());
         }
@@ -504,8 +508,13 @@ impl<S: Storage> Raft<S> {
     }
 
     fn handle_vote_request(&mut self, m: &Message) {
+        let free = if planted::active(&crate::planted::VOTE_TWICE_IN_TERM) {
+            self.lead == NONE
+        } else {
+            self.vote == NONE && self.lead == NONE
+        };
         let can_vote = self.vote == m.from
-            || (self.vote == NONE && self.lead == NONE)
+            || free
             || (m.msg_type == MessageType::MsgPreVote && m.term > self.term);
         let resp_type = if m.msg_type == MessageType::MsgVote {
             MessageType::MsgVoteResp
@@ -517,7 +526,9 @@ impl<S: Storage> Raft<S> {
             // A pre-vote is answered at the term it proposes; a real vote at ours (== m.term).
             r.term = m.term;
             self.send(r);
-            if m.msg_type == MessageType::MsgVote {
+            if m.msg_type == MessageType::MsgVote
+                || planted::active(&crate::planted::PRE_VOTE_RECORDS_VOTE)
+            {
                 self.election_elapsed = 0;
                 self.vote = m.from;
             }
