@@ -1,6 +1,7 @@
 //! The consensus core's planted bugs (`raft::planted`, the `raft-core` layer): each test runs
 //! the same small situation with the bug off and on, and shows the switch turns a correct
-//! decision into the intended wrong one.
+//! decision into the intended wrong one — or, where one of the core's invariant assertions
+//! stands right behind the decision, that the assertion stops the wrong step with its values.
 
 mod common;
 
@@ -15,6 +16,16 @@ use sim::planted::{Activation, PlantedBug};
 fn with<T>(bug: Option<&'static PlantedBug>, f: impl FnOnce() -> T) -> T {
     let _on = Activation::new(bug);
     f()
+}
+
+/// Runs `f` with `bug` on and returns the message it panicked with (it must panic).
+fn panic_with<T>(bug: &'static PlantedBug, f: impl FnOnce() -> T) -> String {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| with(Some(bug), f)));
+    let Err(payload) = caught else { panic!("{} did not trip an assertion", bug.name) };
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default(),
+    }
 }
 
 /// Node `id` of `voters` whose log holds one entry per term in `terms`, at `term`.
@@ -78,11 +89,10 @@ fn vote_twice_in_term_grants_a_rival_after_voting_for_itself() {
         (granted, r.vote)
     };
     assert_eq!(with(None, decide), (false, 1), "voted for itself: the rival is refused");
-    assert_eq!(
-        with(Some(&planted::VOTE_TWICE_IN_TERM), decide),
-        (true, 2),
-        "a second vote in term 1"
-    );
+    // With the bug the rival passes the `can_vote` test; the one-vote-per-term assertion
+    // stops the second vote from being cast.
+    let why = panic_with(&planted::VOTE_TWICE_IN_TERM, decide);
+    assert!(why.contains("node 1 votes for 2 in term 1 at term 1 having voted for 1"), "{why}");
 }
 
 #[test]
@@ -97,11 +107,11 @@ fn pre_vote_records_vote_then_grants_a_second_vote_in_the_term() {
         (vote, second)
     };
     assert_eq!(with(None, decide), (2, false), "the term-1 vote stays with node 2");
-    assert_eq!(
-        with(Some(&planted::PRE_VOTE_RECORDS_VOTE), decide),
-        (3, true),
-        "the pre-vote overwrote the vote, and node 3 gets a second term-1 vote"
-    );
+    // With the bug the pre-vote for term 2 would overwrite node 1's term-1 vote for node 2 (and
+    // a late term-1 request from node 3 would then be granted): the one-vote-per-term
+    // assertion stops it at the pre-vote.
+    let why = panic_with(&planted::PRE_VOTE_RECORDS_VOTE, decide);
+    assert!(why.contains("node 1 votes for 3 in term 2 at term 1 having voted for 2"), "{why}");
 }
 
 #[test]
@@ -139,11 +149,10 @@ fn stale_responses_accepted_counts_a_vote_from_an_earlier_term() {
         (r.state, r.term)
     };
     assert_eq!(with(None, decide), (StateRole::Candidate, 2), "a term-1 grant is stale");
-    assert_eq!(
-        with(Some(&planted::STALE_RESPONSES_ACCEPTED), decide),
-        (StateRole::Leader, 2),
-        "leader of term 2 on a vote cast in term 1"
-    );
+    // With the bug the term-1 grant would make node 1 leader of term 2; the assertion that
+    // role handlers see only current-term messages stops it.
+    let why = panic_with(&planted::STALE_RESPONSES_ACCEPTED, decide);
+    assert!(why.contains("node 1 at term 2 steps MsgVoteResp of term 1 from 2"), "{why}");
 }
 
 // ----- replication and commit -----
@@ -164,11 +173,16 @@ fn append_keeps_conflicting_entries_and_acknowledges_the_leaders() {
         (terms, ack[0].index, ack[0].reject)
     };
     assert_eq!(with(None, decide), (vec![1, 1, 3, 3, 3], 5, false), "suffix replaced");
-    assert_eq!(
-        with(Some(&planted::APPEND_KEEPS_CONFLICTING_ENTRIES), decide),
-        (vec![1, 1, 2, 2, 3], 5, false),
-        "old entries kept under an acknowledgement of the leader's"
-    );
+    // With the bug the conflict is placed past our last index, so indexes 3 and 4 keep their
+    // term-2 entries under the leader's; the log-matching assertion after the append stops it.
+    let find = || {
+        let r = node_with_log(2, &[1, 2, 3], &[1, 1, 2, 2], 3);
+        r.raft_log.find_conflict(&ents(3, &[3, 3, 3]))
+    };
+    assert_eq!(with(None, find), 3);
+    assert_eq!(with(Some(&planted::APPEND_KEEPS_CONFLICTING_ENTRIES), find), 5);
+    let why = panic_with(&planted::APPEND_KEEPS_CONFLICTING_ENTRIES, decide);
+    assert!(why.contains("our entry 3 has term Ok(2), the leader's has term 3"), "{why}");
 }
 
 #[test]
@@ -305,10 +319,8 @@ fn committed_entries_ignore_snapshot_start_below_it() {
     assert!(r.restore(snapshot));
     assert_eq!((r.raft_log.applied, r.raft_log.committed), (0, 10));
     assert!(r.raft_log.next_committed_ents().is_empty(), "the snapshot covers 1..=10");
-    let wrong = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        with(Some(&planted::COMMITTED_ENTRIES_IGNORE_SNAPSHOT), || r.raft_log.next_committed_ents())
-    }));
-    let why = wrong.expect_err("entries 1..=10 are compacted: asking for them fails");
-    let text = why.downcast_ref::<String>().map(String::as_str).unwrap_or_default();
-    assert!(text.contains("never compacted"), "{text}");
+    let why = panic_with(&planted::COMMITTED_ENTRIES_IGNORE_SNAPSHOT, || {
+        r.raft_log.next_committed_ents()
+    });
+    assert!(why.contains("never compacted"), "entries 1..=10 are compacted: {why}");
 }

@@ -205,6 +205,11 @@ impl<S: Storage> Raft<S> {
     }
 
     fn respond_read_index(&mut self, req: Message, index: u64) {
+        assert!(
+            index <= self.raft_log.committed,
+            "read index {index} beyond commit {}",
+            self.raft_log.committed
+        );
         let request_ctx = req.entries.first().map(|e| e.data.clone()).unwrap_or_default();
         if req.from == NONE || req.from == self.id {
             self.read_states.push(ReadState { index, request_ctx });

@@ -118,6 +118,8 @@ impl<S: Storage> RaftLog<S> {
             return None;
         }
         let last_new = index + ents.len() as u64;
+        let ends =
+            ents.first().zip(ents.last()).map(|(f, l)| [(f.index, f.term), (l.index, l.term)]);
         let ci = self.find_conflict(&ents);
         if ci != 0 {
             assert!(
@@ -127,6 +129,16 @@ impl<S: Storage> RaftLog<S> {
             );
             ents.drain(..(ci - index - 1) as usize);
             self.append(ents);
+        }
+        // Log matching: having accepted the append, we hold the leader's entries where it put
+        // them (its first and last stand for the rest: terms never decrease along a log).
+        for (i, t) in ends.into_iter().flatten() {
+            assert!(
+                self.match_term(i, t),
+                "after accepting entries {index}+1..={last_new} our entry {i} has term {:?}, \
+                 the leader's has term {t}",
+                self.term(i)
+            );
         }
         self.commit_to(committed.min(last_new));
         Some(last_new)
@@ -141,6 +153,25 @@ impl<S: Storage> RaftLog<S> {
             first.index,
             self.committed
         );
+        let last = self.last_index();
+        assert!(first.index <= last + 1, "append at {} leaves a gap after {last}", first.index);
+        let before = self.term(first.index - 1).unwrap_or(0);
+        assert!(
+            first.term >= before,
+            "entry {} of term {} follows an entry of term {before}",
+            first.index,
+            first.term
+        );
+        for w in ents.windows(2) {
+            assert!(
+                w[1].index == w[0].index + 1 && w[1].term >= w[0].term,
+                "appended entries not contiguous with non-decreasing terms: ({}, {}) then ({}, {})",
+                w[0].index,
+                w[0].term,
+                w[1].index,
+                w[1].term
+            );
+        }
         self.unstable.truncate_and_append(ents);
         self.last_index()
     }
@@ -275,6 +306,12 @@ impl<S: Storage> RaftLog<S> {
 
     /// Replaces the log with `s` (commit moves to its index).
     pub fn restore(&mut self, s: Snapshot) {
+        assert!(
+            s.metadata.index >= self.committed,
+            "restoring snapshot {} would move commit back from {}",
+            s.metadata.index,
+            self.committed
+        );
         self.committed = s.metadata.index;
         self.unstable.restore(s);
     }
