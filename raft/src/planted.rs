@@ -117,6 +117,102 @@ pub static BOOT_COMMIT_FROM_WAL_ONLY: PlantedBug = PlantedBug {
               machine already applied past it: the applied index lags what the store holds",
 };
 
+// ----- raft core -----
+
+/// `is_up_to_date` compares only the last terms: a candidate whose log ends in our last term
+/// wins our vote however short its log is.
+pub static VOTE_IGNORES_LAST_INDEX: PlantedBug = PlantedBug {
+    name: "vote-ignores-last-index",
+    layer: "raft-core",
+    summary: "a vote is granted when the candidate's last term equals ours, whatever its last \
+              index: a shorter log can win and drop committed entries (election restriction)",
+};
+
+/// `can_vote` drops the "not voted yet" half of its test: a candidate that voted for itself
+/// (no leader known) grants a rival in the same term.
+pub static VOTE_TWICE_IN_TERM: PlantedBug = PlantedBug {
+    name: "vote-twice-in-term",
+    layer: "raft-core",
+    summary: "a node that already voted in this term grants another candidate while it knows \
+              no leader: two votes in one term, two leaders (election safety)",
+};
+
+/// Granting a pre-vote also records it as the node's vote in its current term.
+pub static PRE_VOTE_RECORDS_VOTE: PlantedBug = PlantedBug {
+    name: "pre-vote-records-vote",
+    layer: "raft-core",
+    summary: "granting a pre-vote overwrites the vote already cast in the current term (a \
+              second vote in one term, persisted)",
+};
+
+/// `find_conflict` treats every entry at an index we already hold as matching, so a follower
+/// never truncates a conflicting uncommitted suffix.
+pub static APPEND_KEEPS_CONFLICTING_ENTRIES: PlantedBug = PlantedBug {
+    name: "append-keeps-conflicting-entries",
+    layer: "raft-core",
+    summary: "a follower keeps its own entries where the leader's differ (conflicts found by \
+              index, not term) and acknowledges the leader's: log matching breaks",
+};
+
+/// Heartbeats carry the leader's commit index instead of `min(match, commit)`.
+pub static HEARTBEAT_CARRIES_LEADER_COMMIT: PlantedBug = PlantedBug {
+    name: "heartbeat-carries-leader-commit",
+    layer: "raft-core",
+    summary: "heartbeats carry the leader's commit, not min(match, commit): a follower commits \
+              the stale tail it has not yet had replaced",
+};
+
+/// A response from an older term is stepped like a current one (only requests are checked
+/// for staleness).
+pub static STALE_RESPONSES_ACCEPTED: PlantedBug = PlantedBug {
+    name: "stale-responses-accepted",
+    layer: "raft-core",
+    summary: "responses from older terms are not dropped: a candidate counts votes granted for \
+              an earlier term, a leader counts acknowledgements its followers gave an earlier \
+              leader",
+};
+
+/// The vote quorum is `(n + 1) / 2`, which is a majority only for odd `n`.
+pub static VOTE_QUORUM_HALF: PlantedBug = PlantedBug {
+    name: "vote-quorum-half",
+    layer: "raft-core",
+    summary: "the vote quorum is (n+1)/2, half of an even voter set: two halves can each elect \
+              a leader, and half the voters keep a leader alive and confirm its reads",
+};
+
+/// A new leader answers ReadIndex before it has committed an entry of its own term.
+pub static READ_INDEX_BEFORE_TERM_COMMIT: PlantedBug = PlantedBug {
+    name: "read-index-before-term-commit",
+    layer: "raft-core",
+    summary: "a new leader serves ReadIndex at its commit index before committing an entry of \
+              its term, when that index may still lag the cluster's (stale read)",
+};
+
+/// A ReadIndex is answered as soon as no quorum has refused it, before one has acknowledged.
+pub static READ_INDEX_WITHOUT_QUORUM: PlantedBug = PlantedBug {
+    name: "read-index-without-quorum",
+    layer: "raft-core",
+    summary: "ReadIndex is answered while the heartbeat acknowledgements are short of a quorum \
+              (pending, not won): a deposed leader serves stale reads",
+};
+
+/// A follower serves a forwarded ReadIndex at no more than its own commit index.
+pub static FOLLOWER_READ_AT_OWN_COMMIT: PlantedBug = PlantedBug {
+    name: "follower-read-at-own-commit",
+    layer: "raft-core",
+    summary: "a follower caps the leader's read index at its own commit index, which may lag \
+              the leader's: the read misses writes already acknowledged (stale read)",
+};
+
+/// After a snapshot, the committed entries to apply are read from `applied + 1` instead of
+/// from the first index after the snapshot.
+pub static COMMITTED_ENTRIES_IGNORE_SNAPSHOT: PlantedBug = PlantedBug {
+    name: "committed-entries-ignore-snapshot",
+    layer: "raft-core",
+    summary: "after a snapshot the entries to apply start at applied + 1, not past the \
+              snapshot: the node asks its log for compacted entries",
+};
+
 /// Every planted bug of this crate, in `dst bugs` order.
 pub static ALL: &[&PlantedBug] = &[
     &ACK_BEFORE_WAL_SYNC,
@@ -133,4 +229,16 @@ pub static ALL: &[&PlantedBug] = &[
     &REAPPLY_AT_CONSISTENT_INDEX,
     &SNAPSHOT_HARD_STATE_UNSYNCED,
     &BOOT_COMMIT_FROM_WAL_ONLY,
+    // ----- raft core -----
+    &VOTE_IGNORES_LAST_INDEX,
+    &VOTE_TWICE_IN_TERM,
+    &PRE_VOTE_RECORDS_VOTE,
+    &APPEND_KEEPS_CONFLICTING_ENTRIES,
+    &HEARTBEAT_CARRIES_LEADER_COMMIT,
+    &STALE_RESPONSES_ACCEPTED,
+    &VOTE_QUORUM_HALF,
+    &READ_INDEX_BEFORE_TERM_COMMIT,
+    &READ_INDEX_WITHOUT_QUORUM,
+    &FOLLOWER_READ_AT_OWN_COMMIT,
+    &COMMITTED_ENTRIES_IGNORE_SNAPSHOT,
 ];

@@ -287,6 +287,9 @@ impl Sim {
         let is_snap = m.msg_type == MessageType::MsgSnap;
         let (from, to) = (m.from, m.to);
         if !lost && target_up {
+            // Over the wire: the encoder checks its own bytes decode back (every message, as
+            // `run` switches on), and the receiver steps what it decoded.
+            let m = Message::decode(&m.to_bytes()).expect("an encoded message decodes");
             let node = self.nodes.get_mut(&to).unwrap().as_mut().unwrap();
             let _ = node.raw.step(m);
         }
@@ -460,6 +463,7 @@ struct Stats {
 
 /// Runs one seed.
 fn run(seed: u64, steps: usize) -> Stats {
+    raft::core::message::set_round_trip_every_message(true);
     let mut sim = Sim::new(seed);
     for _ in 0..steps {
         sim.step(seed);

@@ -1,6 +1,8 @@
 //! Followers and (pre-)candidates: elections from the candidate's side, and the follower side
 //! of replication (append, heartbeat, snapshot), proposal and read forwarding.
 
+use sim::planted;
+
 use super::error::StepError;
 use super::message::{Message, MessageType, Snapshot, NONE};
 use super::quorum::VoteResult;
@@ -87,7 +89,12 @@ impl<S: Storage> Raft<S> {
             }
             MessageType::MsgReadIndexResp => {
                 let request_ctx = m.entries.first().map(|e| e.data.clone()).unwrap_or_default();
-                self.read_states.push(ReadState { index: m.index, request_ctx });
+                let index = if planted::active(&crate::planted::FOLLOWER_READ_AT_OWN_COMMIT) {
+                    m.index.min(self.raft_log.committed)
+                } else {
+                    m.index
+                };
+                self.read_states.push(ReadState { index, request_ctx });
             }
             _ => {}
         }

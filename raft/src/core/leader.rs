@@ -3,6 +3,8 @@
 //!
 //! [`Progress`]: super::progress::Progress
 
+use sim::planted;
+
 use super::error::{StepError, StorageError};
 use super::message::{Entry, EntryKind, Message, MessageType, PeerId, NONE};
 use super::progress::ProgressState;
@@ -166,7 +168,13 @@ impl<S: Storage> Raft<S> {
         for &id in acks {
             votes.insert(id, true);
         }
-        if super::quorum::vote_result(&self.prs.voters, &votes) != super::quorum::VoteResult::Won {
+        let tally = super::quorum::vote_result(&self.prs.voters, &votes);
+        let short = if planted::active(&crate::planted::READ_INDEX_WITHOUT_QUORUM) {
+            tally == super::quorum::VoteResult::Lost
+        } else {
+            tally != super::quorum::VoteResult::Won
+        };
+        if short {
             return;
         }
         for rs in self.read_only.advance(&m.context) {
@@ -180,7 +188,9 @@ impl<S: Storage> Raft<S> {
             self.respond_read_index(m, committed);
             return;
         }
-        if !self.committed_entry_in_current_term() {
+        if !self.committed_entry_in_current_term()
+            && !planted::active(&crate::planted::READ_INDEX_BEFORE_TERM_COMMIT)
+        {
             // The new-leader guard: our commit index may lag the true one until we commit an
             // entry of our own term; answer only after that.
             self.pending_read_index_messages.push(m);
@@ -195,6 +205,11 @@ impl<S: Storage> Raft<S> {
     }
 
     fn respond_read_index(&mut self, req: Message, index: u64) {
+        assert!(
+            index <= self.raft_log.committed,
+            "read index {index} beyond commit {}",
+            self.raft_log.committed
+        );
         let request_ctx = req.entries.first().map(|e| e.data.clone()).unwrap_or_default();
         if req.from == NONE || req.from == self.id {
             self.read_states.push(ReadState { index, request_ctx });
@@ -325,7 +340,11 @@ impl<S: Storage> Raft<S> {
         for (to, matched) in targets {
             let mut m = Message::new(MessageType::MsgHeartbeat, self.id, to);
             // A follower may not have the leader's committed entries: never tell it more.
-            m.commit = matched.min(self.raft_log.committed);
+            m.commit = if planted::active(&crate::planted::HEARTBEAT_CARRIES_LEADER_COMMIT) {
+                self.raft_log.committed
+            } else {
+                matched.min(self.raft_log.committed)
+            };
             m.context = ctx.to_vec();
             self.send(m);
         }

@@ -4,6 +4,8 @@
 //! Invariants: `applied <= committed <= last_index()`; `committed` never decreases; entries at or
 //! below `committed` are never overwritten.
 
+use sim::planted;
+
 use super::error::StorageError;
 use super::message::{Entry, Snapshot};
 use super::storage::{entry_size, fitting, Storage};
@@ -75,11 +77,17 @@ impl<S: Storage> RaftLog<S> {
 
     /// True if a log ending at (`last_index`, `term`) is at least as up to date as ours (§5.4.1).
     pub fn is_up_to_date(&self, last_index: u64, term: u64) -> bool {
+        if planted::active(&crate::planted::VOTE_IGNORES_LAST_INDEX) {
+            return term >= self.last_term();
+        }
         term > self.last_term() || (term == self.last_term() && last_index >= self.last_index())
     }
 
     /// The first index in `ents` whose term disagrees with ours (or that we lack), or 0.
     pub fn find_conflict(&self, ents: &[Entry]) -> u64 {
+        if planted::active(&crate::planted::APPEND_KEEPS_CONFLICTING_ENTRIES) {
+            return ents.iter().find(|e| e.index > self.last_index()).map_or(0, |e| e.index);
+        }
         ents.iter().find(|e| !self.match_term(e.index, e.term)).map_or(0, |e| e.index)
     }
 
@@ -110,6 +118,8 @@ impl<S: Storage> RaftLog<S> {
             return None;
         }
         let last_new = index + ents.len() as u64;
+        let ends =
+            ents.first().zip(ents.last()).map(|(f, l)| [(f.index, f.term), (l.index, l.term)]);
         let ci = self.find_conflict(&ents);
         if ci != 0 {
             assert!(
@@ -119,6 +129,16 @@ impl<S: Storage> RaftLog<S> {
             );
             ents.drain(..(ci - index - 1) as usize);
             self.append(ents);
+        }
+        // Log matching: having accepted the append, we hold the leader's entries where it put
+        // them (its first and last stand for the rest: terms never decrease along a log).
+        for (i, t) in ends.into_iter().flatten() {
+            assert!(
+                self.match_term(i, t),
+                "after accepting entries {index}+1..={last_new} our entry {i} has term {:?}, \
+                 the leader's has term {t}",
+                self.term(i)
+            );
         }
         self.commit_to(committed.min(last_new));
         Some(last_new)
@@ -133,6 +153,25 @@ impl<S: Storage> RaftLog<S> {
             first.index,
             self.committed
         );
+        let last = self.last_index();
+        assert!(first.index <= last + 1, "append at {} leaves a gap after {last}", first.index);
+        let before = self.term(first.index - 1).unwrap_or(0);
+        assert!(
+            first.term >= before,
+            "entry {} of term {} follows an entry of term {before}",
+            first.index,
+            first.term
+        );
+        for w in ents.windows(2) {
+            assert!(
+                w[1].index == w[0].index + 1 && w[1].term >= w[0].term,
+                "appended entries not contiguous with non-decreasing terms: ({}, {}) then ({}, {})",
+                w[0].index,
+                w[0].term,
+                w[1].index,
+                w[1].term
+            );
+        }
         self.unstable.truncate_and_append(ents);
         self.last_index()
     }
@@ -245,7 +284,11 @@ impl<S: Storage> RaftLog<S> {
 
     /// Committed entries not yet applied, up to the per-Ready size cap.
     pub fn next_committed_ents(&self) -> Vec<Entry> {
-        let lo = self.applied.max(self.first_index() - 1) + 1;
+        let lo = if planted::active(&crate::planted::COMMITTED_ENTRIES_IGNORE_SNAPSHOT) {
+            self.applied + 1
+        } else {
+            self.applied.max(self.first_index() - 1) + 1
+        };
         if self.committed < lo {
             return Vec::new();
         }
@@ -263,6 +306,12 @@ impl<S: Storage> RaftLog<S> {
 
     /// Replaces the log with `s` (commit moves to its index).
     pub fn restore(&mut self, s: Snapshot) {
+        assert!(
+            s.metadata.index >= self.committed,
+            "restoring snapshot {} would move commit back from {}",
+            s.metadata.index,
+            self.committed
+        );
         self.committed = s.metadata.index;
         self.unstable.restore(s);
     }

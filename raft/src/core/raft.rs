@@ -9,6 +9,7 @@
 
 use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
+use sim::planted;
 
 use super::error::{ConfigError, StepError};
 use super::log::RaftLog;
@@ -328,6 +329,14 @@ impl<S: Storage> Raft<S> {
         self.reset(term);
         self.lead = self.id;
         self.state = StateRole::Leader;
+        assert!(
+            self.vote == self.id && self.raft_log.last_term() <= self.term,
+            "node {} leads term {} with vote {} and last log term {}",
+            self.id,
+            self.term,
+            self.vote,
+            self.raft_log.last_term()
+        );
         let id = self.id;
         if let Some(pr) = self.prs.progress.get_mut(&id) {
             // The leader's own progress is always "replicating"; matched is what it persisted.
@@ -463,11 +472,28 @@ impl<S: Storage> Raft<S> {
                 }
                 _ => self.become_follower(m.term, NONE),
             }
-        } else if m.term < self.term {
+        } else if m.term < self.term
+            && !(planted::active(&crate::planted::STALE_RESPONSES_ACCEPTED)
+                && m.msg_type.is_response())
+        {
             self.step_stale(&m);
             return Ok(());
         }
 
+        // The role handlers see only local messages and messages of our term (a granted
+        // pre-vote response carries the term it proposes).
+        assert!(
+            m.term == 0
+                || m.term == self.term
+                || matches!(m.msg_type, MessageType::MsgPreVote | MessageType::MsgPreVoteResp)
+                    && m.term > self.term,
+            "node {} at term {} steps {:?} of term {} from {}",
+            self.id,
+            self.term,
+            m.msg_type,
+            m.term,
+            m.from
+        );
         match m.msg_type {
             MessageType::MsgHup => {
                 let t =
@@ -504,8 +530,13 @@ impl<S: Storage> Raft<S> {
     }
 
     fn handle_vote_request(&mut self, m: &Message) {
+        let free = if planted::active(&crate::planted::VOTE_TWICE_IN_TERM) {
+            self.lead == NONE
+        } else {
+            self.vote == NONE && self.lead == NONE
+        };
         let can_vote = self.vote == m.from
-            || (self.vote == NONE && self.lead == NONE)
+            || free
             || (m.msg_type == MessageType::MsgPreVote && m.term > self.term);
         let resp_type = if m.msg_type == MessageType::MsgVote {
             MessageType::MsgVoteResp
@@ -517,15 +548,30 @@ impl<S: Storage> Raft<S> {
             // A pre-vote is answered at the term it proposes; a real vote at ours (== m.term).
             r.term = m.term;
             self.send(r);
-            if m.msg_type == MessageType::MsgVote {
+            if m.msg_type == MessageType::MsgVote
+                || planted::active(&crate::planted::PRE_VOTE_RECORDS_VOTE)
+            {
                 self.election_elapsed = 0;
-                self.vote = m.from;
+                self.vote_for(m.from, m.term);
             }
         } else {
             r.term = self.term;
             r.reject = true;
             self.send(r);
         }
+    }
+
+    /// Casts this node's vote in `term` for `id`. One vote per term: a vote is cast only in the
+    /// current term and never changes within it.
+    fn vote_for(&mut self, id: PeerId, term: u64) {
+        assert!(
+            term == self.term && (self.vote == NONE || self.vote == id),
+            "node {} votes for {id} in term {term} at term {} having voted for {}",
+            self.id,
+            self.term,
+            self.vote
+        );
+        self.vote = id;
     }
 
     /// Appends `es` (stamped with our term and consecutive indexes) to the leader's log. The
@@ -553,6 +599,10 @@ impl<S: Storage> Raft<S> {
 
     /// Recomputes the commit index from the quorum's matched indexes.
     pub(crate) fn maybe_commit(&mut self) -> bool {
+        // Quorum durability: the leader counts only what its own disk holds.
+        let own = self.prs.progress.get(&self.id).map_or(0, |p| p.matched);
+        let durable = self.raft_log.store.last_index();
+        assert!(own <= durable, "leader {} counts {own} for itself, durable to {durable}", self.id);
         let mci = self.prs.committed();
         self.raft_log.maybe_commit(mci, self.term)
     }

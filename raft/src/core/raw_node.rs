@@ -123,6 +123,38 @@ fn validate(m: &Message) -> Result<(), &'static str> {
     }
 }
 
+/// A Ready's own invariants: its entries are contiguous; the committed entries continue the
+/// applied sequence (or the snapshot) in order and lie within the commit index; the hard
+/// state's commit lies within the log.
+fn check_ready<S: super::storage::Storage>(rd: &Ready, log: &super::log::RaftLog<S>) {
+    let committed = log.committed;
+    assert!(committed <= log.last_index(), "commit {committed} beyond last {}", log.last_index());
+    if let (Some(first), Some(last)) = (rd.entries.first(), rd.entries.last()) {
+        assert!(
+            last.index - first.index + 1 == rd.entries.len() as u64,
+            "Ready entries {}..={} are not {} contiguous entries",
+            first.index,
+            last.index,
+            rd.entries.len()
+        );
+    }
+    if let (Some(first), Some(last)) = (rd.committed_entries.first(), rd.committed_entries.last()) {
+        let base = log.applied.max(log.first_index() - 1);
+        assert!(
+            first.index == base + 1 && last.index <= committed,
+            "committed entries {}..={} do not continue applied {base} within commit {committed}",
+            first.index,
+            last.index
+        );
+        assert!(
+            last.index - first.index + 1 == rd.committed_entries.len() as u64,
+            "committed entries {}..={} have gaps",
+            first.index,
+            last.index
+        );
+    }
+}
+
 /// What an outstanding Ready promised, so `advance` can acknowledge it.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
@@ -270,6 +302,7 @@ impl<S: Storage> RawNode<S> {
             persisted_messages,
             must_sync,
         };
+        check_ready(&rd, &r.raft_log);
         self.prev_soft = soft;
         self.prev_hard = hard;
         let applied_to = rd

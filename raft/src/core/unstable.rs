@@ -72,6 +72,7 @@ impl Unstable {
         let Some(first) = ents.first() else { return };
         let after = first.index;
         let end = self.offset + self.entries.len() as u64;
+        assert!(after <= end, "unstable append at {after} leaves a gap after {}", end - 1);
         if after == end {
             // Directly after: plain append.
         } else if after <= self.offset {
