@@ -241,6 +241,11 @@ impl Db {
         Ok(())
     }
 
+    /// Sets `Options::one_flush_max_bytes` for the commits from now on.
+    pub fn set_one_flush_max_bytes(&self, bytes: usize) {
+        self.state.borrow_mut().options.one_flush_max_bytes = bytes;
+    }
+
     /// Whether the database was opened read-only.
     pub fn is_read_only(&self) -> bool {
         self.state.borrow().options.read_only

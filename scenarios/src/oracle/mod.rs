@@ -3,11 +3,14 @@
 //! - [`raft_safety`]: election safety and agreement of applied entries, after every step;
 //! - [`storage`]: the store's check and digest agreement after every restart;
 //! - [`durability`]: acknowledged writes present at the end;
+//! - [`engine`]: the storage engine's own rules (readers' views, page reuse, meta choice,
+//!   txids), after every step;
 //! - linearizability of the client history ([`crate::check`]);
 //! - liveness: after the faults heal a leader is elected and a write commits within a bound
 //!   (checked by the runner, [`crate::runner`]).
 
 pub mod durability;
+pub mod engine;
 pub mod raft_safety;
 pub mod storage;
 

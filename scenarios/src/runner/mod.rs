@@ -33,6 +33,7 @@ use crate::check::history::{Key, Value};
 use crate::check::{self, Budget, History, RegisterModel};
 use crate::client::{key_bytes, parse_value, Clients};
 use crate::cluster::{base_config, host, peer_url, Cluster, Observable, FOREIGN_TOKEN, TOKEN};
+use crate::oracle::engine::EngineOracle;
 use crate::oracle::raft_safety::RaftSafety;
 use crate::oracle::storage::StorageOracle;
 use crate::oracle::{durability, Property};
@@ -176,6 +177,7 @@ struct Run<S: Observable> {
     clients: Clients,
     safety: RaftSafety,
     storage: StorageOracle,
+    engine: EngineOracle,
     failure: Option<(Property, String)>,
     admin: BTreeMap<u64, Admin>,
     next_admin: u64,
@@ -218,6 +220,7 @@ impl<S: Observable> Run<S> {
             clients,
             safety: RaftSafety::new(),
             storage: StorageOracle::new(),
+            engine: EngineOracle::new(),
             failure: None,
             admin: BTreeMap::new(),
             next_admin: ADMIN_IDS,
@@ -322,6 +325,11 @@ impl<S: Observable> Run<S> {
             }
         }
         self.storage.observe(&self.c, &self.serving, changed);
+        self.engine.observe(&self.c, &self.serving, changed);
+        if let Some(v) = self.engine.violation() {
+            let v = v.to_string();
+            self.fail(Property::Engine, v);
+        }
         if let Some(v) = self.safety.violation() {
             let v = v.to_string();
             self.fail(Property::RaftSafety, v);
