@@ -1,6 +1,6 @@
 //! Commit of a write transaction: rebalance, spill, freelist, then the disk writes in bolt's
 //! order (grow + sync, dirty pages, sync, meta, sync), or for a commit of at most
-//! `record::MAX_PAGES_BYTES` of pages with one flush: dirty pages, meta with a commit record,
+//! `Options::one_flush_max_bytes` (at most `record::MAX_PAGES_BYTES`) of pages with one flush: dirty pages, meta with a commit record,
 //! sync (see `record`).
 //!
 //! Crash safety: every page written lies outside the tree of the last durable meta (it is free
@@ -13,6 +13,7 @@ use crate::bucket::{BucketHeader, BucketId, BUCKET_HEADER_SIZE, ROOT_BUCKET};
 use crate::error::{Corruption, Error, PageProblem, Result};
 use crate::node::{BranchItem, Items, Node, NodeId, Src};
 use crate::page::{pages_for, put_u64, Pgid, BUCKET_LEAF_FLAG, ELEMENT_SIZE, PAGE_HEADER_SIZE};
+use crate::planted;
 use crate::record::{self, CommitRecord};
 use crate::tx::{NodeRef, Tx, TxInner};
 use sim::io::Mapping;
@@ -384,7 +385,9 @@ fn spill_raw(i: &mut TxInner, id: NodeId, fill: f64) -> Result<Option<BranchItem
         put_u64(&mut i.arena, at + PAGE_HEADER_SIZE + k * ELEMENT_SIZE + 8, item.pgid);
     }
     i.pool.recycle_items(Items::Branch(items));
-    i.free_page(old, 0);
+    if !sim::planted::active(&planted::RAW_SPILL_LEAKS_PAGE) {
+        i.free_page(old, 0);
+    }
     let pgid = if leaf { i.allocate(1) } else { i.allocate_branch(1) };
     let Items::Raw(raw) = &i.nodes[id].items else { unreachable!("raw") };
     let item = match raw.first_item(&i.arena, pgid) {
@@ -448,6 +451,9 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
         };
         rec.encode(&mut page[record::RECORD_AT..]);
     }
+    if let Some(audit) = &mut db.audit {
+        audit.before_writes(i.meta.txid, i.dirty.page_ids(i.page_size));
+    }
     // One page per write call. Linux (ext4 since 6.16) sizes page-cache folios by the write
     // that creates them: pages written in big runs land in big folios, and when a later commit
     // rewrites one page of such a folio, writeback writes the whole folio. Copy-on-write pages
@@ -458,7 +464,7 @@ fn write_out(db: &mut crate::db::DbState, i: &mut TxInner) -> Result<()> {
         file.write_at(offset, bytes)
     })?;
     i.dirty.clear();
-    if !one_flush {
+    if !one_flush && !sim::planted::active(&planted::TWO_FLUSH_NO_DATA_SYNC) {
         file.sync()?;
     }
     let meta_at = (i.meta.txid % 2) * ps;
@@ -589,6 +595,26 @@ mod tests {
                 }
                 assert!(seen[0] == seen[1], "seed {seed} step {step}: raw and full differ");
             }
+        }
+    }
+
+    /// A commit under the one-flush limit syncs once; with the limit at 0 it syncs twice
+    /// (bolt's protocol), and both files read the same.
+    #[test]
+    fn the_one_flush_limit_picks_the_protocol() {
+        for (limit, syncs) in [(crate::record::MAX_PAGES_BYTES, 1), (0, 2)] {
+            let disk = SimDisk::new(Seed(1).stream("disk"), DiskConfig::default());
+            let opts = Options { one_flush_max_bytes: limit, ..Options::default() };
+            let db = Db::open_on(disk.clone(), "db", opts.clone()).unwrap();
+            db.update(|tx| tx.create_bucket(b"b").map(|_| ())).unwrap();
+            let before = disk.durable_generation();
+            db.update(|tx| tx.bucket(b"b")?.expect("b").put(b"k", b"v")).unwrap();
+            assert_eq!(disk.durable_generation() - before, syncs, "limit {limit}");
+            drop(db);
+            disk.crash();
+            let db = Db::open_on(disk, "db", opts).unwrap();
+            let v = db.view(|tx| tx.bucket(b"b")?.expect("b").get(b"k")).unwrap();
+            assert_eq!(v.as_deref(), Some(&b"v"[..]));
         }
     }
 

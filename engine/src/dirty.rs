@@ -15,8 +15,8 @@
 //!
 //! Invariant: every entry's bytes are a whole number of pages, zero-filled past what the
 //! serializer wrote, and no two entries overlap in page ids (each came from one allocation);
-//! while the buffer holds at most `record::MAX_PAGES_BYTES`, `hashes[e.hashes + k]` is the
-//! hash of page `k` of entry `e`.
+//! while the buffer holds at most `limit` bytes (at most `record::MAX_PAGES_BYTES`),
+//! `hashes[e.hashes + k]` is the hash of page `k` of entry `e`.
 
 use crate::page::Pgid;
 use crate::record::{self, MAX_PAGES_BYTES};
@@ -41,16 +41,42 @@ struct Entry {
 }
 
 /// The pages a commit will write.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DirtyPages {
     bytes: Vec<u8>,
     entries: Vec<Entry>,
     hashes: Vec<u64>,
     /// Bytes of every page held, in the buffer and in the arena.
     total: usize,
+    /// Pages are hashed (for a commit record) while they total at most this many bytes.
+    limit: usize,
+}
+
+impl Default for DirtyPages {
+    fn default() -> DirtyPages {
+        DirtyPages {
+            bytes: Vec::new(),
+            entries: Vec::new(),
+            hashes: Vec::new(),
+            total: 0,
+            limit: MAX_PAGES_BYTES,
+        }
+    }
 }
 
 impl DirtyPages {
+    /// Sets the size up to which a commit's pages are hashed for a commit record (capped at
+    /// `record::MAX_PAGES_BYTES`); call while empty.
+    pub fn set_limit(&mut self, limit: usize) {
+        assert!(self.entries.is_empty(), "limit set on {} dirty entries", self.entries.len());
+        self.limit = limit.min(MAX_PAGES_BYTES);
+    }
+
+    /// Ids of every page held (each page of a multi-page entry), in no particular order.
+    pub fn page_ids(&self, page_size: usize) -> impl Iterator<Item = Pgid> + '_ {
+        self.entries.iter().flat_map(move |e| e.pgid..e.pgid + (e.len / page_size) as u64)
+    }
+
     /// Adds `len` zeroed bytes (whole pages of `page_size`) for the pages starting at `pgid`,
     /// lets `fill` serialize into them, and hashes them.
     pub fn add(&mut self, pgid: Pgid, len: usize, page_size: usize, fill: impl FnOnce(&mut [u8])) {
@@ -60,7 +86,7 @@ impl DirtyPages {
         fill(bytes);
         let hashes = self.hashes.len();
         self.total += len;
-        if self.total <= MAX_PAGES_BYTES {
+        if self.total <= self.limit {
             for (k, page) in bytes.chunks_exact(page_size).enumerate() {
                 self.hashes.push(record::page_hash(pgid + k as u64, page));
             }
@@ -73,7 +99,7 @@ impl DirtyPages {
     pub fn add_in_arena(&mut self, pgid: Pgid, offset: usize, page: &[u8]) {
         let hashes = self.hashes.len();
         self.total += page.len();
-        if self.total <= MAX_PAGES_BYTES {
+        if self.total <= self.limit {
             self.hashes.push(record::page_hash(pgid, page));
         }
         self.entries.push(Entry { pgid, offset, len: page.len(), hashes, in_arena: true });
@@ -98,9 +124,9 @@ impl DirtyPages {
     }
 
     /// `record::pages_hash` of every page held, in id order; `None` when they are more than
-    /// `record::MAX_PAGES_BYTES` (then they were not hashed).
+    /// the limit (then they were not hashed).
     pub fn pages_hash(&mut self, txid: u64, page_size: usize) -> Option<u64> {
-        if self.total > MAX_PAGES_BYTES {
+        if self.total > self.limit {
             return None;
         }
         self.entries.sort_unstable_by_key(|e| e.pgid);

@@ -15,6 +15,8 @@
 //! commit    rebalance, spill and the durable write order
 //! dirty     the pages a commit writes, in one buffer
 //! db        open, meta selection, close
+//! opened    what open read and chose (for testbeds to check the choice)
+//! audit     audit mode: run-time checks of the reader rules (for testbeds)
 //! check     consistency check
 //! ```
 //!
@@ -34,6 +36,7 @@
 //! A commit that fails on the disk leaves the database fail-stop (`Error::FailStop` for every
 //! later writer) until it is reopened; on a `SimDisk`, reopen after `SimDisk::crash()`.
 
+pub mod audit;
 pub mod bucket;
 pub mod check;
 mod commit;
@@ -46,6 +49,7 @@ pub mod inspect;
 pub mod meta;
 pub mod mvcc;
 pub mod node;
+pub mod opened;
 pub mod options;
 pub mod page;
 pub mod planted;
@@ -57,6 +61,7 @@ pub use check::CheckProblem;
 pub use cursor::{Cursor, Item, ItemRef};
 pub use db::Db;
 pub use error::{Corruption, Error, MetaError, PageProblem, Result};
+pub use opened::OpenReport;
 pub use options::Options;
 pub use tx::Tx;
 

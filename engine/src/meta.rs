@@ -22,6 +22,7 @@ use crate::error::MetaError;
 use crate::page::{
     put_u32, put_u64, u32_at, u64_at, PageHeader, Pgid, META_PAGE, PAGE_HEADER_SIZE,
 };
+use crate::planted;
 
 /// The magic number that marks a bolt file.
 pub const MAGIC: u32 = 0xED0C_DAED;
@@ -120,7 +121,7 @@ impl Meta {
             return Err(MetaError::BadVersion { found: self.version });
         }
         let computed = self.sum64();
-        if self.checksum != computed {
+        if self.checksum != computed && !sim::planted::active(&planted::META_CHECKSUM_UNCHECKED) {
             return Err(MetaError::BadChecksum { stored: self.checksum, computed });
         }
         if !self.page_size.is_power_of_two() || !(512..=65536).contains(&self.page_size) {

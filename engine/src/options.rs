@@ -22,6 +22,15 @@ pub struct Options {
     /// Once the file is larger than this, it grows by this many bytes beyond what a commit
     /// needs; below it, the file size doubles (minimum 32 KiB).
     pub alloc_size: u64,
+    /// Commits writing at most this many bytes of pages reach the disk with one flush and a
+    /// commit record (see `record`); larger ones use bolt's two flushes. Capped at
+    /// [`record::MAX_PAGES_BYTES`](crate::record::MAX_PAGES_BYTES), the default; 0 makes every
+    /// commit use two flushes. Not part of the file: any value reads any file.
+    pub one_flush_max_bytes: usize,
+    /// Audit mode, for testbeds: the engine checks at run time that a reader's pages never
+    /// change under it and that no commit writes a page an open reader visited (see `audit`).
+    /// Off, it costs a branch per page visited.
+    pub audit: bool,
 }
 
 impl Default for Options {
@@ -31,6 +40,8 @@ impl Default for Options {
             read_only: false,
             fill_percent: DEFAULT_FILL_PERCENT,
             alloc_size: 16 * 1024 * 1024,
+            one_flush_max_bytes: crate::record::MAX_PAGES_BYTES,
+            audit: false,
         }
     }
 }

@@ -18,6 +18,7 @@ use std::rc::Rc;
 
 use sim::io::Mapping;
 
+use crate::audit::ReaderSlot;
 use crate::bucket::{Bucket, BucketId, BucketState, ROOT_BUCKET};
 use crate::check::{self, CheckProblem};
 use crate::db::DbState;
@@ -27,6 +28,7 @@ use crate::freelist::Freelist;
 use crate::meta::Meta;
 use crate::node::{Items, Node, NodeId, NodePool, Raw, Src, Stored};
 use crate::page::{page_bytes, page_with_header, NodePage, Pgid};
+use crate::planted;
 
 /// Largest arena kept from one writer for the next.
 const SPARE_ARENA_BYTES: usize = 16 << 20;
@@ -136,6 +138,8 @@ pub(crate) struct TxInner {
     pub inline_pages: Vec<Vec<u8>>,
     /// Whether pages read for writing become raw nodes when they can (see `DbState`).
     pub raw_nodes: bool,
+    /// A reader's slot in audit mode (see `audit`): where its page visits go.
+    pub audit: Option<ReaderSlot>,
 }
 
 /// Page `pgid` of `map` as a branch or leaf page: below the high water mark `limit`, inside the
@@ -165,7 +169,9 @@ impl TxInner {
     pub fn view(&self, r: &NodeRef) -> Result<View<'_>, Corruption> {
         match r {
             NodeRef::Page(pgid) => {
-                Ok(View::Page(node_page(&self.map, self.page_size, self.meta.pgid, *pgid)?))
+                let p = node_page(&self.map, self.page_size, self.meta.pgid, *pgid)?;
+                self.visited(&p);
+                Ok(View::Page(p))
             }
             NodeRef::Inline(k) => Ok(View::Page(NodePage::parse(&self.inline_pages[*k], 0, true)?)),
             NodeRef::Node(id) => {
@@ -175,6 +181,14 @@ impl TxInner {
                     _ => View::Node(n, self.src()),
                 })
             }
+        }
+    }
+
+    /// Records, in audit mode, that this reader visited page `p`.
+    #[inline]
+    pub fn visited(&self, p: &NodePage<'_>) {
+        if let Some((_, visits)) = &self.audit {
+            visits.borrow_mut().visit(p.pgid, p.header.overflow);
         }
     }
 
@@ -343,6 +357,7 @@ impl Tx {
         let mut meta = st.meta;
         let (mut dirty, mut pool, mut arena) =
             (DirtyPages::default(), NodePool::default(), Vec::new());
+        let mut audit = None;
         let freelist = if writable {
             if st.options.read_only {
                 return Err(Error::DatabaseReadOnly);
@@ -357,15 +372,22 @@ impl Tx {
             // Pages freed by transactions older than every open reader are reusable now; pages
             // held for the commit record check of the last commit (pending under the next
             // txid, see `record`) stay pending one transaction more.
-            let oldest = st.readers.keys().next().copied().unwrap_or(u64::MAX);
+            let oldest = if sim::planted::active(&planted::RELEASE_BY_NEWEST_READER) {
+                st.readers.keys().next_back()
+            } else {
+                st.readers.keys().next()
+            };
+            let oldest = oldest.copied().unwrap_or(u64::MAX);
             st.freelist.release(oldest.saturating_sub(1).min(meta.txid));
             meta.txid += 1;
             dirty = std::mem::take(&mut st.spare_dirty);
+            dirty.set_limit(st.options.one_flush_max_bytes);
             pool = std::mem::take(&mut st.pool);
             arena = std::mem::take(&mut st.spare_arena);
             st.freelist.clone()
         } else {
             *st.readers.entry(meta.txid).or_insert(0) += 1;
+            audit = st.audit.as_mut().map(|a| a.begin_reader(meta.txid));
             Freelist::new()
         };
         let root = BucketState::new(None, Vec::new(), meta.root, NodeRef::Page(meta.root.root));
@@ -387,6 +409,7 @@ impl Tx {
             branch_ids: Vec::new(),
             inline_pages: Vec::new(),
             raw_nodes: st.raw_nodes,
+            audit,
         };
         drop(st);
         let map = inner.map.clone();
@@ -395,7 +418,9 @@ impl Tx {
 
     /// Committed page `pgid` as this transaction sees it, borrowed for the transaction's life.
     pub(crate) fn page(&self, i: &TxInner, pgid: Pgid) -> Result<NodePage<'_>, Corruption> {
-        node_page(&self.map, i.page_size, i.meta.pgid, pgid)
+        let p = node_page(&self.map, i.page_size, i.meta.pgid, pgid)?;
+        i.visited(&p);
+        Ok(p)
     }
 
     pub(crate) fn borrow(&self) -> CellRef<'_, TxInner> {
@@ -513,10 +538,18 @@ impl Tx {
                 i.arena.clear();
                 db.spare_arena = std::mem::take(&mut i.arena);
             }
-        } else if let Some(n) = db.readers.get_mut(&i.meta.txid) {
-            *n -= 1;
-            if *n == 0 {
-                db.readers.remove(&i.meta.txid);
+        } else {
+            if let Some(n) = db.readers.get_mut(&i.meta.txid) {
+                *n -= 1;
+                if *n == 0 || sim::planted::active(&planted::READER_SLOT_DROPPED) {
+                    db.readers.remove(&i.meta.txid);
+                }
+            }
+            if let Some((serial, _)) = i.audit.take() {
+                let db = &mut *db;
+                if let Some(a) = &mut db.audit {
+                    a.end_reader(serial, &self.map, &db.map, i.page_size, db.meta.txid);
+                }
             }
         }
         i.nodes.clear();

@@ -19,6 +19,7 @@ use sim::time::Duration;
 use sim::world::{World, WorldConfig};
 use sim::{NodeId, Seed};
 
+use crate::oracle::engine::EngineSide;
 use crate::plan::Knobs;
 use crate::sm::MvccSm;
 
@@ -37,6 +38,10 @@ pub trait Observable: StateMachine + Sized + 'static {
     fn digest(&self) -> Result<u64, String>;
     /// The store's own consistency check.
     fn self_check(&self) -> Result<(), String>;
+    /// The storage engine underneath, for the engine oracle (`None`: there is none).
+    fn engine_side(&self) -> Option<EngineSide> {
+        None
+    }
 }
 
 impl Observable for MemKv {
@@ -74,6 +79,9 @@ impl Observable for MvccSm {
     }
     fn self_check(&self) -> Result<(), String> {
         self.check().map_err(|e| e.to_string())
+    }
+    fn engine_side(&self) -> Option<EngineSide> {
+        Some(MvccSm::engine_side(self))
     }
 }
 

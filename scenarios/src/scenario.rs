@@ -354,6 +354,24 @@ fn disk_faults(f: &mut Faults) {
             }
         }
     }
+    // Meta rot goes to another member: the one whose WAL rots may rightly refuse to start.
+    bolt_meta_rot(f, sick % f.nodes + 1);
+}
+
+/// Bit rot in one meta slot of `node`'s bolt file (8 bytes of its page header or meta, twice,
+/// each followed by a crash and restart), so that opens meet an invalid meta: the engine must
+/// open at the newest valid one. One slot only: the other stays readable.
+fn bolt_meta_rot(f: &mut Faults, node: u32) {
+    let path = format!("{}/{}", raft::server::boot::SM_DIR, crate::sm::DB_FILE);
+    let slot_offset = f.between(0, 1) * engine::options::DEFAULT_PAGE_SIZE as u64;
+    for _ in 0..2 {
+        let t = f.between(SEC, f.end.saturating_sub(SEC).max(SEC));
+        let offset = slot_offset + 8 * f.between(0, 9);
+        f.sim(t, Fault::BitFlip { node, path: path.clone(), offset, len: 8 });
+        f.sim(t + MS, Fault::Crash { node });
+        let back = t + f.between(300 * MS, 2 * SEC);
+        f.sim(back, Fault::Restart { node });
+    }
 }
 
 fn clock_skew(f: &mut Faults) {

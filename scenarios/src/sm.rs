@@ -35,7 +35,15 @@
 //! The store sits in a `RefCell` because the trait's `snapshot` takes `&self` but must commit
 //! the batch first. The oracles' `hash` sees the batch without committing it: observing a
 //! member never changes what its disk holds.
+//!
+//! For the engine oracle (`crate::oracle::engine`) the bolt database runs in audit mode, and
+//! [`long_readers`] hold read transactions open across commits, as etcd does while it streams
+//! a snapshot. Each incarnation picks the engine's commit protocol from the consistent index it
+//! opened at: an odd one commits with bolt's two flushes, an even one with the commit record's
+//! one flush (below 16 MiB), so both protocols run in every scenario; a restore stages its
+//! whole store with two flushes (a bulk load).
 
+mod long_readers;
 mod plan;
 pub mod snapshot;
 
@@ -48,6 +56,7 @@ use engine::mvcc::{
     StoreConfig, TxnRequest,
 };
 use engine::{CheckProblem, Db, Options};
+use long_readers::LongReaders;
 use raft::server::{Op, OpError, OpOutcome, OpResult, SmError, StateMachine};
 use sim::io::{Disk, DiskError};
 use sim::time::Instant;
@@ -72,6 +81,7 @@ pub struct MvccSm {
     disk: Rc<dyn Disk>,
     dir: String,
     store: RefCell<Store>,
+    readers: RefCell<LongReaders>,
 }
 
 impl fmt::Debug for MvccSm {
@@ -123,7 +133,8 @@ impl MvccSm {
             disk.remove(&staged)?;
         }
         let store = open_store(&disk, &join(dir, DB_FILE))?;
-        Ok(MvccSm { disk, dir: dir.to_string(), store: RefCell::new(store) })
+        let readers = RefCell::new(LongReaders::default());
+        Ok(MvccSm { disk, dir: dir.to_string(), store: RefCell::new(store), readers })
     }
 
     fn path(&self) -> String {
@@ -154,6 +165,15 @@ impl MvccSm {
     /// included (it writes nothing): members that applied the same entries agree.
     pub fn hash(&self) -> Result<HashResult, SmError> {
         self.store.borrow().hash(0).map_err(|e| self.err(e))
+    }
+
+    /// What the engine oracle looks at: the bolt database, and the views that changed under
+    /// the long readers since the last call.
+    pub fn engine_side(&self) -> crate::oracle::engine::EngineSide {
+        crate::oracle::engine::EngineSide {
+            db: self.store.borrow().db().clone(),
+            reader_changes: self.readers.borrow_mut().take_changes(),
+        }
     }
 
     /// The bolt consistency check over the committed file.
@@ -289,11 +309,15 @@ impl StateMachine for MvccSm {
 
     fn commit(&mut self) -> Result<(), SmError> {
         let committed = self.store.get_mut().commit();
+        self.readers.get_mut().after_commit(self.store.get_mut().db());
         committed.map_err(|e| self.err(e))
     }
 
     fn commit_if_due(&mut self, now: Instant) -> Result<(), SmError> {
         let committed = self.store.get_mut().commit_if_due(now);
+        if committed.as_ref().is_ok_and(|c| *c) {
+            self.readers.get_mut().after_commit(self.store.get_mut().db());
+        }
         committed.map(|_| ()).map_err(|e| self.err(e))
     }
 
@@ -331,7 +355,8 @@ impl StateMachine for MvccSm {
         if ci != index {
             return Err(bad(format!("rebuilt store is at index {ci}, not {index}")));
         }
-        // Release the live database before the staged one replaces it.
+        // Release the live database (and its readers) before the staged one replaces it.
+        self.readers.get_mut().end_all();
         let path = self.path();
         self.store.get_mut().db().close().map_err(|e| store_error(&path, MvccError::Engine(e)))?;
         self.disk.rename(&tmp, &path)?;
@@ -341,10 +366,11 @@ impl StateMachine for MvccSm {
     }
 }
 
-/// Writes `dump` into a new bolt file at `path` in one transaction and opens a store on it
-/// (which validates every record and the meta).
+/// Writes `dump` into a new bolt file at `path` in one transaction, with bolt's two flushes (a
+/// bulk load), and opens a store on it (which validates every record and the meta).
 fn stage(disk: &Rc<dyn Disk>, path: &str, dump: &Dump) -> Result<Store, SmError> {
-    let db = Db::open_on(Rc::clone(disk), path, Options::default())
+    let options = Options { one_flush_max_bytes: 0, ..db_options() };
+    let db = Db::open_on(Rc::clone(disk), path, options)
         .map_err(|e| store_error(path, MvccError::Engine(e)))?;
     db.update(|tx| {
         for (name, entries) in [(BUCKET_META, &dump.meta), (BUCKET_KEY, &dump.key)] {
@@ -374,10 +400,21 @@ fn read_bucket(tx: &engine::Tx, name: &[u8]) -> engine::Result<snapshot::Entries
     Ok(out)
 }
 
+/// The engine options of the store's database: audit mode on (see the module docs).
+fn db_options() -> Options {
+    Options { audit: true, ..Options::default() }
+}
+
+/// Opens the store at `path`; its commits use two flushes when the consistent index it opened
+/// at is odd (see the module docs).
 fn open_store(disk: &Rc<dyn Disk>, path: &str) -> Result<Store, SmError> {
-    let db = Db::open_on(Rc::clone(disk), path, Options::default())
+    let db = Db::open_on(Rc::clone(disk), path, db_options())
         .map_err(|e| store_error(path, MvccError::Engine(e)))?;
-    Store::open(db, StoreConfig::default()).map_err(|e| store_error(path, e))
+    let store = Store::open(db, StoreConfig::default()).map_err(|e| store_error(path, e))?;
+    if store.consistent_index().0 % 2 == 1 {
+        store.db().set_one_flush_max_bytes(0);
+    }
+    Ok(store)
 }
 
 /// Creates `dir` (and its parents) if missing, durably: every created level is synced into its

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sim::time::{Duration, Instant};
 
-use crate::Db;
+use crate::{planted, Db};
 
 use super::backend::{Backend, BucketName};
 use super::error::MvccError;
@@ -403,7 +403,11 @@ impl Store {
         for (key, _) in &found {
             let rev = Revision::new(w.main, w.sub);
             let tomb = KeyValue { key: key.clone(), mod_revision: w.main, ..KeyValue::default() };
-            self.backend.put(BucketName::Key, rev.to_bytes(true), tomb.encode());
+            if sim::planted::active(&planted::DELETE_WITHOUT_TOMBSTONE) {
+                self.backend.delete(BucketName::Key, rev.to_bytes(true));
+            } else {
+                self.backend.put(BucketName::Key, rev.to_bytes(true), tomb.encode());
+            }
             let live = self.index.get_mut(key).expect("found keys are indexed").tombstone(rev);
             assert!(live, "deleting key {key:?} that the index says is live at {head}");
             w.sub += 1;
@@ -429,12 +433,14 @@ impl Store {
         }
         // The consistent index enters the batch before the operations, so every commit that
         // carries any of the entry's effects also carries its index.
-        self.consistent_index = index;
+        let previous = std::mem::replace(&mut self.consistent_index, index);
         self.term = term;
+        let stored =
+            if sim::planted::active(&planted::CONSISTENT_INDEX_LAGS) { previous } else { index };
         self.backend.put(
             BucketName::Meta,
             META_CONSISTENT_INDEX.to_vec(),
-            index.to_be_bytes().to_vec(),
+            stored.to_be_bytes().to_vec(),
         );
         self.backend.put(BucketName::Meta, META_TERM.to_vec(), term.to_be_bytes().to_vec());
         if ops.len() > 1 && ops.iter().any(|o| matches!(o, Op::Compact(_))) {

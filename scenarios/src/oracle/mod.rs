@@ -4,6 +4,8 @@
 //! - [`storage`]: the store's check and digest agreement after every restart;
 //! - [`durability`]: acknowledged writes present at the end;
 //! - [`cluster_id`]: no payload from a frame of another cluster reaches raft, after every step;
+//! - [`engine`]: the storage engine's own rules (readers' views, page reuse, meta choice,
+//!   txids), after every step;
 //! - linearizability of the client history ([`crate::check`]);
 //! - liveness: after the faults heal a leader is elected and a write commits within a bound
 //!   (checked by the runner, [`crate::runner`]).
@@ -11,6 +13,7 @@
 pub mod cluster_id;
 pub mod durability;
 pub mod durable_wal;
+pub mod engine;
 pub mod protocol;
 pub mod raft_safety;
 pub mod storage;

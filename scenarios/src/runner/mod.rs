@@ -35,6 +35,7 @@ use crate::check::{self, Budget, History, RegisterModel};
 use crate::client::{key_bytes, parse_value, Clients};
 use crate::cluster::{base_config, host, peer_url, Cluster, Observable, FOREIGN_TOKEN, TOKEN};
 use crate::oracle::cluster_id::ClusterIdOracle;
+use crate::oracle::engine::EngineOracle;
 use crate::oracle::protocol::ProtocolOracle;
 use crate::oracle::raft_safety::RaftSafety;
 use crate::oracle::storage::StorageOracle;
@@ -180,6 +181,7 @@ struct Run<S: Observable> {
     /// Shared with the world's net and crash taps, which call it inside steps.
     protocol: Rc<RefCell<ProtocolOracle>>,
     cluster_id: ClusterIdOracle,
+    engine: EngineOracle,
     failure: Option<(Property, String)>,
     admin: BTreeMap<u64, Admin>,
     next_admin: u64,
@@ -230,6 +232,7 @@ impl<S: Observable> Run<S> {
             storage: StorageOracle::new(),
             protocol: Rc::new(RefCell::new(ProtocolOracle::new())),
             cluster_id: ClusterIdOracle::new(),
+            engine: EngineOracle::new(),
             failure: None,
             admin: BTreeMap::new(),
             next_admin: ADMIN_IDS,
@@ -379,6 +382,11 @@ impl<S: Observable> Run<S> {
         let protocol = self.protocol.borrow().violation().cloned();
         if let Some((property, v)) = protocol {
             self.fail(property, v);
+        }
+        self.engine.observe(&self.c, &self.serving, changed);
+        if let Some(v) = self.engine.violation() {
+            let v = v.to_string();
+            self.fail(Property::Engine, v);
         }
         if let Some(v) = self.safety.violation() {
             let v = v.to_string();
