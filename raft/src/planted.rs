@@ -172,7 +172,9 @@ pub static STALE_RESPONSES_ACCEPTED: PlantedBug = PlantedBug {
               leader",
 };
 
-/// The vote quorum is `(n + 1) / 2`, which is a majority only for odd `n`.
+/// The vote quorum is `(n + 1) / 2`, which is a majority only for odd `n`. Reached only in
+/// configurations with an even number of voters (the membership scenario's 4-voter steps);
+/// harm needs a 2|2 split there.
 pub static VOTE_QUORUM_HALF: PlantedBug = PlantedBug {
     name: "vote-quorum-half",
     layer: "raft-core",
@@ -180,7 +182,9 @@ pub static VOTE_QUORUM_HALF: PlantedBug = PlantedBug {
               a leader, and half the voters keep a leader alive and confirm its reads",
 };
 
-/// A new leader answers ReadIndex before it has committed an entry of its own term.
+/// A new leader answers ReadIndex before it has committed an entry of its own term. Reached
+/// only by reads arriving within the round trip between a leader's election and its no-op's
+/// commit; stale only if its commit index then lags an acknowledged write.
 pub static READ_INDEX_BEFORE_TERM_COMMIT: PlantedBug = PlantedBug {
     name: "read-index-before-term-commit",
     layer: "raft-core",
@@ -189,6 +193,8 @@ pub static READ_INDEX_BEFORE_TERM_COMMIT: PlantedBug = PlantedBug {
 };
 
 /// A ReadIndex is answered as soon as no quorum has refused it, before one has acknowledged.
+/// Invisible with 3 voters (the leader and the first acknowledgement already make a quorum);
+/// with 5, taken on nearly every read, stale only if the leader was deposed meanwhile.
 pub static READ_INDEX_WITHOUT_QUORUM: PlantedBug = PlantedBug {
     name: "read-index-without-quorum",
     layer: "raft-core",
