@@ -142,6 +142,13 @@ pub(crate) struct TxInner {
     pub audit: Option<ReaderSlot>,
 }
 
+/// Records a visit of `p` in an audited reader's slot (out of line: off the hot path).
+#[cold]
+#[inline(never)]
+fn record_visit(slot: &ReaderSlot, p: &NodePage<'_>) {
+    slot.1.borrow_mut().visit(p.pgid, p.header.overflow);
+}
+
 /// Page `pgid` of `map` as a branch or leaf page: below the high water mark `limit`, inside the
 /// mapping, carrying its id, and not a meta page.
 pub(crate) fn node_page(
@@ -184,11 +191,11 @@ impl TxInner {
         }
     }
 
-    /// Records, in audit mode, that this reader visited page `p`.
-    #[inline]
+    /// Records, in audit mode, that this reader visited page `p` (off: one branch, inlined).
+    #[inline(always)]
     pub fn visited(&self, p: &NodePage<'_>) {
-        if let Some((_, visits)) = &self.audit {
-            visits.borrow_mut().visit(p.pgid, p.header.overflow);
+        if let Some(slot) = &self.audit {
+            record_visit(slot, p);
         }
     }
 
@@ -417,6 +424,7 @@ impl Tx {
     }
 
     /// Committed page `pgid` as this transaction sees it, borrowed for the transaction's life.
+    #[inline(always)]
     pub(crate) fn page(&self, i: &TxInner, pgid: Pgid) -> Result<NodePage<'_>, Corruption> {
         let p = node_page(&self.map, i.page_size, i.meta.pgid, pgid)?;
         i.visited(&p);

@@ -19,7 +19,6 @@ use sim::time::Duration;
 use sim::world::{World, WorldConfig};
 use sim::{NodeId, Seed};
 
-use crate::oracle::engine::EngineSide;
 use crate::plan::Knobs;
 use crate::sm::MvccSm;
 
@@ -39,7 +38,7 @@ pub trait Observable: StateMachine + Sized + 'static {
     /// The store's own consistency check.
     fn self_check(&self) -> Result<(), String>;
     /// The storage engine underneath, for the engine oracle (`None`: there is none).
-    fn engine_side(&self) -> Option<EngineSide> {
+    fn engine(&self) -> Option<engine::Db> {
         None
     }
 }
@@ -80,8 +79,8 @@ impl Observable for MvccSm {
     fn self_check(&self) -> Result<(), String> {
         self.check().map_err(|e| e.to_string())
     }
-    fn engine_side(&self) -> Option<EngineSide> {
-        Some(MvccSm::engine_side(self))
+    fn engine(&self) -> Option<engine::Db> {
+        Some(MvccSm::engine(self))
     }
 }
 

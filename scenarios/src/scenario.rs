@@ -354,18 +354,37 @@ fn disk_faults(f: &mut Faults) {
             }
         }
     }
-    // Meta rot goes to another member: the one whose WAL rots may rightly refuse to start.
-    bolt_meta_rot(f, sick % f.nodes + 1);
+    // Meta rot goes to a member other than the one whose WAL rots (that one may rightly refuse
+    // to start), and only after its last commit that can fail half-way (EIO, a full disk): with
+    // a slot that reads invalid for good, open falls back past the newest commit when it sits
+    // there, and after a commit cut short on the disk the pages of the meta it falls back to
+    // may have been reused (as in bbolt: two faults at once, not a rule the engine breaks).
+    let mut last_fault = vec![0u64; f.nodes as usize + 1];
+    for a in &f.out {
+        if let Action::Sim { fault: Fault::SyncEio { node, .. } | Fault::DiskFull { node, .. } } =
+            &a.action
+        {
+            last_fault[*node as usize] = last_fault[*node as usize].max(a.at + 2 * SEC);
+        }
+    }
+    let calm = (1..=f.nodes).filter(|n| *n != sick).min_by_key(|n| last_fault[*n as usize]);
+    if let Some(node) = calm {
+        bolt_meta_rot(f, node, last_fault[node as usize].max(SEC));
+    }
 }
 
 /// Bit rot in one meta slot of `node`'s bolt file (8 bytes of its page header or meta, twice,
-/// each followed by a crash and restart), so that opens meet an invalid meta: the engine must
-/// open at the newest valid one. One slot only: the other stays readable.
-fn bolt_meta_rot(f: &mut Faults, node: u32) {
+/// after `from`, each followed by a crash and restart), so that opens meet an invalid meta: the
+/// engine must open at the newest valid one. One slot only: the other stays readable.
+fn bolt_meta_rot(f: &mut Faults, node: u32, from: u64) {
     let path = format!("{}/{}", raft::server::boot::SM_DIR, crate::sm::DB_FILE);
     let slot_offset = f.between(0, 1) * engine::options::DEFAULT_PAGE_SIZE as u64;
+    let until = f.end.saturating_sub(SEC);
+    if from >= until {
+        return;
+    }
     for _ in 0..2 {
-        let t = f.between(SEC, f.end.saturating_sub(SEC).max(SEC));
+        let t = f.between(from, until);
         let offset = slot_offset + 8 * f.between(0, 9);
         f.sim(t, Fault::BitFlip { node, path: path.clone(), offset, len: 8 });
         f.sim(t + MS, Fault::Crash { node });

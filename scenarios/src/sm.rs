@@ -81,7 +81,7 @@ pub struct MvccSm {
     disk: Rc<dyn Disk>,
     dir: String,
     store: RefCell<Store>,
-    readers: RefCell<LongReaders>,
+    readers: LongReaders,
 }
 
 impl fmt::Debug for MvccSm {
@@ -133,7 +133,7 @@ impl MvccSm {
             disk.remove(&staged)?;
         }
         let store = open_store(&disk, &join(dir, DB_FILE))?;
-        let readers = RefCell::new(LongReaders::default());
+        let readers = LongReaders::default();
         Ok(MvccSm { disk, dir: dir.to_string(), store: RefCell::new(store), readers })
     }
 
@@ -167,13 +167,9 @@ impl MvccSm {
         self.store.borrow().hash(0).map_err(|e| self.err(e))
     }
 
-    /// What the engine oracle looks at: the bolt database, and the views that changed under
-    /// the long readers since the last call.
-    pub fn engine_side(&self) -> crate::oracle::engine::EngineSide {
-        crate::oracle::engine::EngineSide {
-            db: self.store.borrow().db().clone(),
-            reader_changes: self.readers.borrow_mut().take_changes(),
-        }
+    /// The bolt database underneath (for the engine oracle).
+    pub fn engine(&self) -> Db {
+        self.store.borrow().db().clone()
     }
 
     /// The bolt consistency check over the committed file.
@@ -309,14 +305,14 @@ impl StateMachine for MvccSm {
 
     fn commit(&mut self) -> Result<(), SmError> {
         let committed = self.store.get_mut().commit();
-        self.readers.get_mut().after_commit(self.store.get_mut().db());
+        self.readers.after_commit(self.store.get_mut().db());
         committed.map_err(|e| self.err(e))
     }
 
     fn commit_if_due(&mut self, now: Instant) -> Result<(), SmError> {
         let committed = self.store.get_mut().commit_if_due(now);
         if committed.as_ref().is_ok_and(|c| *c) {
-            self.readers.get_mut().after_commit(self.store.get_mut().db());
+            self.readers.after_commit(self.store.get_mut().db());
         }
         committed.map(|_| ()).map_err(|e| self.err(e))
     }
@@ -356,7 +352,7 @@ impl StateMachine for MvccSm {
             return Err(bad(format!("rebuilt store is at index {ci}, not {index}")));
         }
         // Release the live database (and its readers) before the staged one replaces it.
-        self.readers.get_mut().end_all();
+        self.readers.end_all();
         let path = self.path();
         self.store.get_mut().db().close().map_err(|e| store_error(&path, MvccError::Engine(e)))?;
         self.disk.rename(&tmp, &path)?;

@@ -5,7 +5,7 @@
 //!   engine runs in audit mode in `dst` (see `engine::audit`): a reader's visited pages are
 //!   compared with the file's bytes when it ends, and every commit's pages with the open
 //!   readers' pages before they are written. The state machine's long readers (see
-//!   `crate::sm`) hold readers open across commits and compare digests of what they read.
+//!   `crate::sm`) hold readers open across commits, so that this can happen at all.
 //! - **Open chooses the newest valid meta.** Both meta slots' raw bytes, as open read them, are
 //!   parsed here without the engine's code (page flags exactly meta, magic, version, page size,
 //!   page ids, FNV-1a checksum of the meta's first 56 bytes, txid): the meta opened must be the valid one with the highest txid,
@@ -25,15 +25,6 @@ use engine::Db;
 use sim::NodeId;
 
 use crate::cluster::{Cluster, Observable};
-
-/// What the engine oracle looks at on one node (see [`Observable::engine_side`]).
-#[derive(Debug)]
-pub struct EngineSide {
-    /// The node's bolt database.
-    pub db: Db,
-    /// Views that changed under the state machine's long readers since the last look.
-    pub reader_changes: Vec<String>,
-}
 
 /// The file and txid last seen on one node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,33 +72,29 @@ impl EngineOracle {
             if changed.is_some_and(|c| c != n) {
                 continue;
             }
-            let Some(side) = c.running(n).and_then(|r| r.state_machine().engine_side()) else {
+            let Some(db) = c.running(n).and_then(|r| r.state_machine().engine()) else {
                 continue;
             };
-            self.observe_node(n, side, || db_inode(c, n));
+            self.observe_node(n, &db, || db_inode(c, n));
         }
     }
 
     /// Looks at node `n`'s engine; `ino` finds the inode of its database file (asked only when
     /// the database was just opened).
-    pub fn observe_node(&mut self, n: u32, side: EngineSide, ino: impl FnOnce() -> Option<u64>) {
+    pub fn observe_node(&mut self, n: u32, db: &Db, ino: impl FnOnce() -> Option<u64>) {
         let fail = |what: String| Some(format!("node {n}: engine: {what}"));
-        if let Some(v) = side.db.take_audit_violations().first() {
+        if let Some(v) = db.take_audit_violations().first() {
             self.violation = fail(v.to_string());
             return;
         }
-        if let Some(change) = side.reader_changes.first() {
-            self.violation = fail(change.clone());
-            return;
-        }
-        if let Some(report) = side.db.take_open_report() {
+        if let Some(report) = db.take_open_report() {
             let ino = ino();
             if let Err(e) = self.check_open(n, &report, ino) {
                 self.violation = fail(e);
                 return;
             }
         }
-        let txid = side.db.meta().txid;
+        let txid = db.meta().txid;
         let seen = self.seen.entry(n).or_default();
         if txid < seen.txid {
             self.violation = fail(format!("txid went back from {} to {txid}", seen.txid));
@@ -286,10 +273,6 @@ mod tests {
         [parse_slot(&r.slots[0].bytes), parse_slot(&r.slots[1].bytes)]
     }
 
-    fn side(db: &Db) -> EngineSide {
-        EngineSide { db: db.clone(), reader_changes: Vec::new() }
-    }
-
     #[test]
     fn the_newest_valid_meta_must_be_chosen() {
         let ok = report(slot(6), slot(7), 7, false);
@@ -371,7 +354,7 @@ mod tests {
         let (_, db) = db(1);
         let mut o = EngineOracle::new();
         fill(&db, 1);
-        o.observe_node(2, side(&db), || Some(1));
+        o.observe_node(2, &db, || Some(1));
         assert_eq!(o.violation(), None);
         let a = db.begin(false).unwrap();
         let b = db.begin(false).unwrap();
@@ -387,29 +370,20 @@ mod tests {
         for n in 2..5 {
             fill(&db, n);
         }
-        o.observe_node(2, side(&db), || Some(1));
+        o.observe_node(2, &db, || Some(1));
         let v = o.violation().expect("page reuse under reader a");
         assert!(v.starts_with("node 2: engine: page "), "{v}");
         assert!(v.contains(&format!("reader txid {}", a.id())), "{v}");
     }
 
     #[test]
-    fn a_long_readers_change_is_reported() {
-        let (_, db) = db(2);
-        let mut o = EngineOracle::new();
-        let changed = EngineSide { db, reader_changes: vec!["the reader at txid 4 ...".into()] };
-        o.observe_node(3, changed, || None);
-        assert_eq!(o.violation(), Some("node 3: engine: the reader at txid 4 ..."));
-    }
-
-    #[test]
     fn opens_are_checked_and_txids_must_not_go_back() {
         let (disk, first) = db(3);
         let mut o = EngineOracle::new();
-        o.observe_node(1, side(&first), || Some(7));
+        o.observe_node(1, &first, || Some(7));
         fill(&first, 1);
         fill(&first, 2);
-        o.observe_node(1, side(&first), || Some(7));
+        o.observe_node(1, &first, || Some(7));
         assert_eq!((o.opens, o.violation()), (1, None));
         // The same file reopened, as after a crash that lost the last two commits: wrong.
         drop(first);
@@ -422,7 +396,7 @@ mod tests {
         let (_, young) = db(4);
         young.take_open_report();
         o.seen.insert(1, Seen { ino: Some(8), txid: 5 });
-        o.observe_node(1, side(&young), || Some(8));
+        o.observe_node(1, &young, || Some(8));
         assert_eq!(o.violation(), Some("node 1: engine: txid went back from 5 to 1"));
         drop(disk);
     }
