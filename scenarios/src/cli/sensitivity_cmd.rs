@@ -171,15 +171,7 @@ fn print_table(
     )?;
     for r in results {
         if let Some(f) = &r.first {
-            writeln!(
-                out,
-                "FAIL {} seed {}: {}: {}",
-                f.scenario,
-                f.seed,
-                f.property.as_deref().unwrap_or("?"),
-                f.detail.as_deref().unwrap_or("")
-            )?;
-            writeln!(out, "reproduce: {}", f.reproduce())?;
+            super::sweep_cmd::print_failure(f, out)?;
         }
     }
     Ok(())

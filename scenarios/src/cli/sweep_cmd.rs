@@ -119,15 +119,20 @@ fn print_summary(runs: &[SweepRun], wall: f64, out: &mut dyn Write) -> std::io::
         failed.len()
     )?;
     for r in failed {
-        writeln!(
-            out,
-            "FAIL {} seed {}: {}: {}",
-            r.scenario,
-            r.seed,
-            r.property.as_deref().unwrap_or("?"),
-            r.detail.as_deref().unwrap_or("")
-        )?;
-        writeln!(out, "reproduce: {}", r.reproduce())?;
+        print_failure(r, out)?;
     }
     Ok(())
+}
+
+/// The `FAIL ...` line of a failed run and the `reproduce:` line that replays it.
+pub(super) fn print_failure(r: &SweepRun, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "FAIL {} seed {}: {}: {}",
+        r.scenario,
+        r.seed,
+        r.property.as_deref().unwrap_or("?"),
+        r.detail.as_deref().unwrap_or("")
+    )?;
+    writeln!(out, "reproduce: {}", r.reproduce())
 }
