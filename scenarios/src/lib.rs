@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod db_tool;
+pub mod determinism;
 pub mod environment;
 pub mod oracle;
 pub mod plan;

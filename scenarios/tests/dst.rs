@@ -195,3 +195,95 @@ fn a_member_that_crashes_after_converging_catches_up_before_the_digests_are_comp
     assert!(late_crash, "no member crashes after the heal any more: find another seed");
     assert!(r.ok(), "{:?}", r.verdict);
 }
+
+/// Runs a printed `dst ...` line (`reproduce:`, `shrink:` or `replay:`) as a command.
+fn replay_line(w: &mut MemWorld, printed: &str) -> Out {
+    let words: Vec<&str> = printed.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"dst"), "not a dst command line: {printed}");
+    dst(w, &words[1..])
+}
+
+/// Every kind of line dst prints to replay a run — `reproduce:` from run, sweep and
+/// sensitivity, `shrink:` from run, `replay:` from shrink — carries every option that changed
+/// the run (`--nodes`, `--bug`), and replaying it gives the run's trace hash.
+#[test]
+fn every_printed_replay_line_gives_the_same_trace_hash() {
+    let mut w = MemWorld::default();
+    // run: a 5-node run with a planted bug.
+    let args =
+        ["run", "leader-change", "--seed", "2", "--nodes", "5", "--bug", "vote-twice-in-term"];
+    let first = dst(&mut w, &args);
+    assert_eq!(first.code, 1, "the planted bug is caught: {}", first.out);
+    let repro = line(&first.out, "reproduce: ");
+    assert!(repro.contains("--nodes 5") && repro.contains("--bug vote-twice-in-term"), "{repro}");
+    let again = replay_line(&mut w, repro);
+    assert_eq!(line(&again.out, "trace-hash: "), line(&first.out, "trace-hash: "));
+
+    // shrink: the run's `shrink:` line shrinks it; the shrunk plan's `replay:` line gives the
+    // trace hash shrink printed for it.
+    let shrink = format!("{} --max-runs 4 --out s.json", line(&first.out, "shrink: "));
+    let shrunk = replay_line(&mut w, &shrink);
+    assert_eq!(shrunk.code, 0, "{}{}", shrunk.out, shrunk.err);
+    let replayed = replay_line(&mut w, line(&shrunk.out, "replay: "));
+    assert_eq!(replayed.code, 1, "the shrunk plan still fails: {}", replayed.out);
+    assert_eq!(line(&replayed.out, "trace-hash: "), line(&shrunk.out, "trace-hash: "));
+
+    // sweep: each FAIL's reproduce line gives the hash the JSON report has for that run.
+    let sweep = dst(
+        &mut w,
+        &[
+            "sweep",
+            "--scenario",
+            "leader-change",
+            "--seeds",
+            "1..=3",
+            "--nodes",
+            "5",
+            "--bug",
+            "append-keeps-conflicting-entries",
+            "--json",
+            "sweep.json",
+        ],
+    );
+    assert_eq!(sweep.code, 1, "{}", sweep.out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&w.files[Path::new("sweep.json")]).unwrap();
+    let lines: Vec<String> = sweep
+        .out
+        .lines()
+        .filter_map(|l| l.strip_prefix("reproduce: ").map(str::to_string))
+        .collect();
+    assert!(!lines.is_empty(), "{}", sweep.out);
+    for repro in &lines {
+        assert!(repro.contains("--nodes 5 --bug append-keeps-conflicting-entries"), "{repro}");
+        let seed: u64 = repro.split_whitespace().nth(4).unwrap().parse().unwrap();
+        let runs = report["runs"].as_array().expect("runs");
+        let run = runs.iter().find(|r| r["seed"] == seed).expect("the run is in the report");
+        let again = replay_line(&mut w, repro);
+        assert_eq!(line(&again.out, "trace-hash: "), run["trace_hash"].as_str().unwrap());
+    }
+
+    // sensitivity: the reproduce line of the first failure gives its trace hash.
+    let sens = dst(
+        &mut w,
+        &[
+            "sensitivity",
+            "--bug",
+            "vote-twice-in-term",
+            "--scenario",
+            "leader-change",
+            "--nodes",
+            "5",
+            "--seeds",
+            "1..=4",
+            "--json",
+            "sens.json",
+        ],
+    );
+    assert_eq!(sens.code, 0, "{}{}", sens.out, sens.err);
+    let report: serde_json::Value =
+        serde_json::from_slice(&w.files[Path::new("sens.json")]).unwrap();
+    let first = report.as_array().map_or(&report["bugs"][0]["first"], |a| &a[0]["first"]);
+    let again = replay_line(&mut w, line(&sens.out, "reproduce: "));
+    assert_eq!(line(&again.out, "trace-hash: "), first["trace_hash"].as_str().unwrap(), "{first}");
+}

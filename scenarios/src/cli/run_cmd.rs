@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::check::history_file;
+use crate::determinism::{self, Determinism};
 use crate::plan::Plan;
 use crate::runner::{run as run_plan, RunOptions, RunReport, Verdict};
 use crate::scenario;
@@ -58,6 +59,11 @@ pub struct RunArgs {
     /// Write the client history (Jepsen EDN, readable by `dst check-history`) to FILE.
     #[arg(long, value_name = "FILE")]
     pub history_out: Option<PathBuf>,
+    /// Run the plan twice in this process and compare the traces event for event: on a
+    /// mismatch, name the first divergent trace event (time, node, kind, both versions) and
+    /// exit 1.
+    #[arg(long)]
+    pub check_determinism: bool,
 }
 
 /// Resolves the plan a `run` or `shrink` asks for; `Err` is an input error.
@@ -89,9 +95,25 @@ pub fn run(args: &RunArgs, world: &mut dyn World, out: &mut dyn Write) -> Result
     }
     let keep_trace = args.trace || args.trace_out.is_some();
     let start = world.wall_secs();
-    let report = run_plan(&plan, &RunOptions { keep_trace });
-    let wall = world.wall_secs() - start;
     let io = |e: std::io::Error| format!("cannot write output: {e}");
+    let report = if args.check_determinism {
+        match determinism::check(&plan) {
+            Determinism::Same(report) => {
+                writeln!(out, "determinism: ok, two runs gave the same trace").map_err(io)?;
+                *report
+            }
+            Determinism::Differs { what, first } => {
+                writeln!(out, "determinism: FAIL {} seed {}: {what}", plan.scenario, plan.seed)
+                    .map_err(io)?;
+                let wall = world.wall_secs() - start;
+                print_report(&first, wall, args.source.plan.is_some(), out).map_err(io)?;
+                return Ok(EXIT_FAILED);
+            }
+        }
+    } else {
+        run_plan(&plan, &RunOptions { keep_trace })
+    };
+    let wall = world.wall_secs() - start;
     if let Some(trace) = &report.trace {
         if args.trace {
             out.write_all(trace.as_bytes()).map_err(io)?;

@@ -58,6 +58,22 @@ pub fn shrink(
         let json = serde_json::to_string(&a.action).expect("actions serialise");
         writeln!(out, "  at {:.3} s: {json}", a.at as f64 / 1e9).map_err(io)?;
     }
+    // The shrunk plan, run once more: it must still fail the same way (a shrink that does not
+    // replay points at non-determinism), and its trace hash is what `replay:` gives.
+    let check = crate::runner::run(&shrunk.plan, &crate::runner::RunOptions::default());
+    match check.verdict.property() {
+        Some(p) if p == shrunk.property => {}
+        other => {
+            return Err(format!(
+                "the shrunk plan failed {} while shrinking but {} when run again: the run is not \
+                 deterministic (try dst run --plan {} --check-determinism)",
+                shrunk.property,
+                other.map_or("passed".to_string(), |p| format!("failed {p}")),
+                path.display()
+            ))
+        }
+    }
+    writeln!(out, "trace-hash: 0x{:016x}", check.trace_hash).map_err(io)?;
     writeln!(out, "plan: {}", path.display()).map_err(io)?;
     writeln!(out, "replay: dst run --plan {}", path.display()).map_err(io)?;
     if shrunk.runs >= args.max_runs {

@@ -34,6 +34,9 @@ pub struct DurableLog {
     terms: Vec<u64>,
     /// The newest snapshot marker: (index, term); (0, 0) when none.
     pub snapshot: (u64, u64),
+    /// Every snapshot marker's index, in the order read (boot keeps those the last hard
+    /// state's commit covers, etcd's `ValidSnapshotEntries`).
+    markers: Vec<u64>,
 }
 
 impl DurableLog {
@@ -79,6 +82,26 @@ impl DurableLog {
         if index >= self.snapshot.0 {
             self.snapshot = (index, term);
         }
+        self.markers.push(index);
+    }
+
+    /// The newest snapshot marker a boot would trust: the highest at or below the last hard
+    /// state's commit index (0 when none). A marker above it names a snapshot whose commit was
+    /// not made durable, so a boot cannot rely on it.
+    pub fn trusted_snapshot(&self) -> u64 {
+        let commit = self.hard_state.commit;
+        self.markers.iter().copied().filter(|&m| m <= commit).max().unwrap_or(0)
+    }
+
+    /// The highest index a boot from this durable image can bring back: the trusted snapshot,
+    /// or the last entry of a run of entries that continues from it. Entries that start past
+    /// the trusted snapshot + 1 leave a gap a boot cannot bridge.
+    pub fn boot_reach(&self) -> u64 {
+        let snap = self.trusted_snapshot();
+        if self.terms.is_empty() || self.first > snap + 1 {
+            return snap;
+        }
+        snap.max(self.first + self.terms.len() as u64 - 1)
     }
 }
 

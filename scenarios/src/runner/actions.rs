@@ -83,6 +83,7 @@ impl<S: Observable> Run<S> {
             }
             Fault::BitFlip { node, .. } => {
                 self.rotted.insert(*node);
+                self.protocol.borrow_mut().damaged(*node);
             }
             Fault::DiskFull { node, capacity } => {
                 if capacity.is_some() {

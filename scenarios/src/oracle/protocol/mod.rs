@@ -13,6 +13,8 @@
 //!   its own term from a quorum.
 //! - [`restarts`] — promises across restarts: a restarted node reads back every WAL record its
 //!   crash left whole on disk (its term, vote and entries), synced ones included.
+//! - [`replay`] — applied state within reach of a boot: a node never applies past what a crash
+//!   right now would let it replay (trusted snapshot + durable entries after it).
 //! - [`reads`] — read index: a linearizable read is answered at a read index no lower than the
 //!   highest commit index any node had when the read was sent, and only once applied.
 //!
@@ -22,6 +24,7 @@
 
 mod commits;
 mod reads;
+mod replay;
 mod restarts;
 mod sends;
 
@@ -81,6 +84,8 @@ pub struct ProtocolOracle {
     /// The highest commit index any watched node has had.
     max_commit: u64,
     pending_acks: Vec<PendingAck>,
+    /// Nodes with injected bit rot (see [`ProtocolOracle::damaged`]).
+    damaged: BTreeSet<u32>,
     violation: Option<(Property, String)>,
 }
 
@@ -203,6 +208,7 @@ impl ProtocolOracle {
         }
         self.on_commit(c, n);
         self.on_lead(c, n);
+        self.check_replayable(c, n);
         if let Some(st) = self.nodes.get_mut(&n) {
             if st.voters != r.voters() {
                 st.voters = r.voters().to_vec();

@@ -202,3 +202,29 @@ fn reads_need_their_read_index_applied_and_above_the_floor() {
     let v = read_violation(1, &early, ReadFloor(0)).expect("not applied");
     assert!(v.contains("applied index 9 below its read index 10"), "{v}");
 }
+
+#[test]
+fn applied_state_must_stay_within_a_boots_reach() {
+    use super::replay::unreplayable;
+    // Entries 1..=5 synced, commit 3: a node that applied 5 can boot back to 5.
+    let (d, mut w) = disk_with(21, hs(2, 1, 3), 5, 2);
+    let mut scan = DurableWal::new(WAL);
+    assert_eq!(unreplayable(1, 5, scan.refresh(&d)), None);
+    let v = unreplayable(1, 6, scan.refresh(&d)).expect("6 was never durable");
+    assert!(v.contains("applied up to index 6") && v.contains("only to index 5"), "{v}");
+    // A snapshot at 40 installed: its marker is synced, but the hard state whose commit covers
+    // it is written without a sync. A boot would not trust the marker.
+    let meta = raft::core::SnapshotMetadata { index: 40, term: 2, ..Default::default() };
+    w.save_snapshot(&meta).unwrap();
+    w.save(&hs(2, 1, 40), &[]).unwrap();
+    let v = unreplayable(1, 40, scan.refresh(&d)).expect("commit 40 not durable");
+    assert!(v.contains("only to index 5") && v.contains("newest snapshot marker 40"), "{v}");
+    w.sync().unwrap();
+    assert_eq!(unreplayable(1, 40, scan.refresh(&d)), None, "synced: the marker is trusted");
+    // Entries continuing from the trusted snapshot extend the reach; a gap does not.
+    w.save(&hs(2, 1, 40), &[Entry { index: 41, term: 2, ..Entry::default() }]).unwrap();
+    assert_eq!(unreplayable(1, 41, scan.refresh(&d)), None);
+    w.save(&hs(2, 1, 40), &[Entry { index: 45, term: 2, ..Entry::default() }]).unwrap();
+    let v = unreplayable(1, 45, scan.refresh(&d)).expect("44 missing");
+    assert!(v.contains("only to index 40"), "{v}");
+}
