@@ -102,6 +102,8 @@ impl Meta {
         put_u64(b, 40, self.pgid);
         put_u64(b, 48, self.txid);
         put_u64(b, 56, self.checksum);
+        let back = Meta::decode(b);
+        assert!(back == *self, "meta encoding does not round-trip: {self:?} came back {back:?}");
     }
 
     /// The checksum this meta should carry.

@@ -98,6 +98,11 @@ impl PageHeader {
         put_u16(b, 8, self.flags);
         put_u16(b, 10, self.count);
         put_u32(b, 12, self.overflow);
+        let back = PageHeader::decode(b);
+        assert!(
+            back == Some(*self),
+            "page header encoding does not round-trip: {self:?} came back {back:?}"
+        );
     }
 }
 

@@ -224,6 +224,9 @@ fn every_printed_replay_line_gives_the_same_trace_hash() {
     let shrink = format!("{} --max-runs 4 --out s.json", line(&first.out, "shrink: "));
     let shrunk = replay_line(&mut w, &shrink);
     assert_eq!(shrunk.code, 0, "{}{}", shrunk.out, shrunk.err);
+    // The bug trips an assertion in the raft core: shrink works on assertion failures too.
+    assert!(line(&first.out, "result: ").contains("assertion"), "{}", first.out);
+    assert!(shrunk.out.contains("still fails assertion"), "{}", shrunk.out);
     let replayed = replay_line(&mut w, line(&shrunk.out, "replay: "));
     assert_eq!(replayed.code, 1, "the shrunk plan still fails: {}", replayed.out);
     assert_eq!(line(&replayed.out, "trace-hash: "), line(&shrunk.out, "trace-hash: "));

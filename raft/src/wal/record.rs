@@ -158,17 +158,52 @@ pub fn decode_len_word(word: u64) -> Result<FrameHeader, String> {
 
 /// Appends one frame holding `kind`, `crc` and `data` to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, kind: RecordType, crc: u32, data: &[u8]) {
+    let start = out.len();
     let body_len = BODY_HEADER + data.len() as u64;
     out.extend_from_slice(&encode_len_word(body_len).to_le_bytes());
     out.push(kind.tag());
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(data);
     out.resize(out.len() + padding(body_len) as usize, 0);
+    assert_frame_round_trip(&out[start..], kind, crc, data);
+}
+
+/// The frame just written decodes back to what was encoded: its length word, type, CRC and
+/// data (a paired assertion, on in every build).
+fn assert_frame_round_trip(frame: &[u8], kind: RecordType, crc: u32, data: &[u8]) {
+    let word = u64::from_le_bytes(frame[..LEN_WORD as usize].try_into().expect("8 bytes"));
+    let header = decode_len_word(word)
+        .unwrap_or_else(|e| panic!("wal frame for {kind:?} of {} bytes: {e}", data.len()));
+    let body = &frame[LEN_WORD as usize..];
+    let stored = u32::from_le_bytes([body[1], body[2], body[3], body[4]]);
+    let back = &body[BODY_HEADER as usize..(header.body_len as usize)];
+    assert!(
+        header.frame_len() == frame.len() as u64
+            && RecordType::from_tag(body[0]) == Some(kind)
+            && stored == crc
+            && back == data,
+        "wal frame does not round-trip: {kind:?} crc {crc:#x} {} data bytes came back as \
+         frame_len {} (written {}), tag {}, crc {stored:#x}, {} data bytes",
+        data.len(),
+        header.frame_len(),
+        frame.len(),
+        body[0],
+        back.len()
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[should_panic(expected = "wal frame does not round-trip")]
+    fn a_frame_that_decodes_to_something_else_stops_the_writer() {
+        let mut out = Vec::new();
+        encode_frame(&mut out, RecordType::Entry, 7, b"abc");
+        // The checker, handed the frame and a different claim of what was encoded.
+        assert_frame_round_trip(&out, RecordType::Entry, 8, b"abc");
+    }
 
     #[test]
     fn frames_are_aligned_and_len_words_round_trip() {
