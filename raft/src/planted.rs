@@ -219,6 +219,40 @@ pub static COMMITTED_ENTRIES_IGNORE_SNAPSHOT: PlantedBug = PlantedBug {
               snapshot: the node asks its log for compacted entries",
 };
 
+/// The commit quorum index is `(n - 1) / 2` into the acked indexes sorted high to low: right
+/// for odd voter sets, one short for even ones (4 voters commit on 2 acknowledgements).
+pub static COMMIT_QUORUM_EVEN_HALF: PlantedBug = PlantedBug {
+    name: "commit-quorum-even-half",
+    layer: "raft-core",
+    summary: "the commit index is the ((n-1)/2)-th highest acknowledged index: with an even \
+              number of voters (mid membership change) half of them commit an entry",
+};
+
+/// The leader commits an entry from an earlier term once a quorum holds it (raft paper,
+/// figure 8): such an entry can still be overwritten by a leader that never saw it.
+pub static COMMIT_COUNTS_OLD_TERM_ENTRIES: PlantedBug = PlantedBug {
+    name: "commit-counts-old-term-entries",
+    layer: "raft-core",
+    summary: "a leader commits entries of earlier terms by counting replicas (figure 8): a \
+              committed entry can be overwritten by the next leader",
+};
+
+/// A rejected append's hint (the follower's last index) is taken as its match index.
+pub static REJECT_HINT_AS_MATCH: PlantedBug = PlantedBug {
+    name: "reject-hint-as-match",
+    layer: "raft-core",
+    summary: "a rejected append's hint (the follower's last index) is recorded as its match: \
+              the leader counts entries the follower holds with other terms toward commit",
+};
+
+/// A follower accepts an append when it has an entry at the previous index, whatever its term.
+pub static APPEND_IGNORES_PREV_TERM: PlantedBug = PlantedBug {
+    name: "append-ignores-prev-term",
+    layer: "raft-core",
+    summary: "an append is accepted when the follower has an entry at the previous index, \
+              whatever its term: the log matching check is skipped",
+};
+
 /// Every planted bug of this crate, in `dst bugs` order.
 pub static ALL: &[&PlantedBug] = &[
     &ACK_BEFORE_WAL_SYNC,
@@ -247,4 +281,8 @@ pub static ALL: &[&PlantedBug] = &[
     &READ_INDEX_WITHOUT_QUORUM,
     &FOLLOWER_READ_AT_OWN_COMMIT,
     &COMMITTED_ENTRIES_IGNORE_SNAPSHOT,
+    &COMMIT_QUORUM_EVEN_HALF,
+    &COMMIT_COUNTS_OLD_TERM_ENTRIES,
+    &REJECT_HINT_AS_MATCH,
+    &APPEND_IGNORES_PREV_TERM,
 ];

@@ -232,6 +232,76 @@ fn heartbeat_carrying_leader_commit_commits_a_stale_tail() {
     );
 }
 
+#[test]
+fn commit_quorum_even_half_commits_on_two_of_four() {
+    let decide = || {
+        let mut nw = Network::new(4);
+        nw.campaign(1);
+        let before = nw.peek(1).raft_log.committed;
+        nw.isolate(3);
+        nw.isolate(4);
+        nw.propose(1, b"x");
+        (before, nw.peek(1).raft_log.committed)
+    };
+    assert_eq!(with(None, decide), (1, 1), "2 of 4 acknowledgements commit nothing");
+    assert_eq!(with(Some(&planted::COMMIT_QUORUM_EVEN_HALF), decide), (1, 2));
+}
+
+#[test]
+fn commit_counts_old_term_entries_commits_by_counting_an_earlier_terms_entry() {
+    let decide = || {
+        // Node 1 holds index 2 from its own term-2 leadership, never committed; it now leads
+        // term 3 (no-op at index 3) and node 2 acknowledges up to index 2 only.
+        let mut r = node_with_log(1, &[1, 2, 3], &[1, 2], 2);
+        r.become_candidate();
+        r.become_leader();
+        read_messages(&mut r);
+        let mut ack = msg(MessageType::MsgAppResp, 2, 1, r.term);
+        ack.index = 2;
+        r.step(ack).unwrap();
+        (r.term, r.raft_log.committed)
+    };
+    assert_eq!(with(None, decide), (3, 0), "index 2 is of term 2: not committed by counting");
+    assert_eq!(with(Some(&planted::COMMIT_COUNTS_OLD_TERM_ENTRIES), decide), (3, 2));
+}
+
+#[test]
+fn reject_hint_as_match_records_a_rejecting_followers_last_index_as_matched() {
+    let decide = || {
+        let mut r = node_with_log(1, &[1, 2, 3], &[1, 1, 1], 1);
+        r.become_candidate();
+        r.become_leader();
+        read_messages(&mut r);
+        // Node 2 refuses the append after index 3: its entries 1..=3 are of other terms.
+        let mut nack = msg(MessageType::MsgAppResp, 2, 1, r.term);
+        nack.index = 3;
+        nack.reject = true;
+        nack.reject_hint = 3;
+        r.step(nack).unwrap();
+        r.prs.progress[&2].matched
+    };
+    assert_eq!(with(None, decide), 0, "a refusal proves no match");
+    assert_eq!(with(Some(&planted::REJECT_HINT_AS_MATCH), decide), 3);
+}
+
+#[test]
+fn append_ignores_prev_term_accepts_an_append_after_a_different_entry() {
+    let decide = || {
+        // Our index 3 is of term 2; the term-3 leader's is of term 3.
+        let mut r = node_with_log(2, &[1, 2, 3], &[1, 1, 2], 3);
+        r.become_follower(3, 1);
+        let mut m = msg(MessageType::MsgApp, 1, 2, 3);
+        m.index = 3;
+        m.log_term = 3;
+        m.entries = ents(4, &[3]);
+        r.step(m).unwrap();
+        let ack = replies(&mut r, MessageType::MsgAppResp);
+        (ack[0].reject, r.raft_log.last_index())
+    };
+    assert_eq!(with(None, decide), (true, 3), "previous entries differ: refused");
+    assert_eq!(with(Some(&planted::APPEND_IGNORES_PREV_TERM), decide), (false, 4));
+}
+
 // ----- reads -----
 
 /// A ReadIndex request with context `ctx` from `from` to `to`.

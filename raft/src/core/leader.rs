@@ -102,6 +102,11 @@ impl<S: Storage> Raft<S> {
                 next_probe = self.raft_log.find_conflict_by_term(m.reject_hint, m.log_term).0;
             }
             let pr = self.prs.progress.get_mut(&from).expect("caller checked");
+            if planted::active(&crate::planted::REJECT_HINT_AS_MATCH)
+                && m.reject_hint <= self.raft_log.last_index()
+            {
+                pr.maybe_update(m.reject_hint);
+            }
             if pr.maybe_decr_to(m.index, next_probe) {
                 if pr.state == ProgressState::Replicate {
                     pr.become_probe();

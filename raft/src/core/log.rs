@@ -114,7 +114,12 @@ impl<S: Storage> RaftLog<S> {
         committed: u64,
         mut ents: Vec<Entry>,
     ) -> Option<u64> {
-        if !self.match_term(index, log_term) {
+        let prev_ok = if planted::active(&crate::planted::APPEND_IGNORES_PREV_TERM) {
+            self.term(index).is_ok()
+        } else {
+            self.match_term(index, log_term)
+        };
+        if !prev_ok {
             return None;
         }
         let last_new = index + ents.len() as u64;
@@ -189,7 +194,9 @@ impl<S: Storage> RaftLog<S> {
 
     /// Commits `max_index` if it is from `term` (only current-term entries commit by counting).
     pub fn maybe_commit(&mut self, max_index: u64, term: u64) -> bool {
-        if max_index > self.committed && self.term_or_zero(max_index) == term {
+        let own_term = self.term_or_zero(max_index) == term
+            || planted::active(&crate::planted::COMMIT_COUNTS_OLD_TERM_ENTRIES);
+        if max_index > self.committed && own_term {
             self.commit_to(max_index);
             return true;
         }

@@ -34,6 +34,9 @@ pub fn committed_index(voters: &BTreeSet<PeerId>, acked: impl Fn(PeerId) -> u64)
         &mut heap
     };
     v.sort_unstable_by(|a, b| b.cmp(a));
+    if planted::active(&crate::planted::COMMIT_QUORUM_EVEN_HALF) {
+        return v[(voters.len() - 1) / 2];
+    }
     v[voters.len() / 2]
 }
 
