@@ -253,6 +253,15 @@ pub static APPEND_IGNORES_PREV_TERM: PlantedBug = PlantedBug {
               whatever its term: the log matching check is skipped",
 };
 
+/// The leader counts its own new entries toward commit as soon as it appends them, before its
+/// WAL save makes them durable (etcd's classic `appendEntry`, without the parallel-write rule).
+pub static LEADER_COUNTS_UNSYNCED_ENTRIES: PlantedBug = PlantedBug {
+    name: "leader-counts-unsynced-entries",
+    layer: "raft-core",
+    summary: "a leader counts its own entries toward commit when it appends them, before they \
+              are durable: an entry commits with one durable copy short of a quorum",
+};
+
 /// Every planted bug of this crate, in `dst bugs` order.
 pub static ALL: &[&PlantedBug] = &[
     &ACK_BEFORE_WAL_SYNC,
@@ -285,4 +294,5 @@ pub static ALL: &[&PlantedBug] = &[
     &COMMIT_COUNTS_OLD_TERM_ENTRIES,
     &REJECT_HINT_AS_MATCH,
     &APPEND_IGNORES_PREV_TERM,
+    &LEADER_COUNTS_UNSYNCED_ENTRIES,
 ];

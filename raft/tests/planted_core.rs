@@ -302,6 +302,21 @@ fn append_ignores_prev_term_accepts_an_append_after_a_different_entry() {
     assert_eq!(with(Some(&planted::APPEND_IGNORES_PREV_TERM), decide), (false, 4));
 }
 
+#[test]
+fn leader_counts_unsynced_entries_counts_its_no_op_before_it_is_durable() {
+    let decide = || {
+        let mut r = new_test_raft(1, 10, 1, storage(&[1, 2, 3]));
+        r.become_candidate();
+        r.become_leader();
+        r.prs.progress[&1].matched
+    };
+    assert_eq!(with(None, decide), 0, "the no-op counts once persisted, not before");
+    // With the bug the leader would count its no-op at once; the assertion that a leader
+    // counts for itself only what is durable stops it.
+    let why = panic_with(&planted::LEADER_COUNTS_UNSYNCED_ENTRIES, decide);
+    assert!(why.contains("counts 1 for itself, durable to 0"), "{why}");
+}
+
 // ----- reads -----
 
 /// A ReadIndex request with context `ctx` from `from` to `to`.

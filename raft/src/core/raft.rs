@@ -583,6 +583,10 @@ impl<S: Storage> Raft<S> {
             e.index = li + 1 + i as u64;
         }
         self.raft_log.append(es);
+        if planted::active(&crate::planted::LEADER_COUNTS_UNSYNCED_ENTRIES) {
+            let last = self.raft_log.last_index();
+            self.on_persisted(last, self.term);
+        }
     }
 
     /// The leader's own entries up to (`index`, `term`) are durable: count them for itself.
