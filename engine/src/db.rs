@@ -365,7 +365,12 @@ fn read_metas(file: &dyn File, len: u64, configured: usize) -> Result<Metas> {
     }
     let slots = [bytes0, bytes1];
     match (m0, m1) {
-        (Ok(a), Ok(b)) if b.meta.txid > a.meta.txid => Ok((b, Some(a), slots)),
+        (Ok(a), Ok(b))
+            if (b.meta.txid > a.meta.txid)
+                != sim::planted::active(&planted::OPEN_PICKS_OLDER_META) =>
+        {
+            Ok((b, Some(a), slots))
+        }
         (Ok(a), Ok(b)) => Ok((a, Some(b), slots)),
         (Ok(a), Err(_)) => Ok((a, None, slots)),
         (Err(_), Ok(b)) => Ok((b, None, slots)),

@@ -70,6 +70,14 @@ pub static DELETE_WITHOUT_TOMBSTONE: PlantedBug = PlantedBug {
 };
 
 /// Every planted bug of this crate, in `dst bugs` order.
+/// Open compares the two metas' txids the wrong way round and takes the older one.
+pub static OPEN_PICKS_OLDER_META: PlantedBug = PlantedBug {
+    name: "engine-open-picks-older-meta",
+    layer: "engine",
+    summary: "open takes the valid meta with the lower txid: the last committed transaction \
+              vanishes at every reopen and its pages may be handed out again",
+};
+
 pub static ALL: &[&PlantedBug] = &[
     &READER_SLOT_DROPPED,
     &RELEASE_BY_NEWEST_READER,
@@ -77,6 +85,7 @@ pub static ALL: &[&PlantedBug] = &[
     &META_CHECKSUM_UNCHECKED,
     &COMMIT_RECORD_UNVERIFIED,
     &TWO_FLUSH_NO_DATA_SYNC,
+    &OPEN_PICKS_OLDER_META,
     &CONSISTENT_INDEX_LAGS,
     &DELETE_WITHOUT_TOMBSTONE,
 ];

@@ -175,6 +175,23 @@ fn meta_checksum_unchecked_opens_at_a_damaged_meta() {
 }
 
 #[test]
+fn open_picks_older_meta_loses_the_last_commit_at_reopen() {
+    let (on, off) = on_and_off(&planted::OPEN_PICKS_OLDER_META, || {
+        let d = disk(5);
+        let db = open(&d, options());
+        put_all(&db, 20, 10, 1);
+        put_all(&db, 20, 10, 2);
+        let newest = db.meta().txid;
+        db.close().unwrap();
+        drop(db);
+        let db = open(&d, options());
+        (newest, db.meta().txid)
+    });
+    assert_eq!(off.1, off.0, "bug off: reopens at the newest commit");
+    assert_eq!(on.1, on.0 - 1, "bug on: reopens one commit back");
+}
+
+#[test]
 fn commit_record_unverified_opens_a_commit_whose_pages_are_missing() {
     let (on, off) = on_and_off(&planted::COMMIT_RECORD_UNVERIFIED, || {
         let d = disk(5);
