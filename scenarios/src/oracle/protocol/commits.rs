@@ -1,6 +1,6 @@
 //! Commit safety, checked whenever a commit index moves or a leader appears.
 //!
-//! - **Quorum durability.** When any node's commit index reaches `i`, the entry it holds at
+//! - **Quorum durability.** When a commit index first reaches `i` (on any node), the entry at
 //!   `i` is durable (in the WAL, or under a durable snapshot marker) on a quorum of the voters
 //!   it knows. A leader that counted an entry it had not synced, a follower that took a commit
 //!   index past the entries it shares with the leader, or an acknowledgement sent too early
@@ -27,6 +27,7 @@ impl ProtocolOracle {
             return;
         }
         st.commit = now;
+        let first_commit = now > self.max_commit;
         self.max_commit = self.max_commit.max(now);
         let Some(term) = r.log_term(now) else { return };
         if r.is_leader() && term != r.term() {
@@ -42,7 +43,10 @@ impl ProtocolOracle {
             return;
         }
         self.remember_committed(c, n, was, now);
-        if self.violation.is_some() {
+        if self.violation.is_some() || !first_commit {
+            // An index committed before was judged when it first was, under the configuration
+            // that committed it; a member that learns of it later may know a newer one (a
+            // member added since need not hold old entries).
             return;
         }
         let previous = std::mem::take(&mut self.nodes.get_mut(&n).expect("watched").voters);
