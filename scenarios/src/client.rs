@@ -1,9 +1,14 @@
 //! Simulated client processes: they turn workload operations into server requests, time out,
 //! retry definite failures, and record every attempt in the history.
 //!
-//! History mapping (one register per key, [`crate::check::RegisterModel`]):
+//! History mapping (checked per group of keys, see [`crate::check::linearizability`]):
 //! put -> `write v`; delete -> `write nil`; get -> `read` returning the value or `nil`;
-//! compare-and-swap -> `cas [old new]`, whose refusal (compare false) is a `fail`.
+//! compare-and-swap -> `cas [old new]`, whose refusal (compare false) is a `fail`; serializable
+//! get -> `read-serializable` (checked by [`crate::check::serializable`] only); range ->
+//! `range [k ...]` returning one value per key; txn -> `txn [compares writes reads]` returning
+//! `[1]` or `[0 v ...]` (see [`Func::Txn`]); compaction -> `compact rev`, an `ok` or a `fail`
+//! (a compacted or future revision is refused: nothing changed). The revision every `ok` answer
+//! carries is kept beside the history ([`Clients::revisions`]).
 //!
 //! Outcomes: a response is `ok`; an error that proves the operation never reached the log
 //! (no leader, leader changed, refused) is `fail` and the client retries it as a new
@@ -15,8 +20,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use raft::server::{
-    ClientRequest, ClientResponse, Compare, CompareOp, CompareTarget, Op, OpResult, Request,
-    ServerError,
+    ClientRequest, ClientResponse, Compare, CompareOp, CompareTarget, KeyValue, Op, OpResult,
+    Request, ServerError,
 };
 use rand::Rng as _;
 use sim::seed::Rng;
@@ -55,6 +60,8 @@ struct InFlight {
 
 #[derive(Debug, Default)]
 struct Client {
+    /// The highest store revision this client saw in an answer (compactions aim below it).
+    seen_revision: u64,
     queue: VecDeque<WorkOp>,
     inflight: Option<InFlight>,
     /// A definite failure waiting to be retried: (when, op, attempt number of the retry).
@@ -82,6 +89,8 @@ pub struct Clients {
     /// The highest commit index any node has had so far (kept up to date by the runner):
     /// linearizable reads sent now must be answered at a read index at least this high.
     pub commit_floor: u64,
+    /// The store revision of every `ok` answer, by history operation.
+    revisions: BTreeMap<OpId, u64>,
 }
 
 impl Clients {
@@ -100,6 +109,7 @@ impl Clients {
             by_request: BTreeMap::new(),
             issued: 0,
             commit_floor: 0,
+            revisions: BTreeMap::new(),
         }
     }
 
@@ -155,8 +165,8 @@ impl Clients {
     fn send<S: Observable>(&mut self, c: &mut Cluster<S>, i: usize, work: WorkOp, attempt: u32) {
         let now = c.w.now();
         let up: Vec<u32> = c.serving_members().into_iter().filter(|n| c.is_up(*n)).collect();
-        let (func, arg) = history_call(&work);
-        let op = self.recorder.invoke(i as u64, func, Key::Int(i64::from(work.key())), arg);
+        let (func, key, arg) = history_call(&work, self.clients[i].seen_revision);
+        let op = self.recorder.invoke(i as u64, func, key, arg);
         if up.is_empty() {
             // Nowhere to send it: it definitely did not happen.
             self.recorder.complete(op, Outcome::Fail, Value::Nil);
@@ -168,9 +178,11 @@ impl Clients {
         self.next_request += 1;
         self.issued += 1;
         self.by_request.insert(request, i);
-        c.w.request(NodeId(node), ClientRequest { id: request, request: server_request(&work) });
+        let request_body = server_request(&work, self.clients[i].seen_revision);
+        c.w.request(NodeId(node), ClientRequest { id: request, request: request_body });
         let deadline = now + CLIENT_TIMEOUT;
-        let floor = matches!(work, WorkOp::Get { .. }).then_some(ReadFloor(self.commit_floor));
+        let linearizable_read = matches!(work, WorkOp::Get { .. } | WorkOp::Range { .. });
+        let floor = linearizable_read.then_some(ReadFloor(self.commit_floor));
         self.clients[i].inflight = Some(InFlight { request, op, work, deadline, attempt, floor });
     }
 
@@ -196,8 +208,18 @@ impl Clients {
             let Some(i) = self.by_request.remove(&id) else { continue };
             let f = self.clients[i].inflight.take().expect("a mapped request is in flight");
             assert_eq!(f.request, id, "client {i} answered for request {id}");
+            if let Some(rev) = result.as_ref().ok().and_then(revision_of) {
+                let c = &mut self.clients[i];
+                c.seen_revision = c.seen_revision.max(rev);
+            }
+            let revision = result.as_ref().ok().and_then(revision_of);
             match classify(&f.work, result) {
-                Classified::Ok(v) => self.recorder.complete(f.op, Outcome::Ok, v),
+                Classified::Ok(v) => {
+                    self.recorder.complete(f.op, Outcome::Ok, v);
+                    if let Some(rev) = revision {
+                        self.revisions.insert(f.op, rev);
+                    }
+                }
                 Classified::Refused => self.recorder.complete(f.op, Outcome::Fail, Value::Nil),
                 Classified::Retry => {
                     self.recorder.complete(f.op, Outcome::Fail, Value::Nil);
@@ -225,44 +247,126 @@ impl Clients {
         self.recorder.finish()
     }
 
+    /// The history recorded so far and the store revision of every `ok` answer in it.
+    pub fn into_history_and_revisions(self) -> (crate::check::History, BTreeMap<OpId, u64>) {
+        (self.recorder.finish(), self.revisions)
+    }
+
     /// The recorder, for inspection.
     pub fn recorder(&self) -> &Recorder {
         &self.recorder
     }
 }
 
-/// The history function and argument of a workload operation.
-pub fn history_call(op: &WorkOp) -> (Func, Value) {
+/// The history function, key and argument of a workload operation (`seen`: the client's highest
+/// revision so far, which a compaction aims below).
+pub fn history_call(op: &WorkOp, seen: u64) -> (Func, Key, Value) {
     let int = |v: u64| Value::Int(v as i64);
-    match op {
+    let opt = |v: Option<u64>| v.map_or(Value::Nil, int);
+    let key = |k: u8| Value::Int(i64::from(k));
+    let (func, arg) = match op {
         WorkOp::Put { value, .. } => (Func::Write, int(*value)),
         WorkOp::Delete { .. } => (Func::Write, Value::Nil),
         WorkOp::Get { .. } => (Func::Read, Value::Nil),
-        WorkOp::Cas { old, new, .. } => {
-            (Func::Cas, Value::Vec(vec![old.map_or(Value::Nil, int), int(*new)]))
+        WorkOp::SerialGet { .. } => (Func::SerialRead, Value::Nil),
+        WorkOp::Cas { old, new, .. } => (Func::Cas, Value::Vec(vec![opt(*old), int(*new)])),
+        WorkOp::Range { from, to } => (Func::Range, Value::Vec((*from..=*to).map(key).collect())),
+        WorkOp::Txn { compares, success, failure } => {
+            let pair = |k: u8, v: Option<u64>| Value::Vec(vec![key(k), opt(v)]);
+            let parts = vec![
+                Value::Vec(compares.iter().map(|c| pair(c.key, c.value)).collect()),
+                Value::Vec(success.iter().map(|w| pair(w.key, w.value)).collect()),
+                Value::Vec(failure.iter().map(|k| key(*k)).collect()),
+            ];
+            (Func::Txn, Value::Vec(parts))
         }
-    }
+        WorkOp::Compact { back } => (Func::Compact, int(compact_target(seen, *back))),
+    };
+    (func, Key::Int(i64::from(op.key())), arg)
 }
 
-/// The server request for a workload operation.
-pub fn server_request(op: &WorkOp) -> Request {
-    let key = key_bytes(op.key());
+/// The revision a compaction `back` revisions below `seen` aims at (at least 1).
+fn compact_target(seen: u64, back: u64) -> u64 {
+    seen.saturating_sub(back).max(1)
+}
+
+/// The byte range `[key, end)` of keys `from..=to` (one-digit key names sort numerically).
+fn range_bounds(from: u8, to: u8) -> (Vec<u8>, Vec<u8>) {
+    let mut end = key_bytes(to);
+    end.push(0);
+    (key_bytes(from), end)
+}
+
+/// The server request for a workload operation (`seen`: as for [`history_call`]).
+pub fn server_request(op: &WorkOp, seen: u64) -> Request {
+    let value = |v: u64| v.to_string().into_bytes();
+    let equals = |key: Vec<u8>, old: Option<u64>| {
+        let target = match old {
+            Some(v) => CompareTarget::Value(value(v)),
+            None => CompareTarget::Version(0),
+        };
+        Compare { key, op: CompareOp::Equal, target }
+    };
+    let get = |k: u8| Op::Range { key: key_bytes(k), range_end: Vec::new() };
     match op {
-        WorkOp::Put { value, .. } => Request::Put { key, value: value.to_string().into_bytes() },
-        WorkOp::Get { .. } => Request::Range { key, range_end: Vec::new(), serializable: false },
-        WorkOp::Delete { .. } => Request::DeleteRange { key, range_end: Vec::new() },
-        WorkOp::Cas { old, new, .. } => {
-            let target = match old {
-                Some(v) => CompareTarget::Value(v.to_string().into_bytes()),
-                None => CompareTarget::Version(0),
-            };
+        WorkOp::Put { key, value: v } => Request::Put { key: key_bytes(*key), value: value(*v) },
+        WorkOp::Get { key } | WorkOp::SerialGet { key } => Request::Range {
+            key: key_bytes(*key),
+            range_end: Vec::new(),
+            serializable: matches!(op, WorkOp::SerialGet { .. }),
+        },
+        WorkOp::Delete { key } => Request::DeleteRange { key: key_bytes(*key), range_end: vec![] },
+        WorkOp::Cas { key, old, new } => {
+            let key = key_bytes(*key);
             Request::Txn {
-                compares: vec![Compare { key: key.clone(), op: CompareOp::Equal, target }],
-                success: vec![Op::Put { key, value: new.to_string().into_bytes() }],
+                compares: vec![equals(key.clone(), *old)],
+                success: vec![Op::Put { key, value: value(*new) }],
                 failure: Vec::new(),
             }
         }
+        WorkOp::Range { from, to } => {
+            let (key, range_end) = range_bounds(*from, *to);
+            Request::Range { key, range_end, serializable: false }
+        }
+        WorkOp::Txn { compares, success, failure } => Request::Txn {
+            compares: compares.iter().map(|c| equals(key_bytes(c.key), c.value)).collect(),
+            success: success
+                .iter()
+                .map(|w| match w.value {
+                    Some(v) => Op::Put { key: key_bytes(w.key), value: value(v) },
+                    None => Op::DeleteRange { key: key_bytes(w.key), range_end: Vec::new() },
+                })
+                .collect(),
+            failure: failure.iter().map(|k| get(*k)).collect(),
+        },
+        WorkOp::Compact { back } => Request::Compact { revision: compact_target(seen, *back) },
     }
+}
+
+/// The store revision an answer carries, if any.
+fn revision_of(r: &OpResult) -> Option<u64> {
+    match r {
+        OpResult::Put { revision }
+        | OpResult::Range { revision, .. }
+        | OpResult::DeleteRange { revision, .. }
+        | OpResult::Txn { revision, .. } => Some(*revision),
+        _ => None,
+    }
+}
+
+/// The workload value of a stored value; a value this workload never writes is reported as a
+/// string so the checkers fail on it.
+fn stored_value(bytes: &[u8]) -> Value {
+    match parse_value(bytes) {
+        Some(v) => Value::Int(v as i64),
+        None => Value::Str(String::from_utf8_lossy(bytes).into_owned()),
+    }
+}
+
+/// The value of key `k` among `kvs` (`nil`: absent).
+fn value_of(kvs: &[KeyValue], k: u8) -> Value {
+    let key = key_bytes(k);
+    kvs.iter().find(|kv| kv.key == key).map_or(Value::Nil, |kv| stored_value(&kv.value))
 }
 
 enum Classified {
@@ -276,17 +380,35 @@ enum Classified {
 }
 
 fn classify(work: &WorkOp, result: Result<OpResult, ServerError>) -> Classified {
-    match result {
-        Ok(OpResult::Range { kvs, .. }) if matches!(work, WorkOp::Get { .. }) => {
-            match kvs.first().map(|kv| parse_value(&kv.value)) {
-                None => Classified::Ok(Value::Nil),
-                Some(Some(v)) => Classified::Ok(Value::Int(v as i64)),
-                // A value this workload never writes: report it as is so the checker fails.
-                Some(None) => {
-                    Classified::Ok(Value::Str(String::from_utf8_lossy(&kvs[0].value).into_owned()))
+    match (work, result) {
+        (WorkOp::Get { .. } | WorkOp::SerialGet { .. }, Ok(OpResult::Range { kvs, .. })) => {
+            // A single-key range: its one record, whatever its key says (a wrong key is the
+            // server's bug, and its value will not fit the history).
+            Classified::Ok(kvs.first().map_or(Value::Nil, |kv| stored_value(&kv.value)))
+        }
+        (WorkOp::Range { from, to }, Ok(OpResult::Range { kvs, .. })) => {
+            Classified::Ok(Value::Vec((*from..=*to).map(|k| value_of(&kvs, k)).collect()))
+        }
+        (WorkOp::Txn { failure, .. }, Ok(OpResult::Txn { succeeded, results, .. })) => {
+            if succeeded {
+                return Classified::Ok(Value::Vec(vec![Value::Int(1)]));
+            }
+            let mut out = vec![Value::Int(0)];
+            for (k, r) in failure.iter().zip(&results) {
+                match r {
+                    OpResult::Range { kvs, .. } => out.push(value_of(kvs, *k)),
+                    // Not the answer a read gets: report it so the checker fails.
+                    other => out.push(Value::Str(format!("{other:?}"))),
                 }
             }
+            Classified::Ok(Value::Vec(out))
         }
+        (_, result) => classify_plain(result),
+    }
+}
+
+fn classify_plain(result: Result<OpResult, ServerError>) -> Classified {
+    match result {
         Ok(OpResult::Txn { succeeded: false, .. }) => Classified::Refused,
         Ok(_) => Classified::Ok(Value::Nil),
         Err(ServerError::Timeout | ServerError::Stopped) => Classified::Unknown,

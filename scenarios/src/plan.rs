@@ -102,15 +102,79 @@ pub enum WorkOp {
         old: Option<u64>,
         new: u64,
     },
+    /// A serializable get: answered from the local member's applied state, without ReadIndex.
+    SerialGet {
+        key: u8,
+    },
+    /// A linearizable range over keys `from..=to`.
+    Range {
+        from: u8,
+        to: u8,
+    },
+    /// A multi-key txn: if every compare holds, write `success` in order; otherwise read the
+    /// keys of `failure`.
+    Txn {
+        compares: Vec<TxnCompare>,
+        success: Vec<TxnWrite>,
+        failure: Vec<u8>,
+    },
+    /// Compaction to `back` revisions below the highest revision the client has seen.
+    Compact {
+        back: u64,
+    },
+}
+
+/// A txn guard: the key holds `value` (`null`: is absent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxnCompare {
+    pub key: u8,
+    pub value: Option<u64>,
+}
+
+/// A txn write: put `value`, or delete the key (`null`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxnWrite {
+    pub key: u8,
+    pub value: Option<u64>,
 }
 
 impl WorkOp {
+    /// The first key the operation touches (0 for a compaction, which touches none).
     pub fn key(&self) -> u8 {
-        match self {
+        self.keys().first().copied().unwrap_or(0)
+    }
+
+    /// Every key the operation touches, in ascending order without repeats.
+    pub fn keys(&self) -> Vec<u8> {
+        let mut keys = match self {
             WorkOp::Put { key, .. }
             | WorkOp::Get { key }
             | WorkOp::Delete { key }
-            | WorkOp::Cas { key, .. } => *key,
+            | WorkOp::Cas { key, .. }
+            | WorkOp::SerialGet { key } => vec![*key],
+            WorkOp::Range { from, to } => (*from..=*to).collect(),
+            WorkOp::Txn { compares, success, failure } => compares
+                .iter()
+                .map(|c| c.key)
+                .chain(success.iter().map(|w| w.key))
+                .chain(failure.iter().copied())
+                .collect(),
+            WorkOp::Compact { .. } => Vec::new(),
+        };
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// The values the operation writes (put, cas, txn success branch).
+    pub fn written_values(&self) -> Vec<u64> {
+        match self {
+            WorkOp::Put { value, .. } => vec![*value],
+            WorkOp::Cas { new, .. } => vec![*new],
+            WorkOp::Txn { success, .. } => success.iter().filter_map(|w| w.value).collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -196,6 +260,11 @@ impl std::error::Error for PlanError {}
 pub const MAX_START_NODES: u32 = 7;
 /// Most node numbers a run may use.
 pub const MAX_NODES: u32 = 9;
+/// Most client processes a workload may use.
+pub const MAX_CLIENTS: u32 = 64;
+/// Keys a workload may use (`k0..k9`: one digit, so key order is numeric order and a range
+/// `k{from}..=k{to}` is a byte range).
+pub const MAX_KEYS: u8 = 10;
 
 impl Plan {
     /// Parses and validates a plan; sorts its actions and workload by time (stably).
@@ -254,6 +323,27 @@ impl Plan {
                 if n == 0 || n > MAX_NODES {
                     return bad(format!("actions[{i}]: node {n} out of range 1..={MAX_NODES}"));
                 }
+            }
+        }
+        for (i, o) in self.workload.iter().enumerate() {
+            if o.client >= MAX_CLIENTS {
+                return bad(format!("workload[{i}]: client {} out of range", o.client));
+            }
+            if let Some(k) = o.op.keys().into_iter().find(|k| *k >= MAX_KEYS) {
+                return bad(format!("workload[{i}]: key {k} out of range 0..{MAX_KEYS}"));
+            }
+            match &o.op {
+                WorkOp::Range { from, to } if from > to => {
+                    return bad(format!("workload[{i}]: range {from}..={to} is empty"));
+                }
+                WorkOp::Txn { success, .. } => {
+                    let mut keys: Vec<u8> = success.iter().map(|w| w.key).collect();
+                    keys.sort_unstable();
+                    if keys.windows(2).any(|w| w[0] == w[1]) {
+                        return bad(format!("workload[{i}]: a txn writes one key twice"));
+                    }
+                }
+                _ => {}
             }
         }
         Ok(())

@@ -1,12 +1,15 @@
 //! The scenario catalogue: named fault mixes that turn a seed into a [`Plan`].
 //!
-//! Every scenario runs the same seeded workload ([`WorkloadSpec::default`]) on a 3-node
-//! cluster (5 with `--nodes 5`) for its default duration; what differs is the fault mix. Each
+//! Every scenario runs a seeded workload on a 3-node cluster (5 with `--nodes 5`) for its
+//! default duration; what differs is the fault mix. Swarm draws the workload's shape from the
+//! seed (1..=64 clients, the key count and choice, a mix with serializable gets, ranges,
+//! multi-key txns and compaction: [`WorkloadSpec::draw`]); the others run
+//! [`WorkloadSpec::default`]. Each
 //! disruption is undone within the fault phase or by the heal that follows it, so every run
 //! ends with a liveness check on a healthy cluster.
 //!
-//! Streams: the plan is drawn from the seed's `dst.plan` stream and the workload from
-//! `dst.workload`; the run itself uses the seed for everything else (see [`crate::runner`]).
+//! Streams: the plan is drawn from the seed's `dst.plan` stream, the workload from
+//! `dst.workload` (its shape, in swarm, from `dst.workload.spec`); the run itself uses the seed for everything else (see [`crate::runner`]).
 
 use rand::Rng as _;
 use sim::fault::{Fault, FaultPlan, SwarmConfig};
@@ -153,12 +156,17 @@ impl Scenario {
 
     /// The plan of this scenario for `seed` on `nodes` nodes.
     pub fn plan(&self, seed: u64, nodes: u32) -> Plan {
-        self.plan_with(
-            seed,
-            nodes,
-            Duration::from_secs(self.duration_secs),
-            &WorkloadSpec::default(),
-        )
+        self.plan_with(seed, nodes, Duration::from_secs(self.duration_secs), &self.workload(seed))
+    }
+
+    /// The workload shape for `seed`: drawn from the seed's `dst.workload.spec` stream when the
+    /// scenario draws its world (swarm), else [`WorkloadSpec::default`].
+    pub fn workload(&self, seed: u64) -> WorkloadSpec {
+        if self.swarm_world {
+            WorkloadSpec::draw(&mut Seed(seed).stream("dst.workload.spec"))
+        } else {
+            WorkloadSpec::default()
+        }
     }
 
     /// The plan with an explicit duration and workload shape.

@@ -151,6 +151,7 @@ mod tests {
             sim_secs: 1.0,
             events: 1,
             wall_secs: 0.5,
+            undecided: false,
         }
     }
 

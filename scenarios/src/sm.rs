@@ -8,7 +8,8 @@
 //!   compaction goes to the store as it is (and commits durably inside `apply`, as the store
 //!   persists its scheduled revision before deleting: the durable index may move there without
 //!   `commit`); every other op is planned (module `plan`) into one flat store txn — nested txns
-//!   and compares that see the txn's own writes are resolved by the plan — so one op is one
+//!   and their compares (all evaluated on the view before the op, as etcd does) are resolved by
+//!   the plan — so one op is one
 //!   revision at most. `skip(index, term)` applies an empty entry.
 //! - Results carry the store's revisions, etcd's numbering: an empty store is at revision 1 and
 //!   the first write makes revision 2 (`MemKv` counts from 0: its revisions are ours minus one).

@@ -72,6 +72,10 @@ pub struct SweepRun {
     pub events: u64,
     /// Wall-clock seconds the run took (set by whoever ran it; 0 when not measured).
     pub wall_secs: f64,
+    /// The run passed, but the linearizability search ran out of budget before a verdict:
+    /// its history was not fully checked (the summary lists such runs).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undecided: bool,
 }
 
 impl SweepRun {
@@ -117,6 +121,7 @@ pub fn run_spec(spec: &RunSpec) -> SweepRun {
         sim_secs: r.sim_time.as_secs_f64(),
         events: r.events,
         wall_secs: 0.0,
+        undecided: r.stats.linearizability_unknown,
     }
 }
 

@@ -16,7 +16,7 @@ fn parse_errors_name_the_line_and_the_expectation() {
     let cases: &[(&str, usize, &str)] = &[
         ("{:process 0, :type :invoke, :f :write, :value 1", 2, "line 2: column 48: expected '}' to close the map, found end of line"),
         ("{:process 0, :f :write}", 2, "line 2: expected one of :invoke :ok :fail :info for :type, found nothing (the key is missing)"),
-        ("{:process 1, :type :invoke, :f :frob}", 2, "line 2: expected one of :read :write :cas :get :put :append :delete for :f, found :frob"),
+        ("{:process 1, :type :invoke, :f :frob}", 2, "line 2: expected one of :read :write :cas :get :put :append :delete :read-serializable :range :txn :compact for :f, found :frob"),
         ("{:process -1, :type :invoke, :f :read}", 2, "line 2: expected a non-negative integer for :process, found -1"),
         ("{:process 1, :type :ok, :f :read}", 2, "line 2: expected an :invoke of process 1 before its completion"),
         ("{:process 0, :type :invoke, :f :read}", 2, "line 2: expected a completion of process 0's invocation on line 1 before it invokes again"),

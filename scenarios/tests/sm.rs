@@ -301,26 +301,22 @@ fn same_log_gives_same_results_state_and_hash() {
     assert!(a.2.revision > 50, "{:?}", a.2);
 }
 
+/// etcd evaluates every compare of a txn, nested ones included, against one read view taken
+/// before the txn writes anything (`compareToPath(rv, rt)` in etcd's
+/// `server/etcdserver/txn/txn.go`, run before `executeTxn`); ranges inside the txn see its
+/// earlier writes. The store and `MemKv` must agree on that.
 #[test]
-fn nested_compares_see_the_writes_before_them_in_the_same_txn() {
+fn nested_compares_see_the_view_before_the_txn_as_in_etcd() {
     let cmp = |key: &str, op, target| Compare { key: key.into(), op, target };
     let setup = [put("a", "1"), put("a", "2"), put("gone", "x")];
-    // a: version 2 -> put makes 3; gone: deleted, then compared as missing; new: created.
-    let txn = Op::Txn {
+    let txn = |compares: Vec<Compare>| Op::Txn {
         compares: vec![cmp("a", CompareOp::Equal, CompareTarget::Version(2))],
         success: vec![
             put("a", "3"),
             Op::DeleteRange { key: "gone".into(), range_end: vec![] },
             put("new", "n"),
             Op::Txn {
-                compares: vec![
-                    cmp("a", CompareOp::Equal, CompareTarget::Version(3)),
-                    cmp("a", CompareOp::Equal, CompareTarget::Value("3".into())),
-                    cmp("gone", CompareOp::Equal, CompareTarget::Version(0)),
-                    cmp("gone", CompareOp::Equal, CompareTarget::Value(vec![])),
-                    cmp("new", CompareOp::Equal, CompareTarget::Version(1)),
-                    cmp("new", CompareOp::Greater, CompareTarget::CreateRevision(3)),
-                ],
+                compares,
                 success: vec![put("inner", "ok"), get("a"), get("new")],
                 failure: vec![put("inner", "no")],
             },
@@ -328,20 +324,48 @@ fn nested_compares_see_the_writes_before_them_in_the_same_txn() {
         ],
         failure: vec![],
     };
-    let mut model = MemKv::open(disk(1), "kv").unwrap();
-    let mut sm = open(&disk(2));
-    for (i, op) in setup.iter().enumerate() {
-        let i = i as u64 + 1;
-        assert_eq!(sm.apply(i, 1, op).unwrap(), shift(&model.apply(i, 1, op).unwrap()));
+    // What the txn's own writes would make true: false in the view before it.
+    let after_writes = vec![
+        cmp("a", CompareOp::Equal, CompareTarget::Version(3)),
+        cmp("a", CompareOp::Equal, CompareTarget::Value("3".into())),
+        cmp("gone", CompareOp::Equal, CompareTarget::Version(0)),
+        cmp("new", CompareOp::Equal, CompareTarget::Version(1)),
+    ];
+    // The view before the txn: a at version 2 holding "2", gone present, new missing.
+    let before = vec![
+        cmp("a", CompareOp::Equal, CompareTarget::Version(2)),
+        cmp("a", CompareOp::Equal, CompareTarget::Value("2".into())),
+        cmp("gone", CompareOp::Equal, CompareTarget::Value("x".into())),
+        cmp("new", CompareOp::Equal, CompareTarget::Version(0)),
+        cmp("new", CompareOp::Equal, CompareTarget::Value(vec![])),
+    ];
+    for (compares, inner_succeeds, inner) in
+        [(after_writes, false, &b"no"[..]), (before, true, &b"ok"[..])]
+    {
+        let mut model = MemKv::open(disk(1), "kv").unwrap();
+        let mut sm = open(&disk(2));
+        for (i, op) in setup.iter().enumerate() {
+            let i = i as u64 + 1;
+            assert_eq!(sm.apply(i, 1, op).unwrap(), shift(&model.apply(i, 1, op).unwrap()));
+        }
+        let op = txn(compares);
+        let want = shift(&model.apply(4, 1, &op).unwrap());
+        let got = sm.apply(4, 1, &to_mvcc(&op)).unwrap();
+        assert_eq!(got, want);
+        let Ok(OpResult::Txn { succeeded: true, results, revision: 5 }) = &got else {
+            panic!("{got:?}")
+        };
+        assert!(
+            matches!(&results[3], OpResult::Txn { succeeded, .. } if *succeeded == inner_succeeds),
+            "{results:?}"
+        );
+        assert_eq!(sm.get(b"inner").unwrap(), Some(inner.to_vec()));
+        // The range after the writes sees them: a = 3, gone deleted, new created.
+        let OpResult::Range { kvs, .. } = &results[4] else { panic!("{results:?}") };
+        let keys: Vec<&[u8]> = kvs.iter().map(|kv| kv.key.as_slice()).collect();
+        assert_eq!(keys, vec![&b"a"[..], b"inner", b"new"], "{kvs:?}");
+        assert_eq!(kvs[0].value, b"3");
     }
-    let want = shift(&model.apply(4, 1, &txn).unwrap());
-    let got = sm.apply(4, 1, &to_mvcc(&txn)).unwrap();
-    assert_eq!(got, want);
-    let Ok(OpResult::Txn { succeeded: true, results, revision: 5 }) = &got else {
-        panic!("{got:?}")
-    };
-    assert!(matches!(&results[3], OpResult::Txn { succeeded: true, .. }), "{results:?}");
-    assert_eq!(sm.get(b"inner").unwrap(), Some(b"ok".to_vec()));
 }
 
 // ---- refusals ----

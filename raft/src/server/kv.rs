@@ -144,8 +144,10 @@ fn has_write(op: &Op) -> bool {
     !op.is_read_only() && !matches!(op, Op::Compact { .. })
 }
 
-/// Runs `op` at write revision `rev` (the revision a write in this transaction gets).
-fn run(s: &mut KvState, op: &Op, rev: u64) -> OpOutcome {
+/// Runs `op` at write revision `rev` (the revision a write in this transaction gets). Every
+/// compare, nested ones included, is evaluated against `view`, the state before the whole op,
+/// as etcd does (see [`Op::Txn`]); ranges and deletes see the writes before them.
+fn run(s: &mut KvState, view: &KvState, op: &Op, rev: u64) -> OpOutcome {
     match op {
         Op::Put { key, value } => {
             let kv = s.keys.entry(key.clone()).or_insert_with(|| KeyValue {
@@ -177,11 +179,11 @@ fn run(s: &mut KvState, op: &Op, rev: u64) -> OpOutcome {
             Ok(OpResult::DeleteRange { deleted: doomed.len() as u64, revision: s.revision })
         }
         Op::Txn { compares, success, failure } => {
-            let succeeded = compares.iter().all(|c| compare_holds(s, c));
+            let succeeded = compares.iter().all(|c| compare_holds(view, c));
             let ops = if succeeded { success } else { failure };
             let mut results = Vec::with_capacity(ops.len());
             for o in ops {
-                results.push(run(s, o, rev)?);
+                results.push(run(s, view, o, rev)?);
             }
             Ok(OpResult::Txn { succeeded, results, revision: s.revision })
         }
@@ -213,13 +215,14 @@ impl StateMachine for MemKv {
         // A failed txn branch must not leave half its writes: run on a copy when it can fail.
         let out = if matches!(op, Op::Txn { .. }) {
             let mut copy = self.state.clone();
-            let out = run(&mut copy, op, rev);
+            let out = run(&mut copy, &self.state, op, rev);
             if out.is_ok() {
                 self.state = copy;
             }
             out
         } else {
-            run(&mut self.state, op, rev)
+            let view = KvState::default();
+            run(&mut self.state, &view, op, rev)
         };
         self.state.consistent_index = index;
         self.dirty = true;
@@ -241,7 +244,7 @@ impl StateMachine for MemKv {
         }
         // A read-only txn: evaluate on a copy (run only mutates for writes, which it has none).
         let mut copy = self.state.clone();
-        run(&mut copy, op, self.state.revision)
+        run(&mut copy, &self.state, op, self.state.revision)
     }
 
     fn commit(&mut self) -> Result<(), SmError> {
@@ -393,6 +396,53 @@ mod tests {
             Err(OpError::Compacted { revision: 2, compacted: 2 })
         );
         assert_eq!(kv.consistent_index(), 7);
+    }
+
+    /// etcd evaluates every compare of a txn, nested ones included, against the read view
+    /// taken before the txn writes anything (`compareToPath(rv, rt)` in etcd's
+    /// `server/etcdserver/txn/txn.go` recurses into the nested txns of the chosen branch with the
+    /// same `rv`, and only then does `executeTxn` apply the ops), while a range inside the txn
+    /// sees the writes before it (its write txn ranges at `beginRev + 1` once it has changes).
+    #[test]
+    fn nested_compares_see_the_view_before_the_txn_as_in_etcd() {
+        let mut kv = MemKv::open(disk(), "kv").unwrap();
+        kv.apply(1, 1, &put("a", "1")).unwrap().unwrap();
+        let eq = |v: &str| Compare {
+            key: "a".into(),
+            op: CompareOp::Equal,
+            target: CompareTarget::Value(v.into()),
+        };
+        let nested = |compare| Op::Txn {
+            compares: vec![],
+            success: vec![
+                put("a", "2"),
+                Op::Txn {
+                    compares: vec![compare],
+                    success: vec![put("seen", "before")],
+                    failure: vec![put("seen", "after")],
+                },
+                Op::Range { key: "a".into(), range_end: vec![] },
+            ],
+            failure: vec![],
+        };
+        // The nested compare sees a = 1 (the view before the txn), not the put of 2 before it.
+        let Ok(OpResult::Txn { results, .. }) = kv.apply(2, 1, &nested(eq("1"))).unwrap() else {
+            panic!("txn failed")
+        };
+        assert!(matches!(results[1], OpResult::Txn { succeeded: true, .. }), "{results:?}");
+        assert_eq!(kv.get(b"seen"), Some(&b"before"[..]));
+        let OpResult::Range { kvs, .. } = &results[2] else { panic!("{results:?}") };
+        assert_eq!(kvs[0].value, b"2", "a range sees the txn's earlier writes");
+        // Now a = 2 before the txn: a nested compare for 3 (the txn's own put) is false.
+        let mut again = nested(eq("3"));
+        if let Op::Txn { success, .. } = &mut again {
+            success[0] = put("a", "3");
+        }
+        let Ok(OpResult::Txn { results, .. }) = kv.apply(3, 1, &again).unwrap() else {
+            panic!("txn failed")
+        };
+        assert!(matches!(results[1], OpResult::Txn { succeeded: false, .. }), "{results:?}");
+        assert_eq!(kv.get(b"seen"), Some(&b"after"[..]));
     }
 
     #[test]

@@ -43,11 +43,33 @@ pub struct Compare {
 /// single key `key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Put { key: Vec<u8>, value: Vec<u8> },
-    Range { key: Vec<u8>, range_end: Vec<u8> },
-    DeleteRange { key: Vec<u8>, range_end: Vec<u8> },
-    Txn { compares: Vec<Compare>, success: Vec<Op>, failure: Vec<Op> },
-    Compact { revision: u64 },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Range {
+        key: Vec<u8>,
+        range_end: Vec<u8>,
+    },
+    DeleteRange {
+        key: Vec<u8>,
+        range_end: Vec<u8>,
+    },
+    /// If every compare holds, run `success`, else `failure`, in order, at one revision.
+    /// Compares follow etcd: every compare of the txn, those of nested txns in the chosen
+    /// branches included, is evaluated against the store as it was before the txn began (etcd's
+    /// `compareToPath` in `server/etcdserver/txn/txn.go` walks the whole txn tree over one read
+    /// view before `executeTxn` writes anything). Ranges and deletes inside the txn see the
+    /// writes before them (etcd's write txn ranges at its begin revision plus one once it has
+    /// changes).
+    Txn {
+        compares: Vec<Compare>,
+        success: Vec<Op>,
+        failure: Vec<Op>,
+    },
+    Compact {
+        revision: u64,
+    },
 }
 
 impl Op {

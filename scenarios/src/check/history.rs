@@ -36,12 +36,38 @@ pub enum Func {
     Append,
     /// Key-value: delete the key.
     Delete,
+    /// A serializable read of one key (result: the value, `nil` if absent). It promises less
+    /// than a linearizable read (see `crate::check::serializable`), so the linearizability
+    /// search never sees it.
+    SerialRead,
+    /// A read of several keys at once, argument `[k1 k2 ...]` (ascending key numbers); result:
+    /// one value per key, in the same order (`nil`: absent).
+    Range,
+    /// A multi-key txn, argument `[[[k v] ...] [[k v] ...] [k ...]]`: the compares (key `k`
+    /// holds `v`, `nil`: absent), the writes of the success branch in order (`v` `nil`: a
+    /// delete), the keys the failure branch reads. Result of an `ok` txn: `[1]` when every
+    /// compare held and the writes took effect, `[0 v ...]` when not, with the value read for
+    /// each failure key.
+    Txn,
+    /// A compaction (argument: the revision); no effect on any key's value.
+    Compact,
 }
 
 impl Func {
     /// All functions, in a fixed order.
-    pub const ALL: [Func; 7] =
-        [Func::Read, Func::Write, Func::Cas, Func::Get, Func::Put, Func::Append, Func::Delete];
+    pub const ALL: [Func; 11] = [
+        Func::Read,
+        Func::Write,
+        Func::Cas,
+        Func::Get,
+        Func::Put,
+        Func::Append,
+        Func::Delete,
+        Func::SerialRead,
+        Func::Range,
+        Func::Txn,
+        Func::Compact,
+    ];
 
     /// The EDN keyword name, without the colon.
     pub fn name(self) -> &'static str {
@@ -53,6 +79,10 @@ impl Func {
             Func::Put => "put",
             Func::Append => "append",
             Func::Delete => "delete",
+            Func::SerialRead => "read-serializable",
+            Func::Range => "range",
+            Func::Txn => "txn",
+            Func::Compact => "compact",
         }
     }
 
@@ -63,7 +93,17 @@ impl Func {
 
     /// True for functions that never change the state (their only content is their result).
     pub fn is_read_only(self) -> bool {
-        matches!(self, Func::Read | Func::Get)
+        matches!(self, Func::Read | Func::Get | Func::SerialRead | Func::Range)
+    }
+
+    /// True for functions whose argument is always `nil` (single-key reads).
+    pub fn takes_no_argument(self) -> bool {
+        matches!(self, Func::Read | Func::Get | Func::SerialRead)
+    }
+
+    /// True for functions whose `ok` completion carries a result (reads, ranges, txns).
+    pub fn has_result(self) -> bool {
+        matches!(self, Func::Read | Func::Get | Func::SerialRead | Func::Range | Func::Txn)
     }
 }
 
@@ -157,6 +197,36 @@ impl Operation {
     }
 }
 
+impl Operation {
+    /// Every key the operation touches: the keys of a range or txn (named in its argument, see
+    /// [`Func::Range`] and [`Func::Txn`]), none for a compaction, else its `key`.
+    pub fn keys(&self) -> Vec<Key> {
+        let int = |v: &Value| match v {
+            Value::Int(k) => Some(Key::Int(*k)),
+            _ => None,
+        };
+        let mut keys: Vec<Key> = match (self.func, &self.arg) {
+            (Func::Compact, _) => Vec::new(),
+            (Func::Range, Value::Vec(ks)) => ks.iter().filter_map(int).collect(),
+            (Func::Txn, Value::Vec(parts)) => parts
+                .iter()
+                .flat_map(|part| match part {
+                    Value::Vec(items) => items.as_slice(),
+                    _ => &[],
+                })
+                .filter_map(|item| match item {
+                    Value::Vec(pair) => pair.first().and_then(int),
+                    other => int(other),
+                })
+                .collect(),
+            _ => vec![self.key.clone()],
+        };
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
 impl fmt::Display for Operation {
     /// `process 3 write 4 -> ok [t 12..15] (line 7)`: one line, for reports.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -174,7 +244,7 @@ impl fmt::Display for Operation {
             Outcome::Committed => "committed",
         };
         write!(f, " -> {outcome}")?;
-        if self.outcome == Outcome::Ok && self.func.is_read_only() {
+        if self.outcome == Outcome::Ok && self.func.has_result() {
             write!(f, " {}", self.result)?;
         }
         match self.effective_completion() {

@@ -11,10 +11,11 @@
 //!   are skipped.
 //! - `:type`: `:invoke`, `:ok`, `:fail` or `:info`. A completion closes the process's open
 //!   invocation, which must have the same `:f` (and `:key`, if the completion names one).
-//! - `:f`: `:read :write :cas :get :put :append :delete`.
+//! - `:f`: `:read :write :cas :get :put :append :delete`, and this project's
+//!   `:read-serializable :range :txn :compact` (see [`Func`] for their values).
 //! - `:key` (optional): a string or an integer; lines without it use one implicit key.
-//! - `:value`: the argument on an invocation (cas: `[old new]`), the result on an `:ok` read or
-//!   get; `nil` (or absent) for nothing / an absent value. Completions of other functions may
+//! - `:value`: the argument on an invocation (cas: `[old new]`), the result on an `:ok` read,
+//!   get, range or txn; `nil` (or absent) for nothing / an absent value. Completions of other functions may
 //!   repeat the argument; it is ignored.
 //! - `:committed true` (optional, on `:info`): our extension — the simulator knows the operation
 //!   took effect. Other tools read it as a plain `:info`.
@@ -185,7 +186,8 @@ fn parse_event(text: &str, line: usize) -> Result<Option<Event>, ReadError> {
         },
         _ => return Err(field_error(line, "type", TYPES, d.get("type"))),
     };
-    const FUNCS: &str = "one of :read :write :cas :get :put :append :delete";
+    const FUNCS: &str = "one of :read :write :cas :get :put :append :delete \
+                         :read-serializable :range :txn :compact";
     let func = Func::from_name(keyword(&d, line, "f", FUNCS)?)
         .ok_or_else(|| field_error(line, "f", FUNCS, d.get("f")))?;
     let key = match d.get("key") {
@@ -227,7 +229,7 @@ pub fn read(bytes: &[u8]) -> Result<History, ReadError> {
                     return Err(ReadError::AlreadyOpen { line, process: event.process, open_line });
                 }
                 open.insert(event.process, ops.len());
-                let arg = if event.func.is_read_only() { Value::Nil } else { event.value };
+                let arg = if event.func.takes_no_argument() { Value::Nil } else { event.value };
                 ops.push(Operation {
                     process: event.process,
                     invoke: time,
@@ -282,7 +284,7 @@ fn complete(
     }
     op.complete = Some(time);
     op.outcome = outcome;
-    if outcome == Outcome::Ok && op.func.is_read_only() {
+    if outcome == Outcome::Ok && op.func.has_result() {
         op.result = event.value;
     }
     Ok(())
@@ -317,7 +319,11 @@ pub fn write(history: &History) -> String {
                 Outcome::Fail => ":fail",
                 Outcome::Info | Outcome::Committed => ":info",
             };
-            let value = if op.func.is_read_only() { &op.result } else { &op.arg };
+            let value = if op.outcome == Outcome::Ok && op.func.has_result() {
+                &op.result
+            } else {
+                &op.arg
+            };
             (kind, value)
         };
         write!(out, "{{:process {}, :type {kind}, :f :{}", op.process, op.func)

@@ -8,10 +8,13 @@ use super::models::{Model, ModelError};
 use super::reduce::{reduce, Reduction};
 use super::wgl::{search, Budget, KeyOp, Search};
 
-/// Why one key is not linearizable.
+/// Why one key (or group of keys) is not linearizable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyFailure {
+    /// The key, or the first key of the group.
     pub key: Key,
+    /// Every key of the group checked together (just `key` when checked alone).
+    pub group: Vec<Key>,
     /// The longest linearizable prefix the search found, in linearization order.
     pub prefix: Vec<OpId>,
     /// The model state after `prefix`, described by the model.
@@ -78,28 +81,69 @@ impl std::error::Error for CheckError {}
 /// The compiled operations of each key.
 type Partition<O> = BTreeMap<Key, Vec<KeyOp<O>>>;
 
+/// Whether the search must (`Some(true)`), may (`Some(false)`) or need not see `op`: `Fail`
+/// operations did not happen, and unknown reads have no effect and no known result.
+pub(crate) fn requirement(op: &super::Operation) -> Option<bool> {
+    match op.outcome {
+        Outcome::Fail => None,
+        Outcome::Info | Outcome::Committed if op.func.is_read_only() => None,
+        Outcome::Ok | Outcome::Committed => Some(true),
+        Outcome::Info => Some(false),
+    }
+}
+
+/// Operation `id` of `history` compiled for `model`, ready for the search (`None`: the search
+/// need not see it).
+pub(crate) fn key_op<M: Model>(
+    model: &M,
+    history: &History,
+    id: OpId,
+) -> Result<Option<KeyOp<M::Op>>, CheckError> {
+    let op = history.get(id);
+    let compiled =
+        model.compile(op).map_err(|error| CheckError { op: id, line: op.line, error })?;
+    Ok(requirement(op).map(|required| KeyOp {
+        id,
+        invoke: op.invoke,
+        deadline: op.effective_completion(),
+        required,
+        op: compiled,
+    }))
+}
+
 /// The operations of each key, compiled for `model`; `Fail` and unknown reads removed.
 fn partition<M: Model>(model: &M, history: &History) -> Result<Partition<M::Op>, CheckError> {
     let mut keys: Partition<M::Op> = BTreeMap::new();
     for (i, op) in history.ops().iter().enumerate() {
-        let id = OpId(i);
-        let compiled =
-            model.compile(op).map_err(|error| CheckError { op: id, line: op.line, error })?;
-        let required = match op.outcome {
-            Outcome::Fail => continue,
-            Outcome::Info | Outcome::Committed if op.func.is_read_only() => continue,
-            Outcome::Ok | Outcome::Committed => true,
-            Outcome::Info => false,
-        };
-        keys.entry(op.key.clone()).or_default().push(KeyOp {
-            id,
-            invoke: op.invoke,
-            deadline: op.effective_completion(),
-            required,
-            op: compiled,
-        });
+        if let Some(k) = key_op(model, history, OpId(i))? {
+            keys.entry(op.key.clone()).or_default().push(k);
+        }
     }
     Ok(keys)
+}
+
+/// Searches the (reduced) operations of one key or group and files the result.
+pub(crate) fn judge<M: Model>(
+    model: &M,
+    group: Vec<Key>,
+    ops: &[KeyOp<M::Op>],
+    budget: &mut Budget,
+    failures: &mut Vec<KeyFailure>,
+    undecided: &mut Vec<Key>,
+) {
+    match search(model, ops, budget) {
+        Search::Linearizable => {}
+        Search::Exhausted => undecided.extend(group),
+        Search::NotLinearizable(stuck) => failures.push(KeyFailure {
+            key: group[0].clone(),
+            group,
+            prefix: stuck.prefix.iter().map(|&i| ops[i].id).collect(),
+            state: model.describe_state(&stuck.state),
+            blocked: ops[stuck.blocked].id,
+            pending: stuck.pending.iter().map(|&i| ops[i].id).collect(),
+            waiting: stuck.waiting.iter().map(|&i| ops[i].id).collect(),
+        }),
+    }
 }
 
 /// Checks `history` against `model`, key by key, within `budget`.
@@ -129,18 +173,7 @@ pub fn check<M: Model>(
         stats.reduction.dropped += r.dropped;
         stats.reduction.bounded += r.bounded;
         stats.searched += ops.len();
-        match search(model, &ops, budget) {
-            Search::Linearizable => {}
-            Search::Exhausted => undecided.push(key),
-            Search::NotLinearizable(stuck) => failures.push(KeyFailure {
-                key,
-                prefix: stuck.prefix.iter().map(|&i| ops[i].id).collect(),
-                state: model.describe_state(&stuck.state),
-                blocked: ops[stuck.blocked].id,
-                pending: stuck.pending.iter().map(|&i| ops[i].id).collect(),
-                waiting: stuck.waiting.iter().map(|&i| ops[i].id).collect(),
-            }),
-        }
+        judge(model, vec![key], &ops, budget, &mut failures, &mut undecided);
     }
     stats.steps = budget.used();
     let verdict = if !failures.is_empty() {

@@ -54,6 +54,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::Value;
+use super::models::map::{Cell, MapOp};
 use super::models::{Footprint, Model};
 use super::wgl::KeyOp;
 
@@ -195,4 +196,113 @@ fn rule2_bounds<M: Model>(model: &M, ops: &[KeyOp<M::Op>]) -> Vec<Option<u64>> {
             }
         })
         .collect()
+}
+
+/// What [`reduce_map`] knows about each cell of a group: who observes it and who may write it.
+struct MapCells<'a> {
+    /// Cells some operation expects or guards on.
+    observed: BTreeSet<&'a Cell>,
+    /// Slots whose value matters to an operation in a way no single cell names: refuted
+    /// compares with no read of the slot in the same operation, and guards of required
+    /// operations (whose writes apply or not depending on the slot).
+    opaque: BTreeSet<usize>,
+}
+
+impl<'a> MapCells<'a> {
+    fn new(ops: &'a [KeyOp<MapOp>]) -> MapCells<'a> {
+        let mut observed = BTreeSet::new();
+        let mut opaque = BTreeSet::new();
+        for o in ops {
+            observed.extend(o.op.expect.iter().chain(&o.op.guard));
+            for (s, _) in &o.op.refute {
+                if !o.op.expect.iter().any(|(e, _)| e == s) {
+                    opaque.insert(*s);
+                }
+            }
+            if o.required {
+                opaque.extend(o.op.guard.iter().map(|(s, _)| *s));
+            }
+        }
+        MapCells { observed, opaque }
+    }
+}
+
+/// The reductions of the module documentation, over a group of keys checked with the map
+/// model: rules 1 and 2 read per cell (slot and value) instead of per value.
+///
+/// **Rule 1 (map).** Remove an optional unbounded operation `w` if, for every cell `(s, v)` it
+/// may write, no operation expects or guards on `(s, v)` and `s` is not opaque (see
+/// [`MapCells`]). Repeated until nothing changes. *Proof.* Take a linearization L of H with w.
+/// For a slot s that w writes with v, consider the operations after w in L that touch s, up to
+/// the first that writes s: none expects `(s, v)`, so none expects anything on s (it would
+/// fail on v): ranges and reads of s, and failed txns reading s, all expect. An optional
+/// conditional guarding s on another value is a no-op there: remove it from L too (it is
+/// optional, and removing a no-op changes no state). A refuted compare on s comes with a read
+/// of s (else s is opaque), and a required guard on s makes s opaque. So the first later
+/// operation touching s overwrites it, and between w and it nothing looks at s. Removing w
+/// (and those no-ops) changes the state only there, and lifts w's own preconditions; real time
+/// only relaxes. As w is optional, the result linearizes H − w; conversely a linearization of
+/// H − w is one of H.
+///
+/// **Rule 2 (map).** Give an unbounded `w` the completion `min ret(r)` over required bounded
+/// operations `r` that expect a cell `(s, v)` with `v != nil` that w may write and no other
+/// operation may write. *Proof.* r needs slot s to hold v at its point; slots start `nil`, and
+/// only w writes `(s, v)`, so w precedes r, hence p(w) < p(r) <= ret(r).
+pub fn reduce_map(ops: &mut Vec<KeyOp<MapOp>>) -> Reduction {
+    let mut r = Reduction::default();
+    loop {
+        let cells = MapCells::new(ops);
+        let keep: Vec<bool> = ops
+            .iter()
+            .map(|o| {
+                let droppable = o.deadline.is_none()
+                    && !o.required
+                    && o.op
+                        .writes
+                        .iter()
+                        .all(|c| !cells.observed.contains(c) && !cells.opaque.contains(&c.0));
+                !droppable
+            })
+            .collect();
+        let before = ops.len();
+        let mut flags = keep.into_iter();
+        ops.retain(|_| flags.next().expect("one flag per operation"));
+        if ops.len() == before {
+            break;
+        }
+        r.dropped += before - ops.len();
+    }
+    let mut writers: BTreeMap<&Cell, usize> = BTreeMap::new();
+    let mut first_return: BTreeMap<&Cell, u64> = BTreeMap::new();
+    for o in ops.iter() {
+        for c in &o.op.writes {
+            *writers.entry(c).or_default() += 1;
+        }
+        if let (Some(ret), true) = (o.deadline, o.required) {
+            for c in &o.op.expect {
+                let min = first_return.entry(c).or_insert(ret);
+                *min = (*min).min(ret);
+            }
+        }
+    }
+    let bounds: Vec<Option<u64>> = ops
+        .iter()
+        .map(|o| {
+            if o.deadline.is_some() {
+                return None;
+            }
+            o.op.writes
+                .iter()
+                .filter(|c| c.1 != Value::Nil && writers.get(c) == Some(&1))
+                .filter_map(|c| first_return.get(c).copied())
+                .min()
+        })
+        .collect();
+    for (o, bound) in ops.iter_mut().zip(bounds) {
+        if let Some(b) = bound {
+            o.deadline = Some(b.max(o.invoke));
+            r.bounded += 1;
+        }
+    }
+    r
 }

@@ -107,6 +107,9 @@ fn apply(func: Func, arg: &Value, state: &mut Value) -> (Outcome, Value) {
             }
             Value::Int(_) | Value::Str(_) => (Outcome::Fail, Value::Nil),
         },
+        Func::SerialRead | Func::Range | Func::Txn | Func::Compact => {
+            panic!("synthetic single-key histories never draw {func}")
+        }
     }
 }
 

@@ -27,6 +27,13 @@
 //!   produce again. *Proof:* every remaining observer needs that value as the state when it is
 //!   linearized; once the state changes, nothing can restore it, so no continuation of that
 //!   step linearizes those required observers;
+//! - twins: equal optional operations with unbounded completion (unknown deletes of one key,
+//!   say) are linearized only in invocation order. *Proof:* take a linearization L and twins
+//!   `a`, `b` with `inv(a) <= inv(b)` where L uses `b` at point p and `a` later or not at all.
+//!   Swap them: `a` at p is valid (`inv(a) <= inv(b) <= p`, no completion bound), `b` at `a`'s
+//!   old point (if any) is later than p >= `inv(b)`, and equal operations step every state
+//!   alike; repeating sorts every set of twins. So the search loses nothing and no longer tries
+//!   every subset of interchangeable operations;
 //! - the memo stores a compact canonical encoding of the finished set: the first unfinished
 //!   bounded operation `f` (all bounded operations before it are finished), the finished bounded
 //!   ones after `f` (few: each was called before `f` returned), then the finished unbounded
@@ -324,6 +331,21 @@ struct Searcher<'m, M: Model> {
     agree: usize,
     /// The rest of the deepest dead end: state, blocked operation, pending operations.
     dead_end: Option<(M::State, usize, Vec<usize>)>,
+    /// For an optional unbounded operation: the latest-invoked equal one invoked before it,
+    /// which must be finished first (see "twins" in the module docs).
+    twin_before: Vec<Option<usize>>,
+}
+
+/// The twin each operation waits for (see "twins" in the module docs). `ops` are in the
+/// search's order: bounded ones first, then unbounded ones by invocation.
+fn twins<O: PartialEq>(ops: &[KeyOp<O>]) -> Vec<Option<usize>> {
+    let mut out = vec![None; ops.len()];
+    let free: Vec<usize> =
+        (0..ops.len()).filter(|&i| ops[i].deadline.is_none() && !ops[i].required).collect();
+    for (j, &i) in free.iter().enumerate() {
+        out[i] = free[..j].iter().rev().copied().find(|&t| ops[t].op == ops[i].op);
+    }
+    out
 }
 
 impl<'m, M: Model> Searcher<'m, M> {
@@ -342,6 +364,7 @@ impl<'m, M: Model> Searcher<'m, M> {
             best: Vec::new(),
             agree: 0,
             dead_end: None,
+            twin_before: twins(ops),
         }
     }
 
@@ -388,6 +411,10 @@ impl<'m, M: Model> Searcher<'m, M> {
             let n = self.entries.n;
             if entry < n {
                 let op = entry;
+                if self.twin_before[op].is_some_and(|t| !self.finished.contains(t)) {
+                    entry = self.entries.next[entry];
+                    continue;
+                }
                 let step = self.model.step(&state, &self.ops[op].op);
                 if let Some(next) = step.filter(|next| !self.kills_value(op, &state, next)) {
                     if self.try_finish(op, &next) {

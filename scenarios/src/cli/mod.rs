@@ -94,6 +94,9 @@ pub struct CheckHistoryArgs {
 pub enum ModelKind {
     Register,
     Kv,
+    /// Keys grouped by multi-key ranges and txns, each group checked as one map (registers on
+    /// the fast path for lone keys); what `dst run` checks.
+    Map,
 }
 
 /// What the command line needs from the real world; the `dst` binary provides the real one.
@@ -195,6 +198,10 @@ fn list(out: &mut dyn Write) -> Result<i32, String> {
 }
 
 fn infer_model(history: &History) -> Result<ModelKind, String> {
+    let multi = |f: Func| matches!(f, Func::Range | Func::Txn | Func::SerialRead | Func::Compact);
+    if history.ops().iter().any(|o| multi(o.func)) {
+        return Ok(ModelKind::Map);
+    }
     let is_register = |f: Func| matches!(f, Func::Read | Func::Write | Func::Cas);
     let register = history.ops().iter().filter(|o| is_register(o.func)).count();
     match (register, history.len() - register) {
@@ -230,11 +237,13 @@ fn check_history(
     let report = match model {
         ModelKind::Register => check::check(&RegisterModel, &history, &mut budget),
         ModelKind::Kv => check::check(&KvModel, &history, &mut budget),
+        ModelKind::Map => check::groups::check(&history, &mut budget),
     }
     .map_err(|e| format!("{path}: {e}"))?;
     let name = match model {
         ModelKind::Register => RegisterModel.name(),
         ModelKind::Kv => KvModel.name(),
+        ModelKind::Map => "map",
     };
     print_report(&report, &history, name, out).map_err(|e| format!("cannot write output: {e}"))?;
     Ok(match report.verdict {

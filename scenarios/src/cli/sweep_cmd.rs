@@ -121,6 +121,19 @@ fn print_summary(runs: &[SweepRun], wall: f64, out: &mut dyn Write) -> std::io::
     for r in failed {
         print_failure(r, out)?;
     }
+    let undecided: Vec<String> = runs
+        .iter()
+        .filter(|r| r.ok() && r.undecided)
+        .map(|r| format!("{} seed {}", r.scenario, r.seed))
+        .collect();
+    if !undecided.is_empty() {
+        writeln!(
+            out,
+            "NOT CHECKED: {} passing run(s) whose linearizability search ran out of budget: {}",
+            undecided.len(),
+            undecided.join(", ")
+        )?;
+    }
     Ok(())
 }
 

@@ -13,42 +13,63 @@ use std::collections::BTreeMap;
 
 use crate::check::history::{Func, History, Key, Operation, Outcome, Value};
 
-/// The value a write leaves behind (`Nil` for a delete).
-fn written(op: &Operation) -> Option<&Value> {
+/// The keys and values a write may leave behind (`Nil` for a delete): one for a write or cas,
+/// every write of a txn's success branch (none when it answered that its compares failed).
+fn written(op: &Operation) -> Vec<(Key, &Value)> {
     match (op.func, &op.arg) {
-        (Func::Write, v) => Some(v),
-        (Func::Cas, Value::Vec(pair)) if pair.len() == 2 => Some(&pair[1]),
-        _ => None,
+        (Func::Write, v) => vec![(op.key.clone(), v)],
+        (Func::Cas, Value::Vec(pair)) if pair.len() == 2 => vec![(op.key.clone(), &pair[1])],
+        (Func::Txn, Value::Vec(parts)) => {
+            let failed = op.outcome == Outcome::Ok
+                && !matches!(&op.result, Value::Vec(r) if r.first() == Some(&Value::Int(1)));
+            match parts.get(1) {
+                Some(Value::Vec(writes)) if !failed => writes
+                    .iter()
+                    .filter_map(|w| match w {
+                        Value::Vec(pair) if pair.len() == 2 => match &pair[0] {
+                            Value::Int(k) => Some((Key::Int(*k), &pair[1])),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
     }
 }
 
 /// Checks `finals` (key -> final value, `Nil` when absent) against `history`. Returns the first
 /// problem found.
 pub fn check(history: &History, finals: &BTreeMap<Key, Value>) -> Result<(), String> {
-    let mut writes: BTreeMap<&Key, Vec<&Operation>> = BTreeMap::new();
+    // Per key: the writes that may have taken effect and the value each leaves.
+    let mut writes: BTreeMap<Key, Vec<(&Operation, &Value)>> = BTreeMap::new();
     for op in history.ops() {
-        if written(op).is_some() && op.outcome != Outcome::Fail {
-            writes.entry(&op.key).or_default().push(op);
+        if op.outcome == Outcome::Fail {
+            continue;
+        }
+        for (key, value) in written(op) {
+            writes.entry(key).or_default().push((op, value));
         }
     }
     for (key, value) in finals {
         let ws = writes.get(key).map(Vec::as_slice).unwrap_or(&[]);
-        let plausible = *value == Value::Nil || ws.iter().any(|w| written(w) == Some(value));
+        let plausible = *value == Value::Nil || ws.iter().any(|(_, v)| *v == value);
         if !plausible {
             return Err(format!(
                 "key {key}: final value {value} was never written by a write that could have \
                  taken effect"
             ));
         }
-        let last = ws.iter().filter(|a| a.outcome == Outcome::Ok).find(|a| {
-            ws.iter().all(|w| {
-                std::ptr::eq(*w, **a)
+        let last = ws.iter().filter(|(a, _)| a.outcome == Outcome::Ok).find(|(a, _)| {
+            ws.iter().all(|(w, _)| {
+                std::ptr::eq(*w, *a)
                     || (w.outcome == Outcome::Ok && w.complete.is_some_and(|c| c < a.invoke))
             })
         });
-        if let Some(a) = last {
-            let want = written(a).expect("a write");
-            if want != value {
+        if let Some((a, want)) = last {
+            if *want != value {
                 return Err(format!(
                     "key {key}: acknowledged write of {want} (process {}, the last write of the \
                      key) is lost: the cluster holds {value}",

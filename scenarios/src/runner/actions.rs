@@ -341,6 +341,7 @@ impl<S: Observable> Run<S> {
     }
 
     pub(super) fn keys(&self) -> u8 {
-        self.plan.workload.iter().map(|o| o.op.key() + 1).max().unwrap_or(0)
+        let max = self.plan.workload.iter().filter_map(|o| o.op.keys().last().copied()).max();
+        max.map_or(0, |k| k + 1)
     }
 }

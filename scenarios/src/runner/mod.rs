@@ -31,7 +31,7 @@ use sim::world::WorldConfig;
 use sim::{Halt, NodeId, Seed};
 
 use crate::check::history::{Key, Value};
-use crate::check::{self, Budget, History, RegisterModel};
+use crate::check::{self, Budget, History};
 use crate::client::{key_bytes, parse_value, Clients};
 use crate::cluster::{base_config, host, peer_url, Cluster, Observable, FOREIGN_TOKEN, TOKEN};
 use crate::oracle::cluster_id::ClusterIdOracle;
@@ -51,7 +51,7 @@ mod verdict;
 
 use data_dir::{foreign_image, read_tree, replace_tree};
 
-/// Client processes in every run.
+/// Client processes in a run at least (more when its workload names more).
 pub const CLIENTS: u32 = 5;
 /// After healing, a leader and a committed write must appear within this bound.
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(30);
@@ -223,7 +223,8 @@ impl<S: Observable> Run<S> {
         }
         // Every workload operation is invoked at least once (retries and final reads are few).
         let ops = plan.workload.len() + usize::from(u8::MAX);
-        let clients = Clients::with_capacity(CLIENTS, Seed(plan.seed).stream("dst.clients"), ops);
+        let count = plan.workload.iter().map(|o| o.client + 1).max().unwrap_or(0).max(CLIENTS);
+        let clients = Clients::with_capacity(count, Seed(plan.seed).stream("dst.clients"), ops);
         let mut run = Run {
             plan: plan.clone(),
             c,

@@ -55,8 +55,9 @@ impl<S: Observable> Run<S> {
         }
         let finals = if self.failure.is_none() { Some(self.finals()) } else { None };
         self.clients.abandon();
-        let history = std::mem::replace(&mut self.clients, Clients::new(1, Seed(0).stream("-")))
-            .into_history();
+        let (history, revisions) =
+            std::mem::replace(&mut self.clients, Clients::new(1, Seed(0).stream("-")))
+                .into_history_and_revisions();
         let mut stats = RunStats {
             ops: history.len(),
             restarts_checked: self.storage.checked,
@@ -79,8 +80,13 @@ impl<S: Observable> Run<S> {
             }
         }
         if self.failure.is_none() {
+            if let Err(e) = check::serializable::check(&history, &revisions) {
+                self.fail(Property::Linearizability, e);
+            }
+        }
+        if self.failure.is_none() {
             let mut budget = Budget::steps(CHECK_STEPS);
-            match check::linearizability::check(&RegisterModel, &history, &mut budget) {
+            match check::groups::check(&history, &mut budget) {
                 Ok(report) => match report.verdict {
                     check::linearizability::Verdict::Linearizable => {}
                     check::linearizability::Verdict::Unknown { .. } => {
@@ -88,9 +94,10 @@ impl<S: Observable> Run<S> {
                     }
                     check::linearizability::Verdict::NotLinearizable(failures) => {
                         let f = &failures[0];
+                        let keys: Vec<String> = f.group.iter().map(|k| k.to_string()).collect();
                         let detail = format!(
                             "key {}: no linearization; stuck at state {} before op {:?}",
-                            f.key,
+                            keys.join(" "),
                             f.state,
                             history.get(f.blocked)
                         );

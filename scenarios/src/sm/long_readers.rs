@@ -8,7 +8,9 @@
 //! cycle has no long reader, so the pages they pinned are reused again. A reader reads the
 //! whole store when it begins (both buckets: it visits every page of the tree).
 //!
-//! What checks them: the engine's audit mode (on in `dst`, see `engine::audit`) reports a commit
+//! What checks them: each reader digests every key and value it read when it began, and reads
+//! everything again when it ends: the view of a read transaction must not change while commits
+//! go on (a difference is an assertion failure naming both txids). Then the engine's audit mode (on in `dst`, see `engine::audit`) reports a commit
 //! that writes a page an open reader visited, and, when a reader ends, a visited page whose bytes
 //! in the file differ from what the reader saw. (On the simulated disk a reader's mapping is a
 //! snapshot, so reading again through it could not show a change: the audit compares with the
@@ -35,7 +37,8 @@ const BUCKETS: [&[u8]; 2] = [b"meta", b"key"];
 /// The long readers of one store (see the module docs).
 #[derive(Default)]
 pub struct LongReaders {
-    held: Vec<Tx>,
+    /// Open readers and the digest of what each read when it began.
+    held: Vec<(Tx, u64)>,
     /// Txid of the last commit seen.
     last_txid: Option<u64>,
     /// Commits seen before the last one.
@@ -75,33 +78,54 @@ impl LongReaders {
     /// reported by the store's own reads and checks: no reader is kept then.
     fn begin(&mut self, db: &Db) {
         let Ok(tx) = db.begin(false) else { return };
-        if read_all(&tx).is_ok() {
-            self.held.push(tx);
+        if let Ok(digest) = read_all(&tx) {
+            self.held.push((tx, digest));
         }
     }
 
-    /// Ends every reader (the engine's audit checks each as it ends).
+    /// Ends every reader, after checking that each still sees what it saw when it began (the
+    /// engine's audit then checks each as it ends). A reader that cannot read any more (its
+    /// storage failed) is not judged: the store's own reads report that.
     pub fn end_all(&mut self) {
-        self.held.clear();
+        for (tx, digest) in self.held.drain(..) {
+            if let Ok(now) = read_all(&tx) {
+                assert_eq!(
+                    now,
+                    digest,
+                    "a read transaction at txid {} saw its view change while commits went on",
+                    tx.id()
+                );
+            }
+        }
     }
 
     /// Txids of the open readers, oldest first.
     pub fn txids(&self) -> Vec<u64> {
-        self.held.iter().map(Tx::id).collect()
+        self.held.iter().map(|(tx, _)| tx.id()).collect()
     }
 }
 
-/// Reads every item of the store's buckets through `tx`.
-fn read_all(tx: &Tx) -> engine::Result<()> {
+/// Reads every item of the store's buckets through `tx`; returns a digest of every key and
+/// value (FNV-1a over length-prefixed bytes: stable across builds).
+fn read_all(tx: &Tx) -> engine::Result<u64> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
     for name in BUCKETS {
+        eat(name);
         let Some(b) = tx.bucket(name)? else { continue };
         let mut c = b.cursor();
         let mut item = c.first_ref()?;
-        while item.is_some() {
+        while let Some((k, v)) = item {
+            eat(&k);
+            eat(v.as_deref().unwrap_or(&[]));
             item = c.next_ref()?;
         }
     }
-    Ok(())
+    Ok(h)
 }
 
 #[cfg(test)]

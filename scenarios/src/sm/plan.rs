@@ -1,13 +1,13 @@
 //! Planning: a server [`Op`] becomes one flat MVCC txn plus the shape of its answer.
 //!
-//! The server's `Op` nests (a txn's branches hold ops, txns included) and its compares see the
-//! writes of earlier ops of the same txn, with a missing key reading as an empty value and
-//! zero version and revisions (the contract of `raft::server::request`, which `MemKv`
-//! implements). The MVCC store's txn is one level of ranges, puts and deletes. So a plan
-//! evaluates every compare itself — against the store at the revision before the op plus an
-//! overlay of the writes planned so far — and lists the operations of the branches taken, in
-//! order; the store then runs them as one txn at one revision, which is also how etcd runs a
-//! nested txn. Ranges are answered by the store (which sees earlier writes of its txn); the plan
+//! The server's `Op` nests (a txn's branches hold ops, txns included) and, as in etcd, every
+//! compare — nested ones included — sees the store as it was before the op, with a missing key
+//! reading as an empty value and zero version and revisions (the contract of
+//! `raft::server::request`, which `MemKv` implements). The MVCC store's txn is one level of
+//! ranges, puts and deletes. So a plan evaluates every compare itself against the store at the
+//! revision before the op, and lists the operations of the branches taken, in order (deletes
+//! and puts resolved against an overlay of the writes planned so far); the store then runs them
+//! as one txn at one revision, which is also how etcd runs a nested txn. Ranges are answered by the store (which sees earlier writes of its txn); the plan
 //! knows every result's revision: the store revision before the op, plus one once anything was
 //! written, as `MemKv` reports it.
 //!
@@ -277,8 +277,9 @@ impl Planner<'_> {
         Ok(live.into_keys().collect())
     }
 
+    /// Whether `c` holds in the view before the op (etcd's `compareToPath` over one read view).
     fn holds(&self, c: &Compare) -> Result<bool, PlanError> {
-        let seen = self.lookup(&c.key)?;
+        let seen = self.base_kv(&c.key)?;
         let s = seen.as_ref();
         let ord = match &c.target {
             CompareTarget::Value(v) => s.map_or(&[][..], |s| s.value.as_slice()).cmp(v.as_slice()),

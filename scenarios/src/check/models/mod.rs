@@ -12,15 +12,18 @@ use std::hash::Hash;
 use super::history::{Func, Operation, Value};
 
 mod kv;
+pub mod map;
 mod register;
 
 pub use kv::{KvModel, KvOp};
+pub use map::{MapModel, MapOp};
 pub use register::{RegisterModel, RegisterOp};
 
 /// A sequential specification of one key.
 pub trait Model {
     /// An operation as the model sees it: its argument and, for an `Ok` read, its result.
-    type Op: Clone + Debug;
+    /// Equal operations have equal effects (the search uses it to skip symmetric orders).
+    type Op: Clone + Debug + PartialEq;
     /// The state of one key. Equality and hashing are used to memoise the search.
     type State: Clone + Eq + Hash + Debug;
 
