@@ -1,60 +1,59 @@
-//! An independent linearizability oracle, to cross-check the project's checker
-//! (`scenarios::check`).
+//! Independent linearizability oracles, to cross-check the project's checker
+//! (`scenarios::check`: a Wing–Gong–Lowe search with a compact memo, forced reads, dead-value
+//! pruning and sound reductions of unknown outcomes).
 //!
-//! The search is stateright's [`LinearizabilityTester`] (a crate by other authors, used as a
-//! dev-dependency only): a plain depth-first search over interleavings of per-thread operation
-//! sequences, with no memo, no reductions and no pruning. It shares nothing with
-//! `scenarios::check::wgl` but the input data types ([`Operation`], [`Value`], [`Key`]). The
-//! sequential specification ([`Spec`]) is written here from the plain meaning of each function,
-//! not from `scenarios::check::models`.
+//! Two searches, sharing nothing with `scenarios::check::wgl`, `reduce` or `models` but the input
+//! data types ([`Operation`], [`Value`], [`Key`]):
+//! - [`Oracle::Tester`]: stateright's `LinearizabilityTester` (a crate by other authors, a
+//!   dev-dependency only; see [`tester`]): a plain depth-first search over interleavings of
+//!   per-thread sequences, no memo. Fast when a greedy order works; exponential when it must
+//!   refute a long, concurrent history.
+//! - [`Oracle::Dfs`]: Wing & Gong's exhaustive search over linearization orders, memoised on
+//!   (set of linearized operations, state) and nothing else ([`dfs`]), written here. It decides
+//!   the refutations the tester cannot afford.
 //!
-//! # How a [`History`] maps onto the tester
+//! The sequential specification ([`apply`]) is written here from the plain meaning of each
+//! function, not from `scenarios::check::models`.
+//!
+//! # What a history means (shared by both oracles: [`entries`])
 //!
 //! - **Keys** are independent objects: the operations of each key are checked on their own
 //!   ([`check_history`] groups them by `op.key` itself).
-//! - **Events** are fed in time order, invocations before completions at equal times (so touching
-//!   intervals count as concurrent, as in the project's checker).
-//! - **Threads.** The tester wants each thread to be sequential with at most one operation in
-//!   flight. An `Ok` operation runs on its process's thread; an operation without a known
-//!   completion runs on a fresh *virtual* thread of its own (our clients go on after giving up,
-//!   so a process may have several such operations). Any split of a process into sequential
-//!   chains gives the same real-time constraints, which is all a thread means to the tester.
-//! - **Outcomes.**
-//!   - `Ok`: invoked and returned with its known return value.
-//!   - `Fail`: it certainly did not take effect: left out.
-//!   - `Info` (unknown): invoked and never returned. The tester may linearize an operation still
-//!     in flight at any point after its invocation, or not at all, with whatever return value
-//!     the specification gives: exactly "may or may not have taken effect".
-//!   - `Committed` (took effect, response never seen): invoked, and returned after every other
-//!     event of the history. So it must be linearized, at any time after its invocation; its
-//!     return value is the successful one (a committed cas swapped).
-//!   - A read whose outcome is `Info` or `Committed` is left out: its result is unknown and it
-//!     changes nothing, so it constrains no linearization.
+//! - `Ok`: took effect once, between its invocation and its completion, returning its recorded
+//!   result (`Done` for writes; a cas or append that succeeded).
+//! - `Fail`: certainly did not take effect: left out.
+//! - `Info` (unknown): may have taken effect once, at any time after its invocation, or not at
+//!   all; its return value is unknown.
+//! - `Committed` (took effect, response never seen): took effect once, at any time after its
+//!   invocation, successfully.
+//! - A read whose outcome is `Info` or `Committed` is left out: its result is unknown and it
+//!   changes nothing, so it constrains no linearization.
+//! - Real time: `a` precedes `b` when `a` completed strictly before `b` was invoked; equal times
+//!   count as concurrent (as in the project's checker).
 //!
-//! # Cost, and the step budget
+//! # Budgets
 //!
-//! Without a memo the search is exponential: fine when a greedy order works (most correct
-//! histories), hopeless when it must refute a long history with much concurrency. Every
-//! specification step spends one unit of a [`Budget`]; when it runs out the search is abandoned
-//! (by unwinding, as the tester has no cancel hook) and the key's verdict is
-//! [`Verdict::Exhausted`]. Callers must count and report those, never treat them as agreement.
+//! Each search counts its work and gives up with [`Verdict::Exhausted`] past a budget. Callers
+//! must count and report exhausted keys, never treat them as agreement.
 //!
-//! # Extending it to multi-key operations
+//! # Extending to multi-key operations
 //!
-//! A multi-key operation (txn, range) ties keys together, so keys are no longer independent.
-//! Either check a whole history as one object whose state is a `BTreeMap<Key, Value>` (add
-//! `Call` variants carrying several keys and make [`Spec`]'s state a map; [`check_history`] then
-//! puts every operation in one group), or group keys into connected components of the "appear
-//! in one operation together" relation and check each component as one object. Only
-//! [`Spec::invoke`], [`call_of`], [`ret_of`] and the grouping in [`check_history`] change.
+//! A multi-key operation (txn with compares, range) ties keys together, so keys are no longer
+//! independent. Give [`Call`] variants that carry their keys (a txn: its compares and its
+//! success and failure branches; a range: its bounds, returning the pairs seen) and make the
+//! state a `BTreeMap<Key, Value>` instead of one [`Value`] ([`apply`] then reads and writes the
+//! map; a compare sees the map before the txn, as etcd does). In [`check_history`], group the
+//! operations into connected components of the relation "touch a common key" and check each
+//! component as one object (or the whole history as one, if components are few). [`entries`],
+//! [`call_of`] and [`ret_of`] learn the new functions; the two searches need no change beyond
+//! their state type (the DFS memo key holds the state, so a map state works as is).
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
 
 use scenarios::check::{Func, History, Key, Operation, Outcome, Value};
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
+
+pub mod dfs;
+pub mod tester;
 
 /// Which sequential object a history describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,76 +88,75 @@ pub enum Ret {
     Refused,
 }
 
-/// The sequential object, for one key.
-#[derive(Clone, Debug)]
-pub struct Spec {
-    value: Value,
-    budget: Budget,
-}
-
-impl SequentialSpec for Spec {
-    type Op = Call;
-    type Ret = Ret;
-
-    fn invoke(&mut self, call: &Call) -> Ret {
-        self.budget.spend();
-        match call {
-            Call::Read | Call::Get => Ret::Value(self.value.clone()),
-            Call::Write(v) | Call::Put(v) => {
-                self.value = v.clone();
-                Ret::Done
-            }
-            Call::Delete => {
-                self.value = Value::Nil;
-                Ret::Done
-            }
-            Call::Cas { expect, new } => {
-                if self.value == *expect {
-                    self.value = new.clone();
-                    Ret::Done
-                } else {
-                    Ret::Refused
-                }
-            }
-            // A list grows by one; an absent key becomes a one-element list.
-            Call::Append(x) => match &mut self.value {
-                Value::Nil => {
-                    self.value = Value::Vec(vec![x.clone()]);
-                    Ret::Done
-                }
-                Value::Vec(items) => {
-                    items.push(x.clone());
-                    Ret::Done
-                }
-                Value::Int(_) | Value::Str(_) => Ret::Refused,
-            },
+/// The sequential specification: performs `call` on a key holding `value` (`nil`: never
+/// written, or absent) and says what it returns.
+pub fn apply(call: &Call, value: &mut Value) -> Ret {
+    match call {
+        Call::Read | Call::Get => Ret::Value(value.clone()),
+        Call::Write(v) | Call::Put(v) => {
+            *value = v.clone();
+            Ret::Done
         }
+        Call::Delete => {
+            *value = Value::Nil;
+            Ret::Done
+        }
+        Call::Cas { expect, new } => {
+            if *value == *expect {
+                *value = new.clone();
+                Ret::Done
+            } else {
+                Ret::Refused
+            }
+        }
+        // A list grows by one; an absent key becomes a one-element list.
+        Call::Append(x) => match value {
+            Value::Nil => {
+                *value = Value::Vec(vec![x.clone()]);
+                Ret::Done
+            }
+            Value::Vec(items) => {
+                items.push(x.clone());
+                Ret::Done
+            }
+            Value::Int(_) | Value::Str(_) => Ret::Refused,
+        },
     }
 }
 
-/// Specification steps left, shared by every clone of a [`Spec`] in one search.
+/// One operation as both searches see it (see the module documentation for the rules).
 #[derive(Clone, Debug)]
-pub struct Budget(Rc<Cell<u64>>);
+pub struct Entry {
+    pub process: u64,
+    pub invoke: u64,
+    /// When it returned, for an `Ok` operation; `None`: no bound on when it took effect.
+    pub complete: Option<u64>,
+    pub call: Call,
+    /// What it must return if it takes effect; `None`: unknown.
+    pub ret: Option<Ret>,
+    /// Must take effect (`Ok`, `Committed`) rather than may (`Info`).
+    pub required: bool,
+}
 
-/// The unwinding payload that abandons a search whose budget ran out.
-struct OutOfSteps;
-
-impl Budget {
-    pub fn new(steps: u64) -> Budget {
-        Budget(Rc::new(Cell::new(steps)))
+/// The entries of one key's operations, in the order given; `Fail` operations and reads of
+/// unknown outcome left out.
+pub fn entries(object: Object, ops: &[&Operation]) -> Result<Vec<Entry>, Unsupported> {
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        let call = call_of(object, op)?;
+        let (complete, ret, required) = match op.outcome {
+            Outcome::Fail => continue,
+            Outcome::Info | Outcome::Committed if op.func.is_read_only() => continue,
+            Outcome::Ok => {
+                let c = op.complete.expect("an Ok operation has a completion (History::new)");
+                (Some(c), Some(ret_of(op)), true)
+            }
+            Outcome::Committed => (None, Some(Ret::Done), true),
+            Outcome::Info => (None, None, false),
+        };
+        out.push(Entry { process: op.process, invoke: op.invoke, complete, call, ret, required });
     }
-
-    pub fn left(&self) -> u64 {
-        self.0.get()
-    }
-
-    fn spend(&self) {
-        match self.0.get() {
-            // `resume_unwind` skips the panic hook: nothing is printed.
-            0 => panic::resume_unwind(Box::new(OutOfSteps)),
-            n => self.0.set(n - 1),
-        }
-    }
+    Ok(out)
 }
 
 /// The verdict on one key.
@@ -170,11 +168,11 @@ pub enum Verdict {
     Exhausted,
 }
 
-/// The verdict on one key and the specification steps the search spent on it.
+/// The verdict on one key and the work the search spent on it (its own unit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checked {
     pub verdict: Verdict,
-    pub steps: u64,
+    pub work: u64,
 }
 
 /// An operation the object does not have.
@@ -204,7 +202,7 @@ fn call_of(object: Object, op: &Operation) -> Result<Call, Unsupported> {
     })
 }
 
-/// What a completed (`Ok` or `Committed`) operation returned.
+/// What a completed `Ok` operation returned.
 fn ret_of(op: &Operation) -> Ret {
     if op.func.is_read_only() {
         Ret::Value(op.result.clone())
@@ -213,85 +211,21 @@ fn ret_of(op: &Operation) -> Ret {
     }
 }
 
-/// Thread ids from here up are virtual (one per operation without a known completion);
-/// process ids stay below.
-const VIRTUAL: u64 = 1 << 48;
-
-/// One event fed to the tester: `(time, 0 invoke | 1 return, operation index)`.
-type Event = (u64, u8, usize);
-
-/// Checks the operations of one key (all of one object) with at most `steps` specification
-/// steps.
-pub fn check_key(object: Object, ops: &[&Operation], steps: u64) -> Result<Checked, Unsupported> {
-    let mut events: Vec<Event> = Vec::new();
-    let mut calls = Vec::with_capacity(ops.len());
-    for (i, op) in ops.iter().enumerate() {
-        calls.push(call_of(object, op)?);
-        let ret_at = match op.outcome {
-            Outcome::Fail => continue,
-            Outcome::Info | Outcome::Committed if op.func.is_read_only() => continue,
-            Outcome::Ok => {
-                Some(op.complete.expect("an Ok operation has a completion (History::new)"))
-            }
-            Outcome::Committed => Some(u64::MAX),
-            Outcome::Info => None,
-        };
-        events.push((op.invoke, 0, i));
-        if let Some(t) = ret_at {
-            events.push((t, 1, i));
-        }
-    }
-    events.sort_unstable();
-
-    let budget = Budget::new(steps);
-    let spec = Spec { value: Value::Nil, budget: budget.clone() };
-    let mut tester: LinearizabilityTester<u64, Spec> = LinearizabilityTester::new(spec);
-    let mut thread_of: Vec<Option<u64>> = vec![None; ops.len()];
-    let mut busy: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut next_virtual = VIRTUAL;
-    for (_, kind, i) in events {
-        let op = ops[i];
-        if kind == 0 {
-            assert!(
-                op.process < VIRTUAL,
-                "process id {} collides with virtual threads",
-                op.process
-            );
-            let own = op.outcome == Outcome::Ok && !busy.contains_key(&op.process);
-            let thread = if own {
-                op.process
-            } else {
-                next_virtual += 1;
-                next_virtual
-            };
-            busy.insert(thread, i);
-            thread_of[i] = Some(thread);
-            tester.on_invoke(thread, calls[i].clone()).expect("thread is free");
-        } else {
-            let thread = thread_of[i].expect("invoked before it returns");
-            busy.remove(&thread);
-            tester.on_return(thread, ret_of(op)).expect("thread has this op in flight");
-        }
-    }
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| tester.is_consistent()));
-    let verdict = match outcome {
-        Ok(true) => Verdict::Linearizable,
-        Ok(false) => Verdict::NotLinearizable,
-        Err(payload) => {
-            if !payload.is::<OutOfSteps>() {
-                panic::resume_unwind(payload);
-            }
-            Verdict::Exhausted
-        }
-    };
-    Ok(Checked { verdict, steps: steps - budget.left() })
+/// Which independent search to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Oracle {
+    /// stateright's `LinearizabilityTester`; budget in specification steps.
+    Tester,
+    /// The memoised exhaustive search; budget in configurations visited.
+    Dfs,
 }
 
-/// Checks every key of `history` as `object`, each with its own budget of `steps_per_key`.
+/// Checks every key of `history` as `object` with `oracle`, each key with its own `budget`.
 pub fn check_history(
+    oracle: Oracle,
     object: Object,
     history: &History,
-    steps_per_key: u64,
+    budget: u64,
 ) -> Result<BTreeMap<Key, Checked>, Unsupported> {
     let mut by_key: BTreeMap<&Key, Vec<&Operation>> = BTreeMap::new();
     for op in history.ops() {
@@ -299,6 +233,13 @@ pub fn check_history(
     }
     by_key
         .into_iter()
-        .map(|(key, ops)| Ok((key.clone(), check_key(object, &ops, steps_per_key)?)))
+        .map(|(key, ops)| {
+            let entries = entries(object, &ops)?;
+            let checked = match oracle {
+                Oracle::Tester => tester::check(&entries, budget),
+                Oracle::Dfs => dfs::check(&entries, budget),
+            };
+            Ok((key.clone(), checked))
+        })
         .collect()
 }
