@@ -109,6 +109,15 @@ pub static SNAPSHOT_HARD_STATE_UNSYNCED: PlantedBug = PlantedBug {
               state machine restores it: a crash boots from an older snapshot below the state",
 };
 
+/// Proposals and reads are matched to their waiters by key alone: a committed proposal or a
+/// read state of an earlier incarnation answers whatever waits under that key now.
+pub static WAITERS_IGNORE_BOOT: PlantedBug = PlantedBug {
+    name: "waiters-ignore-boot",
+    layer: "server",
+    summary: "results are matched to waiting clients by key, not by (incarnation, key): after a \
+              restart an old incarnation's entry or read state answers a new client's request",
+};
+
 /// Boot trusts the hard state's commit index even when the state machine is ahead of it.
 pub static BOOT_COMMIT_FROM_WAL_ONLY: PlantedBug = PlantedBug {
     name: "boot-commit-from-wal-only",
@@ -278,6 +287,7 @@ pub static ALL: &[&PlantedBug] = &[
     &REAPPLY_AT_CONSISTENT_INDEX,
     &SNAPSHOT_HARD_STATE_UNSYNCED,
     &BOOT_COMMIT_FROM_WAL_ONLY,
+    &WAITERS_IGNORE_BOOT,
     // ----- raft core -----
     &VOTE_IGNORES_LAST_INDEX,
     &VOTE_TWICE_IN_TERM,

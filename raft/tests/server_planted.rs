@@ -140,3 +140,41 @@ fn reapply_at_consistent_index_applies_an_entry_twice_after_a_restart() {
         "with the bug the entry at the consistent index is applied again"
     );
 }
+
+/// A follower forwards a put and crashes before the leader's append of it reaches it; the put
+/// commits without it. Restarted, it is sent a delete — its new incarnation's first proposal,
+/// under the same waiter key as the put — until it knows a leader: the delete's answer.
+fn delete_after_restart_with_old_put_in_flight(seed: u64) -> Result<OpResult, ServerError> {
+    let mut c = TestCluster::new(seed, |_| {});
+    let l = c.await_stable_leader(ms(10_000));
+    let f = c.nodes().into_iter().find(|n| *n != l).expect("a follower");
+    let warm = c.put(l, "warm", "up");
+    c.await_answers(&[warm], ms(5_000));
+    let last = c.running(l).expect("leader up").last_index();
+    c.put(f, "a", "old");
+    let until = c.w.now() + ms(1_000);
+    c.w.run_while(until, |w| {
+        w.node(l).and_then(|x| x.running()).is_some_and(|r| r.last_index() == last)
+    });
+    c.w.crash(f);
+    c.w.restart(f);
+    for _ in 0..1_000 {
+        let del = c.send(f, Request::DeleteRange { key: b"zzz".to_vec(), range_end: vec![] });
+        c.await_answers(&[del], ms(10_000));
+        if !matches!(c.outcome(del), Err(ServerError::NoLeader)) {
+            return c.outcome(del).clone();
+        }
+        c.run_for(ms(1));
+    }
+    panic!("seed {seed}: the restarted follower never learned of a leader")
+}
+
+#[test]
+fn waiters_ignore_boot_answers_a_new_request_with_an_old_incarnations_result() {
+    let answer = with_bug(None, || delete_after_restart_with_old_put_in_flight(3));
+    assert!(matches!(answer, Ok(OpResult::DeleteRange { deleted: 0, .. })), "{answer:?}");
+    let answer = with_bug(Some(&planted::WAITERS_IGNORE_BOOT), || {
+        delete_after_restart_with_old_put_in_flight(3)
+    });
+    assert!(matches!(answer, Ok(OpResult::Put { .. })), "with the bug: {answer:?}");
+}
