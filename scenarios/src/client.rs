@@ -82,6 +82,11 @@ pub struct Clients {
     /// The highest commit index any node has had so far (kept up to date by the runner):
     /// linearizable reads sent now must be answered at a read index at least this high.
     pub commit_floor: u64,
+    /// While set, linearizable reads go to this node when it is up and serving (the runner
+    /// aims reads at a new leader); otherwise every request goes to a random member.
+    pub route_reads: Option<u32>,
+    /// Reads sent to `route_reads` so far.
+    pub routed_reads: u64,
 }
 
 impl Clients {
@@ -100,6 +105,8 @@ impl Clients {
             by_request: BTreeMap::new(),
             issued: 0,
             commit_floor: 0,
+            route_reads: None,
+            routed_reads: 0,
         }
     }
 
@@ -163,7 +170,13 @@ impl Clients {
             self.schedule_retry(i, work, attempt, now);
             return;
         }
-        let node = up[self.rng.random_range(0..up.len())];
+        let mut node = up[self.rng.random_range(0..up.len())];
+        if let Some(to) = self.route_reads.filter(|n| up.contains(n)) {
+            if matches!(work, WorkOp::Get { .. }) {
+                node = to;
+                self.routed_reads += 1;
+            }
+        }
         let request = self.next_request;
         self.next_request += 1;
         self.issued += 1;
@@ -178,6 +191,11 @@ impl Clients {
         if attempt < MAX_ATTEMPTS {
             self.clients[i].retry = Some((now + RETRY_DELAY, work, attempt + 1));
         }
+    }
+
+    /// Whether a linearizable read is in flight.
+    pub fn reads_in_flight(&self) -> bool {
+        self.clients.iter().any(|c| c.inflight.as_ref().is_some_and(|f| f.floor.is_some()))
     }
 
     /// The read floor of request `request`, if it is a linearizable read still in flight.

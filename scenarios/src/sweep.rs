@@ -8,7 +8,11 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+
+use crate::coverage::{self, Coverage, Row, Unreached};
 
 use crate::plan::{Bug, Plan};
 use crate::runner::{run, RunOptions, Verdict};
@@ -72,6 +76,11 @@ pub struct SweepRun {
     pub events: u64,
     /// Wall-clock seconds the run took (set by whoever ran it; 0 when not measured).
     pub wall_secs: f64,
+    /// How often each situation happened (those that did not are left out).
+    pub coverage: BTreeMap<String, u64>,
+    /// The same, typed.
+    #[serde(skip)]
+    pub situations: Coverage,
 }
 
 impl SweepRun {
@@ -117,6 +126,8 @@ pub fn run_spec(spec: &RunSpec) -> SweepRun {
         sim_secs: r.sim_time.as_secs_f64(),
         events: r.events,
         wall_secs: 0.0,
+        coverage: r.coverage.to_map(),
+        situations: r.coverage,
     }
 }
 
@@ -195,9 +206,67 @@ pub fn summarize(runs: &[SweepRun]) -> Vec<Summary> {
     out
 }
 
+/// The coverage table of `runs` (every situation, in table order).
+pub fn coverage_table(runs: &[SweepRun]) -> Vec<Row> {
+    coverage::table(runs.iter().map(|r| &r.situations))
+}
+
+/// The situations a scenario of `runs` claims that none of its runs reached.
+pub fn unreached_claims(runs: &[SweepRun]) -> Vec<Unreached> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in runs {
+        if !names.contains(&r.scenario.as_str()) {
+            names.push(&r.scenario);
+        }
+    }
+    let groups = names.into_iter().filter_map(|name| {
+        let s = crate::scenario::find(name)?;
+        let mine = runs.iter().filter(|r| r.scenario == name).map(|r| &r.situations).collect();
+        Some((s.name, s.claims, mine))
+    });
+    coverage::unreached(groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claimed_situations_no_run_reached_are_named() {
+        use crate::coverage::Situation;
+        let s = crate::scenario::find("membership").unwrap();
+        let fake = |add: bool| {
+            let mut c = Coverage::new();
+            if add {
+                c.hit(Situation::MemberAdd);
+            }
+            SweepRun {
+                scenario: s.name.into(),
+                seed: 1,
+                nodes: 3,
+                bug: None,
+                result: "ok",
+                property: None,
+                detail: None,
+                trace_hash: String::new(),
+                sim_secs: 1.0,
+                events: 1,
+                wall_secs: 0.0,
+                coverage: c.to_map(),
+                situations: c,
+            }
+        };
+        assert!(s.claims.contains(&Situation::MemberAdd));
+        assert!(s.claims.contains(&Situation::MemberRemove));
+        let runs = vec![fake(true), fake(false)];
+        let missing = unreached_claims(&runs);
+        let names: Vec<Situation> = missing.iter().map(|u| u.situation).collect();
+        assert_eq!(names, vec![Situation::MemberRemove]);
+        assert_eq!(missing[0].runs, 2);
+        let rows = coverage_table(&runs);
+        let add = rows.iter().find(|r| r.situation == Situation::MemberAdd).unwrap();
+        assert_eq!((add.runs, add.total), (1, 1));
+    }
 
     #[test]
     fn seed_ranges() {
