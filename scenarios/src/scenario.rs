@@ -53,9 +53,10 @@ pub const CATALOGUE: &[Scenario] = &[
     },
     Scenario {
         name: "crash-anywhere",
-        description: "kill nodes at random disk operations during commit, WAL cut and snapshot",
+        description: "kill nodes at random disk operations during commit, WAL cut and snapshot, \
+                      and right after vote grants, append acks and writes before their sync",
         duration_secs: 20,
-        knobs: snapshot_knobs,
+        knobs: crash_knobs,
         faults: crash_anywhere,
         swarm_world: false,
         triggers: crash_triggers,
@@ -158,6 +159,15 @@ pub const CATALOGUE: &[Scenario] = &[
 
 fn snapshot_knobs() -> Knobs {
     Knobs { snapshot_count: 300, catch_up_entries: 100, ..Knobs::default() }
+}
+
+/// Snapshots as in [`snapshot_knobs`] and 8 KiB WAL segments: cuts every few hundred entries,
+/// so crashes land inside cuts, and more than `keep_files` segments pile up between snapshots
+/// so the purge runs (with the default 64 KiB segments a 20-second run cuts at most a few
+/// times and the purge, which keeps 5 segments, never removes one).
+fn crash_knobs() -> Knobs {
+    let env = Environment { segment_size: 8 * 1024, ..Environment::default() };
+    Knobs { env, ..snapshot_knobs() }
 }
 
 /// The scenario called `name`.
@@ -548,6 +558,8 @@ fn power_loss_triggers(f: &mut Faults) {
         Moment::EntriesWritten,
         Moment::BecameLeader,
         Moment::BoltCommit,
+        Moment::SnapshotSaved,
+        Moment::WalCutStarted,
     ];
     f.triggers(count, &on, &mut |f| Effect::PowerLossNow {
         restart_after_ns: f.between(200 * MS, 2 * SEC),
@@ -597,6 +609,7 @@ const SWARM_CLAIMS: &[Situation] = &[
 ];
 const CRASH_ANYWHERE_CLAIMS: &[Situation] = &[
     S::CrashDuringWalCut,
+    S::WalPurge,
     S::CrashBetweenWalWriteAndSync,
     S::CrashInBoltCommit,
     S::CrashAfterVoteGrant,
