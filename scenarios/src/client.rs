@@ -91,6 +91,11 @@ pub struct Clients {
     pub commit_floor: u64,
     /// The store revision of every `ok` answer, by history operation.
     revisions: BTreeMap<OpId, u64>,
+    /// While set, linearizable reads go to this node when it is up and serving (the runner
+    /// aims reads at a new leader); otherwise every request goes to a random member.
+    pub route_reads: Option<u32>,
+    /// Reads sent to `route_reads` so far.
+    pub routed_reads: u64,
 }
 
 impl Clients {
@@ -110,6 +115,8 @@ impl Clients {
             issued: 0,
             commit_floor: 0,
             revisions: BTreeMap::new(),
+            route_reads: None,
+            routed_reads: 0,
         }
     }
 
@@ -173,7 +180,13 @@ impl Clients {
             self.schedule_retry(i, work, attempt, now);
             return;
         }
-        let node = up[self.rng.random_range(0..up.len())];
+        let mut node = up[self.rng.random_range(0..up.len())];
+        if let Some(to) = self.route_reads.filter(|n| up.contains(n)) {
+            if matches!(work, WorkOp::Get { .. } | WorkOp::Range { .. }) {
+                node = to;
+                self.routed_reads += 1;
+            }
+        }
         let request = self.next_request;
         self.next_request += 1;
         self.issued += 1;
@@ -190,6 +203,11 @@ impl Clients {
         if attempt < MAX_ATTEMPTS {
             self.clients[i].retry = Some((now + RETRY_DELAY, work, attempt + 1));
         }
+    }
+
+    /// Whether a linearizable read is in flight.
+    pub fn reads_in_flight(&self) -> bool {
+        self.clients.iter().any(|c| c.inflight.as_ref().is_some_and(|f| f.floor.is_some()))
     }
 
     /// The read floor of request `request`, if it is a linearizable read still in flight.

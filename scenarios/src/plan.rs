@@ -19,6 +19,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sim::fault::Fault;
 
+use crate::trigger::{Effect, Moment, Trigger};
+
 /// One fault or cluster-level disruption. Node fields are 1-based node numbers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -58,6 +60,9 @@ pub enum Action {
     RemoveMember,
     /// Restart every node that is down (with its correct configuration) and heal the network.
     RestartAll,
+    /// Arm a trigger: when `node` does `on` for the `nth` time from now, apply `then` (see
+    /// [`crate::trigger`]). Fires once; disarmed at the end of the fault phase.
+    Trigger { node: u32, on: Moment, nth: u32, then: Effect },
 }
 
 impl Action {
@@ -65,10 +70,51 @@ impl Action {
     pub fn name(&self) -> String {
         match self {
             Action::Sim { fault } => fault.name().to_string(),
+            Action::Trigger { on, then, .. } => format!("trigger {on} -> {}", then.name()),
             other => {
                 let json = serde_json::to_value(other).expect("actions serialise");
                 json["kind"].as_str().unwrap_or("?").to_string()
             }
+        }
+    }
+}
+
+impl Action {
+    /// The trigger this action arms, if it is one.
+    pub fn trigger(&self) -> Option<Trigger> {
+        match self {
+            Action::Trigger { node, on, nth, then } => {
+                Some(Trigger { node: *node, on: *on, nth: *nth, then: then.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// The node numbers this action names (for validation).
+    fn named_nodes(&self) -> Vec<u32> {
+        match self {
+            Action::Sim { fault } => {
+                let pair = match fault {
+                    Fault::Partition { a, b }
+                    | Fault::Clog { a, b }
+                    | Fault::Unclog { a, b }
+                    | Fault::LinkLatency { a, b, .. } => vec![*a, *b],
+                    Fault::PartitionOneWay { from, to } => vec![*from, *to],
+                    _ => vec![],
+                };
+                fault.node().map(|n| n.0).into_iter().chain(pair).collect()
+            }
+            Action::WrongToken { node }
+            | Action::ForeignData { node }
+            | Action::SameIdOtherCluster { node } => vec![*node],
+            Action::Trigger { node, then, .. } => {
+                let inner = match then {
+                    Effect::Then { action } => action.named_nodes(),
+                    _ => vec![],
+                };
+                std::iter::once(*node).chain(inner).collect()
+            }
+            _ => vec![],
         }
     }
 }
@@ -205,6 +251,14 @@ pub struct Knobs {
     /// Timing, limits, disk and network of the run (see [`Environment`]).
     #[serde(default)]
     pub env: Environment,
+    /// After each leader change, aim linearizable reads at the new leader while the other
+    /// members' syncs are slow, so that its first commit waits (see `crate::runner`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub leader_reads: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for Knobs {
@@ -214,6 +268,7 @@ impl Default for Knobs {
             catch_up_entries: 5_000,
             bug: None,
             env: Environment::default(),
+            leader_reads: false,
         }
     }
 }
@@ -301,28 +356,14 @@ impl Plan {
         }
         self.knobs.env.validate().map_err(PlanError::Invalid)?;
         for (i, a) in self.actions.iter().enumerate() {
-            let node = match &a.action {
-                Action::Sim { fault } => fault.node().map(|n| n.0),
-                Action::WrongToken { node }
-                | Action::ForeignData { node }
-                | Action::SameIdOtherCluster { node } => Some(*node),
-                _ => None,
-            };
-            let pair = match &a.action {
-                Action::Sim { fault } => match fault {
-                    Fault::Partition { a, b }
-                    | Fault::Clog { a, b }
-                    | Fault::Unclog { a, b }
-                    | Fault::LinkLatency { a, b, .. } => vec![*a, *b],
-                    Fault::PartitionOneWay { from, to } => vec![*from, *to],
-                    _ => vec![],
-                },
-                _ => vec![],
-            };
-            for n in node.into_iter().chain(pair) {
+            for n in a.action.named_nodes() {
                 if n == 0 || n > MAX_NODES {
                     return bad(format!("actions[{i}]: node {n} out of range 1..={MAX_NODES}"));
                 }
+            }
+            if let Action::Trigger { nth, then, .. } = &a.action {
+                crate::trigger::validate(*nth, then)
+                    .map_err(|e| PlanError::Invalid(format!("actions[{i}]: {e}")))?;
             }
         }
         for (i, o) in self.workload.iter().enumerate() {
@@ -352,6 +393,11 @@ impl Plan {
     /// Number of faults and disruptions (what the shrinker minimises).
     pub fn fault_count(&self) -> usize {
         self.actions.len()
+    }
+
+    /// The triggers the plan arms, with their arming times.
+    pub fn triggers(&self) -> Vec<(u64, Trigger)> {
+        self.actions.iter().filter_map(|a| a.action.trigger().map(|t| (a.at, t))).collect()
     }
 }
 
@@ -414,6 +460,45 @@ mod tests {
         assert!(e.to_string().contains("actions[3]: node 0 out of range"), "{e}");
         let e = serde_json::from_str::<Action>(r#"{"kind": "same_id_other_cluster"}"#);
         assert!(e.unwrap_err().to_string().contains("missing field `node`"));
+    }
+
+    #[test]
+    fn triggers_round_trip_and_are_validated() {
+        let json = r#"{"at": 7, "action": {"kind": "trigger", "node": 2, "on": "vote_grant",
+            "nth": 3, "then": {"kind": "power_loss_now", "restart_after_ns": 500}}}"#;
+        let a: TimedAction = serde_json::from_str(json).unwrap();
+        let t = a.action.trigger().expect("a trigger");
+        assert_eq!((t.node, t.on, t.nth), (2, Moment::VoteGrant, 3));
+        assert_eq!(t.then, Effect::PowerLossNow { restart_after_ns: 500 });
+        assert_eq!(a.action.name(), "trigger vote_grant -> power_loss_now");
+        let mut p = sample();
+        p.actions.push(a.clone());
+        let then =
+            Effect::Then { action: Box::new(Action::Sim { fault: Fault::Isolate { node: 3 } }) };
+        let b = Action::Trigger { node: 1, on: Moment::BoltCommit, nth: 1, then };
+        p.actions.push(TimedAction { at: 8, action: b.clone() });
+        let back = Plan::from_json(&p.to_json()).unwrap();
+        assert_eq!(back, {
+            let mut q = p.clone();
+            q.sort();
+            q
+        });
+        assert_eq!(back.triggers().len(), 2);
+        // A node out of range inside the effect, a zero nth and unknown fields are refused.
+        let then = Effect::Then { action: Box::new(Action::WrongToken { node: 12 }) };
+        let mut bad = sample();
+        bad.actions.push(TimedAction {
+            at: 1,
+            action: Action::Trigger { node: 1, on: Moment::AppendAck, nth: 1, then },
+        });
+        let e = Plan::from_json(&bad.to_json()).unwrap_err();
+        assert!(e.to_string().contains("node 12 out of range"), "{e}");
+        let zero = json.replace("\"nth\": 3", "\"nth\": 0");
+        let mut p = sample();
+        p.actions.push(serde_json::from_str(&zero).unwrap());
+        assert!(Plan::from_json(&p.to_json()).unwrap_err().to_string().contains("nth"));
+        let extra = json.replace("\"nth\": 3", "\"nth\": 3, \"when\": 1");
+        assert!(serde_json::from_str::<TimedAction>(&extra).is_err());
     }
 
     #[test]

@@ -17,8 +17,10 @@ use sim::seed::Rng;
 use sim::time::Duration;
 use sim::{NodeId, Seed};
 
+use crate::coverage::Situation;
 use crate::environment::Environment;
 use crate::plan::{Action, Knobs, Plan, TimedAction};
+use crate::trigger::{draw_nth, pick, Effect, Moment};
 use crate::workload::{generate, WorkloadSpec};
 
 /// A named fault mix.
@@ -32,6 +34,12 @@ pub struct Scenario {
     faults: fn(&mut Faults),
     /// Whether the seed draws the cluster size (when not given) and the environment.
     swarm_world: bool,
+    /// Event triggers drawn from the seed's `dst.triggers` stream (after the faults, so the
+    /// faults a seed draws do not depend on them).
+    triggers: fn(&mut Faults),
+    /// The situations this scenario exists to reach: a sweep of it over seeds 1..=200 reaches
+    /// each at least once (`dst sweep --require-coverage`).
+    pub claims: &'static [Situation],
 }
 
 /// The catalogue, in `dst list` order; `swarm` is the default.
@@ -43,14 +51,19 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: snapshot_knobs,
         faults: swarm,
         swarm_world: true,
+        triggers: swarm_triggers,
+        claims: SWARM_CLAIMS,
     },
     Scenario {
         name: "crash-anywhere",
-        description: "kill nodes at random disk operations during commit, WAL cut and snapshot",
+        description: "kill nodes at random disk operations during commit, WAL cut and snapshot, \
+                      and right after vote grants, append acks and writes before their sync",
         duration_secs: 20,
-        knobs: snapshot_knobs,
+        knobs: crash_knobs,
         faults: crash_anywhere,
         swarm_world: false,
+        triggers: crash_triggers,
+        claims: CRASH_ANYWHERE_CLAIMS,
     },
     Scenario {
         name: "power-loss",
@@ -59,6 +72,8 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: snapshot_knobs,
         faults: power_loss,
         swarm_world: false,
+        triggers: power_loss_triggers,
+        claims: POWER_LOSS_CLAIMS,
     },
     Scenario {
         name: "leader-change",
@@ -67,6 +82,8 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: Knobs::default,
         faults: leader_change,
         swarm_world: false,
+        triggers: no_triggers,
+        claims: LEADER_CHANGE_CLAIMS,
     },
     Scenario {
         name: "cluster-id-mismatch",
@@ -77,6 +94,8 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: Knobs::default,
         faults: cluster_id_mismatch,
         swarm_world: false,
+        triggers: no_triggers,
+        claims: CLUSTER_ID_CLAIMS,
     },
     Scenario {
         name: "partition",
@@ -85,6 +104,8 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: Knobs::default,
         faults: partition,
         swarm_world: false,
+        triggers: no_triggers,
+        claims: PARTITION_CLAIMS,
     },
     Scenario {
         name: "disk-faults",
@@ -93,6 +114,8 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: snapshot_knobs,
         faults: disk_faults,
         swarm_world: false,
+        triggers: no_triggers,
+        claims: DISK_FAULTS_CLAIMS,
     },
     Scenario {
         name: "clock-skew",
@@ -101,6 +124,8 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: Knobs::default,
         faults: clock_skew,
         swarm_world: false,
+        triggers: no_triggers,
+        claims: CLOCK_SKEW_CLAIMS,
     },
     Scenario {
         name: "membership",
@@ -109,6 +134,8 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: Knobs::default,
         faults: membership,
         swarm_world: false,
+        triggers: no_triggers,
+        claims: MEMBERSHIP_CLAIMS,
     },
     Scenario {
         name: "snapshot-install",
@@ -117,11 +144,33 @@ pub const CATALOGUE: &[Scenario] = &[
         knobs: || Knobs { snapshot_count: 60, catch_up_entries: 10, ..Knobs::default() },
         faults: snapshot_install,
         swarm_world: false,
+        triggers: no_triggers,
+        claims: SNAPSHOT_INSTALL_CLAIMS,
+    },
+    Scenario {
+        name: "leader-reads",
+        description: "after each leader change, linearizable reads go to the new leader while \
+                      the others' syncs are slow, so they arrive before its first commit",
+        duration_secs: 20,
+        knobs: || Knobs { leader_reads: true, ..Knobs::default() },
+        faults: leader_change,
+        swarm_world: false,
+        triggers: no_triggers,
+        claims: LEADER_READS_CLAIMS,
     },
 ];
 
 fn snapshot_knobs() -> Knobs {
     Knobs { snapshot_count: 300, catch_up_entries: 100, ..Knobs::default() }
+}
+
+/// Snapshots as in [`snapshot_knobs`] and 8 KiB WAL segments: cuts every few hundred entries,
+/// so crashes land inside cuts, and more than `keep_files` segments pile up between snapshots
+/// so the purge runs (with the default 64 KiB segments a 20-second run cuts at most a few
+/// times and the purge, which keeps 5 segments, never removes one).
+fn crash_knobs() -> Knobs {
+    let env = Environment { segment_size: 8 * 1024, ..Environment::default() };
+    Knobs { env, ..snapshot_knobs() }
 }
 
 /// The scenario called `name`.
@@ -181,6 +230,10 @@ impl Scenario {
         let mut f =
             Faults { rng: Seed(seed).stream("dst.plan"), nodes, end, seed, out: Vec::new() };
         (self.faults)(&mut f);
+        let mut t =
+            Faults { rng: Seed(seed).stream("dst.triggers"), nodes, end, seed, out: Vec::new() };
+        (self.triggers)(&mut t);
+        f.out.extend(t.out);
         let mut wl = Seed(seed).stream("dst.workload");
         let mut plan = Plan {
             scenario: self.name.to_string(),
@@ -203,6 +256,7 @@ impl Scenario {
         let mut knobs = (self.knobs)();
         if self.swarm_world {
             knobs.env = Environment::draw(&mut Seed(seed).stream("dst.env"), nodes);
+            knobs.leader_reads = Seed(seed).stream("dst.leader_reads").random_bool(0.25);
         }
         knobs
     }
@@ -458,3 +512,135 @@ fn power_loss_sparse(f: &mut Faults) {
     let back = t + f.between(200 * MS, 2 * SEC);
     f.at(back, Action::RestartAll);
 }
+
+// ----- event triggers (see `crate::trigger`) -----
+
+const SEC_TRIGGER_LEAD: u64 = 2 * SEC;
+
+fn no_triggers(_: &mut Faults) {}
+
+impl Faults {
+    /// Arms `count` triggers on random nodes at random times of the fault phase, each on a
+    /// moment from `on` with an effect from `then`.
+    fn triggers(&mut self, count: u32, on: &[Moment], then: &mut dyn FnMut(&mut Faults) -> Effect) {
+        if self.end <= SEC_TRIGGER_LEAD + SEC {
+            return;
+        }
+        for _ in 0..count {
+            let at = self.between(SEC, self.end - SEC_TRIGGER_LEAD);
+            let node = self.node();
+            let moment = pick(&mut self.rng, on);
+            let nth = draw_nth(&mut self.rng, moment);
+            let effect = then(self);
+            self.at(at, Action::Trigger { node, on: moment, nth, then: effect });
+        }
+    }
+}
+
+/// The moments around which a crash or power loss exposes a durability promise.
+const EXPOSED: [Moment; 9] = [
+    Moment::VoteGrant,
+    Moment::AppendAck,
+    Moment::HardStateWritten,
+    Moment::HardStatePersisted,
+    Moment::EntriesWritten,
+    Moment::BecameLeader,
+    Moment::WalCutStarted,
+    Moment::BoltCommit,
+    Moment::SnapshotSaved,
+];
+
+/// Disk-operation crashes aimed at the operation right after an exposed moment.
+fn crash_triggers(f: &mut Faults) {
+    let count = f.rng.random_range(2..=4);
+    f.triggers(count, &EXPOSED, &mut |_| Effect::CrashAtNextDiskOp);
+}
+
+/// Power losses inside the handler of an exposed moment (before its next fsync).
+fn power_loss_triggers(f: &mut Faults) {
+    let count = f.rng.random_range(1..=2);
+    let on = [
+        Moment::VoteGrant,
+        Moment::AppendAck,
+        Moment::HardStateWritten,
+        Moment::EntriesWritten,
+        Moment::BecameLeader,
+        Moment::BoltCommit,
+        Moment::SnapshotSaved,
+        Moment::WalCutStarted,
+    ];
+    f.triggers(count, &on, &mut |f| Effect::PowerLossNow {
+        restart_after_ns: f.between(200 * MS, 2 * SEC),
+    });
+}
+
+/// Any moment, any effect, on half of the seeds.
+fn swarm_triggers(f: &mut Faults) {
+    if f.rng.random_bool(0.5) {
+        return;
+    }
+    let count = f.rng.random_range(1..=3);
+    f.triggers(count, &Moment::ALL, &mut |f| match f.between(0, 4) {
+        0 => Effect::CrashAtNextDiskOp,
+        1 => Effect::CrashNow { restart_after_ns: f.between(100 * MS, 2 * SEC) },
+        2 => Effect::PowerLossNow { restart_after_ns: f.between(200 * MS, 2 * SEC) },
+        3 => {
+            let node = f.node();
+            let for_ns = f.between(100 * MS, SEC);
+            Effect::Then { action: Box::new(Action::Sim { fault: Fault::Pause { node, for_ns } }) }
+        }
+        _ => Effect::Then { action: Box::new(Action::TransferLeader) },
+    });
+}
+
+// ----- claimed situations (see `crate::coverage`) -----
+
+use Situation as S;
+
+const SWARM_CLAIMS: &[Situation] = &[
+    S::CrashBetweenWalWriteAndSync,
+    S::CrashInBoltCommit,
+    S::CrashAfterAppendAck,
+    S::PowerLoss,
+    S::WalCut,
+    S::WalPurge,
+    S::EioOnSync,
+    S::LeaderChangeReadsInFlight,
+    S::ReadAtNewLeaderBeforeFirstCommit,
+    S::SnapshotSaved,
+    S::SnapshotInstall,
+    S::MemberAdd,
+    S::MemberRemove,
+    S::ConfChangeUnderPartition,
+    S::ForeignClusterFrame,
+    S::TriggerFired,
+];
+const CRASH_ANYWHERE_CLAIMS: &[Situation] = &[
+    S::CrashDuringWalCut,
+    S::WalPurge,
+    S::CrashBetweenWalWriteAndSync,
+    S::CrashInBoltCommit,
+    S::CrashAfterVoteGrant,
+    S::CrashAfterAppendAck,
+    S::MetaFallback,
+    S::WalCut,
+    S::TriggerFired,
+];
+const POWER_LOSS_CLAIMS: &[Situation] = &[
+    S::PowerLoss,
+    S::PowerLossUnsyncedVote,
+    S::CrashBetweenWalWriteAndSync,
+    S::CrashInBoltCommit,
+    S::CrashAfterVoteGrant,
+    S::CrashAfterAppendAck,
+    S::TriggerFired,
+];
+const LEADER_CHANGE_CLAIMS: &[Situation] = &[S::LeaderChange, S::LeaderChangeReadsInFlight];
+const CLUSTER_ID_CLAIMS: &[Situation] = &[S::ForeignClusterFrame];
+const PARTITION_CLAIMS: &[Situation] = &[S::LeaderChange];
+const DISK_FAULTS_CLAIMS: &[Situation] = &[S::EioOnSync, S::TornMeta];
+const CLOCK_SKEW_CLAIMS: &[Situation] = &[S::LeaderChange];
+const MEMBERSHIP_CLAIMS: &[Situation] = &[S::MemberAdd, S::MemberRemove];
+const SNAPSHOT_INSTALL_CLAIMS: &[Situation] = &[S::SnapshotSaved, S::SnapshotInstall];
+const LEADER_READS_CLAIMS: &[Situation] =
+    &[S::LeaderChangeReadsInFlight, S::ReadAtNewLeaderBeforeFirstCommit];

@@ -152,6 +152,8 @@ mod tests {
             events: 1,
             wall_secs: 0.5,
             undecided: false,
+            coverage: Default::default(),
+            situations: Default::default(),
         }
     }
 

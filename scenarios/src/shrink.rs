@@ -235,6 +235,28 @@ mod tests {
     }
 
     #[test]
+    fn triggers_are_shrunk_away_like_other_actions() {
+        use crate::trigger::{Effect, Moment};
+        let mut p = plan(12, 20);
+        for (i, on) in [Moment::VoteGrant, Moment::AppendAck, Moment::BoltCommit].iter().enumerate()
+        {
+            let action =
+                Action::Trigger { node: 1, on: *on, nth: 2, then: Effect::CrashAtNextDiskOp };
+            p.actions.push(TimedAction { at: 500_000 + i as u64, action });
+        }
+        p.sort();
+        // Fails while the append-ack trigger is armed.
+        let mut fails = |p: &Plan| {
+            let armed = p.triggers().iter().any(|(_, t)| t.on == Moment::AppendAck);
+            armed.then_some(failure(Property::Durability))
+        };
+        let s = shrink_with(&p, 1_000, &mut fails, &mut |_, _| {}).unwrap();
+        let kept: Vec<Moment> = s.plan.triggers().iter().map(|(_, t)| t.on).collect();
+        assert_eq!(kept, vec![Moment::AppendAck]);
+        assert_eq!(s.plan.actions.len(), 1, "{:?}", s.plan.actions);
+    }
+
+    #[test]
     fn a_different_failure_is_not_kept() {
         let mut fails = |p: &Plan| match p.actions.len() {
             30 => Some(failure(Property::Liveness)),

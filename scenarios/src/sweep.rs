@@ -8,7 +8,11 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+
+use crate::coverage::{self, Coverage, Row, Unreached};
 
 use crate::plan::{Bug, Plan};
 use crate::runner::{run, RunOptions, Verdict};
@@ -76,6 +80,11 @@ pub struct SweepRun {
     /// its history was not fully checked (the summary lists such runs).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub undecided: bool,
+    /// How often each situation happened (those that did not are left out).
+    pub coverage: BTreeMap<String, u64>,
+    /// The same, typed.
+    #[serde(skip)]
+    pub situations: Coverage,
 }
 
 impl SweepRun {
@@ -122,6 +131,8 @@ pub fn run_spec(spec: &RunSpec) -> SweepRun {
         events: r.events,
         wall_secs: 0.0,
         undecided: r.stats.linearizability_unknown,
+        coverage: r.coverage.to_map(),
+        situations: r.coverage,
     }
 }
 
@@ -200,9 +211,67 @@ pub fn summarize(runs: &[SweepRun]) -> Vec<Summary> {
     out
 }
 
+/// The coverage table of `runs` (every situation, in table order).
+pub fn coverage_table(runs: &[SweepRun]) -> Vec<Row> {
+    coverage::table(runs.iter().map(|r| &r.situations))
+}
+
+/// The situations a scenario of `runs` claims that none of its runs reached.
+pub fn unreached_claims(runs: &[SweepRun]) -> Vec<Unreached> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in runs {
+        if !names.contains(&r.scenario.as_str()) {
+            names.push(&r.scenario);
+        }
+    }
+    let groups = names.into_iter().filter_map(|name| {
+        let s = crate::scenario::find(name)?;
+        let mine = runs.iter().filter(|r| r.scenario == name).map(|r| &r.situations).collect();
+        Some((s.name, s.claims, mine))
+    });
+    coverage::unreached(groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claimed_situations_no_run_reached_are_named() {
+        use crate::coverage::Situation;
+        let s = crate::scenario::find("membership").unwrap();
+        let fake = |add: bool| {
+            let mut c = Coverage::new();
+            if add {
+                c.hit(Situation::MemberAdd);
+            }
+            SweepRun {
+                scenario: s.name.into(),
+                seed: 1,
+                nodes: 3,
+                bug: None,
+                result: "ok",
+                property: None,
+                detail: None,
+                trace_hash: String::new(),
+                sim_secs: 1.0,
+                events: 1,
+                wall_secs: 0.0,
+                coverage: c.to_map(),
+                situations: c,
+            }
+        };
+        assert!(s.claims.contains(&Situation::MemberAdd));
+        assert!(s.claims.contains(&Situation::MemberRemove));
+        let runs = vec![fake(true), fake(false)];
+        let missing = unreached_claims(&runs);
+        let names: Vec<Situation> = missing.iter().map(|u| u.situation).collect();
+        assert_eq!(names, vec![Situation::MemberRemove]);
+        assert_eq!(missing[0].runs, 2);
+        let rows = coverage_table(&runs);
+        let add = rows.iter().find(|r| r.situation == Situation::MemberAdd).unwrap();
+        assert_eq!((add.runs, add.total), (1, 1));
+    }
 
     #[test]
     fn seed_ranges() {

@@ -49,6 +49,8 @@ impl World for FakeWorld {
                     events: 1,
                     wall_secs: 0.0,
                     undecided: false,
+                    coverage: Default::default(),
+                    situations: Default::default(),
                 }
             })
             .collect()

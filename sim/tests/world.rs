@@ -380,3 +380,43 @@ fn swap_responses_hands_over_the_answers_and_clears_the_buffer_first() {
     assert!(buf.is_empty(), "nothing new: {buf:?}");
     assert!(w.take_responses().is_empty());
 }
+
+#[test]
+fn the_probe_sees_each_handler_and_a_disk_tap_can_kill_inside_it() {
+    use sim::simulated::disk::DiskOpKind;
+    use sim::world::Probe as P;
+    let script = |w: &mut World<Probe>| {
+        w.request(N, Req::Timer(ms(5), 1));
+        w.request(N, Req::Write(3, true));
+        w.run_until(at(10));
+    };
+    let (mut plain, _) = world_with(WorldConfig::default());
+    script(&mut plain);
+    let (mut w, _) = world_with(WorldConfig::default());
+    let handlers = Rc::new(Cell::new(0u32));
+    let h = Rc::clone(&handlers);
+    w.on_probe(Box::new(move |p| {
+        if let P::Handler { node } = p {
+            assert_eq!(node, N);
+            h.set(h.get() + 1);
+        }
+    }));
+    script(&mut w);
+    assert_eq!(handlers.get(), 3, "two requests and a timer (the start ran before the probe)");
+    assert_eq!(w.trace_hash(), plain.trace_hash(), "probing changes nothing");
+    // A tap that kills the process at its first write: the sync after it fails, and the world
+    // crashes the node when the handler returns.
+    let disk = w.disk(N);
+    let weak = Rc::downgrade(&disk);
+    disk.tap(Box::new(move |op| {
+        if op.kind == DiskOpKind::Write {
+            weak.upgrade().expect("disk").kill_process();
+        }
+    }));
+    let before = disk.durable_generation();
+    w.request(N, Req::Write(9, true));
+    w.run_until(at(20));
+    assert_eq!(w.status(N), Status::Crashed);
+    assert_eq!(w.halts().last(), Some(&(at(10), N, Halt::Crashed)), "inside that handler");
+    assert_eq!(disk.durable_generation(), before + 1, "no sync happened, only the crash");
+}

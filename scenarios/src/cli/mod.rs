@@ -191,8 +191,12 @@ where
 fn list(out: &mut dyn Write) -> Result<i32, String> {
     let w = crate::scenario::CATALOGUE.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in crate::scenario::CATALOGUE {
-        writeln!(out, "{:w$}  {:>3}s  {}", s.name, s.duration_secs, s.description)
-            .map_err(|e| format!("cannot write output: {e}"))?;
+        let io = |e: std::io::Error| format!("cannot write output: {e}");
+        writeln!(out, "{:w$}  {:>3}s  {}", s.name, s.duration_secs, s.description).map_err(io)?;
+        if !s.claims.is_empty() {
+            let claims: Vec<&str> = s.claims.iter().map(|c| c.name()).collect();
+            writeln!(out, "{:w$}        claims: {}", "", claims.join(", ")).map_err(io)?;
+        }
     }
     Ok(EXIT_OK)
 }

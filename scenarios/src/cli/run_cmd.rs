@@ -151,6 +151,9 @@ pub fn print_report(
         p.workload.len(),
         p.duration_ns as f64 / 1e9
     )?;
+    for (at, t) in p.triggers() {
+        writeln!(out, "trigger: at {:.3} s: {t}", at as f64 / 1e9)?;
+    }
     writeln!(
         out,
         "history: {} operations ({} ok, {} failed, {} unknown); {} entries applied, {} terms \
@@ -163,6 +166,11 @@ pub fn print_report(
         s.terms_with_leader,
         s.restarts_checked
     )?;
+    let hits: Vec<String> =
+        r.coverage.to_map().iter().map(|(name, n)| format!("{name}={n}")).collect();
+    if !hits.is_empty() {
+        writeln!(out, "situations: {}", hits.join(" "))?;
+    }
     if s.linearizability_unknown {
         writeln!(out, "note: the linearizability search ran out of budget (not checked)")?;
     }

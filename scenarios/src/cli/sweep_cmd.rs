@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::plan::Bug;
 use crate::scenario::{self, Scenario};
-use crate::sweep::{run_seed, summarize, Seeds, SweepRun};
+use crate::sweep::{coverage_table, run_seed, summarize, unreached_claims, Seeds, SweepRun};
 
 use super::{Job, World, EXIT_FAILED, EXIT_OK};
 
@@ -30,6 +30,10 @@ pub struct SweepArgs {
     /// Write every run and the summary as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Fail (exit 1) when a situation a swept scenario claims (see `dst list`) happened in
+    /// none of its runs (meant for long sweeps: seeds 1..=200).
+    #[arg(long)]
+    pub require_coverage: bool,
 }
 
 pub fn sweep(args: &SweepArgs, world: &mut dyn World, out: &mut dyn Write) -> Result<i32, String> {
@@ -43,7 +47,21 @@ pub fn sweep(args: &SweepArgs, world: &mut dyn World, out: &mut dyn Write) -> Re
     if chosen.is_empty() {
         chosen = scenario::CATALOGUE.iter().collect();
     }
-    execute(&chosen, &args.seeds, args.nodes, args.bug, args.json.as_ref(), world, out)
+    let opts = Options {
+        nodes: args.nodes,
+        bug: args.bug,
+        json: args.json.as_ref(),
+        require_coverage: args.require_coverage,
+    };
+    execute(&chosen, &args.seeds, &opts, world, out)
+}
+
+/// How a sweep runs and reports, besides what it sweeps.
+struct Options<'a> {
+    nodes: Option<u32>,
+    bug: Option<Bug>,
+    json: Option<&'a PathBuf>,
+    require_coverage: bool,
 }
 
 /// A bare `dst`: every scenario over seeds `1..=DEFAULT_SEEDS`.
@@ -56,18 +74,18 @@ pub fn default_sweep(world: &mut dyn World, out: &mut dyn Write) -> Result<i32, 
         all.len()
     )
     .map_err(io)?;
-    execute(&all, &Seeds(1..=DEFAULT_SEEDS), None, None, None, world, out)
+    let opts = Options { nodes: None, bug: None, json: None, require_coverage: false };
+    execute(&all, &Seeds(1..=DEFAULT_SEEDS), &opts, world, out)
 }
 
 fn execute(
     scenarios: &[&'static Scenario],
     seeds: &Seeds,
-    nodes: Option<u32>,
-    bug: Option<Bug>,
-    json: Option<&PathBuf>,
+    opts: &Options<'_>,
     world: &mut dyn World,
     out: &mut dyn Write,
 ) -> Result<i32, String> {
+    let (nodes, bug) = (opts.nodes, opts.bug);
     let mut jobs: Vec<Job> = Vec::new();
     let mut labels = Vec::new();
     for s in scenarios {
@@ -84,14 +102,45 @@ fn execute(
     let wall = world.wall_secs() - start;
     let io = |e: std::io::Error| format!("cannot write output: {e}");
     print_summary(&runs, wall, out).map_err(io)?;
-    if let Some(path) = json {
-        let doc = serde_json::json!({ "runs": runs, "summary": summarize(&runs) });
+    let unreached = unreached_claims(&runs);
+    print_coverage(&runs, &unreached, out).map_err(io)?;
+    if let Some(path) = opts.json {
+        let doc = serde_json::json!({
+            "runs": runs,
+            "summary": summarize(&runs),
+            "coverage": coverage_table(&runs),
+            "unreached": unreached,
+        });
         let text = serde_json::to_string_pretty(&doc).expect("sweep reports serialise");
         world
             .write_file(path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    Ok(if runs.iter().all(SweepRun::ok) { EXIT_OK } else { EXIT_FAILED })
+    let covered = !opts.require_coverage || unreached.is_empty();
+    Ok(if runs.iter().all(SweepRun::ok) && covered { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// The coverage table (situation, runs where it happened, total count), then an `UNREACHED`
+/// line per claimed situation no run of its scenario reached.
+fn print_coverage(
+    runs: &[SweepRun],
+    unreached: &[crate::coverage::Unreached],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let rows = coverage_table(runs);
+    let w = rows.iter().map(|r| r.situation.name().len()).max().unwrap_or(9).max(9);
+    writeln!(out, "{:w$}  {:>5}  {:>8}", "situation", "runs", "total")?;
+    for r in &rows {
+        writeln!(out, "{:w$}  {:>5}  {:>8}", r.situation.name(), r.runs, r.total)?;
+    }
+    for u in unreached {
+        writeln!(
+            out,
+            "UNREACHED {}: claims {} but none of its {} runs reached it",
+            u.scenario, u.situation, u.runs
+        )?;
+    }
+    Ok(())
 }
 
 fn print_summary(runs: &[SweepRun], wall: f64, out: &mut dyn Write) -> std::io::Result<()> {

@@ -14,6 +14,7 @@ impl<S: Observable> Run<S> {
         match action {
             Action::Sim { fault } => self.apply_fault(fault),
             Action::PowerLoss => {
+                self.moments.borrow_mut().power_loss();
                 for n in self.c.nodes() {
                     self.c.w.apply(&Fault::Crash { node: n });
                 }
@@ -58,6 +59,11 @@ impl<S: Observable> Run<S> {
                     if !self.c.is_up(n) {
                         self.c.w.apply(&Fault::Restart { node: n });
                     }
+                }
+            }
+            Action::Trigger { .. } => {
+                if let Some(t) = action.trigger() {
+                    self.moments.borrow_mut().arm(t);
                 }
             }
         }
@@ -108,12 +114,33 @@ impl<S: Observable> Run<S> {
         let Some(what) = self.admin.remove(&r.id) else { return };
         match (what, r.result) {
             (Admin::Add { node }, Ok(OpResult::Members { member, .. })) => {
+                self.conf_changed(Situation::MemberAdd);
                 self.adding.insert(node, Some(member));
                 self.start_added(node, member);
             }
-            (Admin::Remove { node }, Ok(OpResult::Members { .. })) => self.removed(node),
+            (Admin::Remove { node }, Ok(OpResult::Members { .. })) => {
+                self.conf_changed(Situation::MemberRemove);
+                self.removed(node)
+            }
             (Admin::Probe, Ok(_)) => self.probe_acked = true,
             _ => {}
+        }
+    }
+
+    /// Counts a membership change answered now, and whether part of the network is cut.
+    fn conf_changed(&mut self, what: Situation) {
+        self.hit(what);
+        let nodes = self.c.nodes();
+        let net = self.c.w.net();
+        let cut = nodes.iter().any(|&a| {
+            nodes.iter().any(|&b| {
+                a != b
+                    && (net.is_blocked(NodeId(a), NodeId(b))
+                        || net.is_clogged(NodeId(a), NodeId(b)))
+            })
+        });
+        if cut {
+            self.hit(Situation::ConfChangeUnderPartition);
         }
     }
 

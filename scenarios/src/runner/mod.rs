@@ -34,19 +34,24 @@ use crate::check::history::{Key, Value};
 use crate::check::{self, Budget, History};
 use crate::client::{key_bytes, parse_value, Clients};
 use crate::cluster::{base_config, host, peer_url, Cluster, Observable, FOREIGN_TOKEN, TOKEN};
+use crate::coverage::{Coverage, Situation};
 use crate::oracle::cluster_id::ClusterIdOracle;
 use crate::oracle::engine::EngineOracle;
 use crate::oracle::protocol::ProtocolOracle;
 use crate::oracle::raft_safety::RaftSafety;
 use crate::oracle::storage::StorageOracle;
 use crate::oracle::{durability, Property};
-use crate::plan::{Action, Plan, WorkOp};
+use crate::plan::{Action, Plan, TimedAction, WorkOp};
 use crate::sm::MvccSm;
+use moments::Moments;
 
 mod actions;
 mod data_dir;
 mod heal;
+mod leader_reads;
+pub mod moments;
 mod panics;
+mod triggered;
 mod verdict;
 
 use data_dir::{foreign_image, read_tree, replace_tree};
@@ -122,6 +127,8 @@ pub struct RunReport {
     pub stats: RunStats,
     /// Rendered trace (with `keep_trace`), one record per line.
     pub trace: Option<String>,
+    /// How often each interesting situation happened (see [`crate::coverage`]).
+    pub coverage: Coverage,
 }
 
 impl RunReport {
@@ -151,6 +158,7 @@ pub fn run_with<S: Observable>(plan: &Plan, opts: &RunOptions) -> RunReport {
             history: crate::check::recorder::Recorder::new().finish(),
             stats: RunStats::default(),
             trace: None,
+            coverage: Coverage::default(),
         }
     })
 }
@@ -209,6 +217,18 @@ struct Run<S: Observable> {
     /// The buffer responses are drained into after every step (reused, see
     /// [`World::swap_responses`](sim::world::World::swap_responses)).
     responses: Vec<(NodeId, Instant, ClientResponse)>,
+    /// Moments, triggers and coverage; shared with the world's probe and the taps.
+    moments: Rc<RefCell<Moments>>,
+    /// Nodes whose disks are tapped.
+    tapped: BTreeSet<u32>,
+    /// Actions the run scheduled itself (restarts after triggered crashes), sorted by time.
+    later: Vec<TimedAction>,
+    /// The newest leader seen: (term, node).
+    last_leader: (u64, u32),
+    /// Until when reads are aimed at a new leader ([`crate::plan::Knobs::leader_reads`]).
+    route_until: Option<Instant>,
+    /// Keys the workload uses.
+    key_count: u8,
 }
 
 impl<S: Observable> Run<S> {
@@ -252,24 +272,56 @@ impl<S: Observable> Run<S> {
             watched: Vec::new(),
             serving: Vec::new(),
             responses: Vec::new(),
+            moments: Rc::new(RefCell::new(Moments::new())),
+            tapped: BTreeSet::new(),
+            later: Vec::new(),
+            last_leader: (0, 0),
+            route_until: None,
+            key_count: plan.workload.iter().map(|o| o.op.key() + 1).max().unwrap_or(0),
         };
         run.install_taps();
         run.refresh_roles();
         run
     }
 
-    /// Lets the protocol oracle see every frame sent and every crash, as they happen.
+    /// Lets the protocol oracle and the moments watch see every frame sent and every crash, as
+    /// they happen, and the watch every handler, actor record and disk operation.
     fn install_taps(&mut self) {
         for n in self.c.nodes() {
             self.protocol.borrow_mut().watch(n, self.c.w.disk(NodeId(n)));
         }
-        let p = Rc::clone(&self.protocol);
-        self.c.w.net_mut().tap(Box::new(move |sent| p.borrow_mut().on_send(sent)));
-        let p = Rc::clone(&self.protocol);
-        self.c.w.on_crash(Box::new(move |node, _| p.borrow_mut().on_crash(node.0)));
+        let (p, m) = (Rc::clone(&self.protocol), Rc::clone(&self.moments));
+        self.c.w.net_mut().tap(Box::new(move |sent| {
+            p.borrow_mut().on_send(sent);
+            m.borrow_mut().on_send(&sent);
+        }));
+        let (p, m) = (Rc::clone(&self.protocol), Rc::clone(&self.moments));
+        self.c.w.on_crash(Box::new(move |node, _| {
+            p.borrow_mut().on_crash(node.0);
+            m.borrow_mut().on_crash(node.0);
+        }));
+        let m = Rc::clone(&self.moments);
+        self.c.w.on_probe(Box::new(move |probe| match probe {
+            sim::world::Probe::Handler { node } => m.borrow_mut().on_handler(node.0),
+            sim::world::Probe::Record { node, kind, .. } => m.borrow_mut().on_record(node.0, kind),
+        }));
+    }
+
+    /// Taps the disks of nodes not tapped yet (nodes join at run time).
+    fn tap_disks(&mut self) {
+        for n in self.c.nodes() {
+            if !self.tapped.insert(n) {
+                continue;
+            }
+            let disk = self.c.w.disk(NodeId(n));
+            self.moments.borrow_mut().watch(n, Rc::downgrade(&disk));
+            let m = Rc::clone(&self.moments);
+            disk.tap(Box::new(move |op| m.borrow_mut().on_disk(n, op)));
+        }
     }
 
     fn refresh_roles(&mut self) {
+        self.tap_disks();
         for n in self.c.nodes() {
             self.protocol.borrow_mut().set_outsider(n, self.c.is_outsider(n));
         }
@@ -343,10 +395,19 @@ impl<S: Observable> Run<S> {
     }
 
     fn after_step(&mut self) {
+        self.moments.borrow_mut().end_step();
         let mut responses = std::mem::take(&mut self.responses);
         self.c.w.swap_responses(&mut responses);
         if !responses.is_empty() {
             let now = self.c.w.now();
+            {
+                let mut m = self.moments.borrow_mut();
+                for (node, _, r) in &responses {
+                    if r.id < ADMIN_IDS {
+                        m.answered(node.0);
+                    }
+                }
+            }
             let admin = responses.iter().any(|(_, _, r)| r.id >= ADMIN_IDS);
             if admin {
                 for (_, _, r) in responses.extract_if(.., |(_, _, r)| r.id >= ADMIN_IDS) {
@@ -355,11 +416,17 @@ impl<S: Observable> Run<S> {
             }
             self.check_reads(&responses);
             self.clients.absorb(now, responses.drain(..));
-            self.clients.poll(&mut self.c);
+            self.poll_clients();
         }
         self.responses = responses;
+        if self.moments.borrow().has_fired() {
+            self.finish_fired();
+        }
         // Only the node whose event ran can have changed (a world-wide event: any of them).
         let changed = self.c.w.last_stepped_node().map(|n| n.0);
+        if let Some(n) = changed {
+            self.watch_leadership(n);
+        }
         self.cluster_id.observe_cluster(&self.c, changed);
         if let Some(v) = self.cluster_id.violation() {
             let v = v.to_string();
@@ -422,16 +489,23 @@ impl<S: Observable> Run<S> {
                 self.apply(&actions[ai].action);
                 ai += 1;
             }
+            while self.later.first().is_some_and(|a| Instant(a.at) <= now) {
+                let a = self.later.remove(0);
+                self.apply(&a.action);
+            }
             while wi < workload.len() && Instant(workload[wi].at) <= now {
                 self.clients.enqueue(workload[wi].client, workload[wi].op.clone());
                 wi += 1;
             }
-            self.clients.poll(&mut self.c);
+            self.poll_clients();
             if now >= end || self.failure.is_some() {
                 break;
             }
             let mut next = end;
             if let Some(a) = actions.get(ai) {
+                next = next.min(Instant(a.at));
+            }
+            if let Some(a) = self.later.first() {
                 next = next.min(Instant(a.at));
             }
             if let Some(o) = workload.get(wi) {
@@ -442,7 +516,20 @@ impl<S: Observable> Run<S> {
             }
             self.drive(next);
         }
+        self.moments.borrow_mut().disarm_all();
+        self.end_fault_phase_scheduling();
         self.plan.actions = actions;
         self.plan.workload = workload;
+    }
+
+    /// Schedules `action` at `at` (after the actions already scheduled for that time).
+    fn schedule(&mut self, at: Instant, action: Action) {
+        let i = self.later.partition_point(|a| a.at <= at.0);
+        self.later.insert(i, TimedAction { at: at.0, action });
+    }
+
+    /// Counts a situation.
+    fn hit(&self, s: Situation) {
+        self.moments.borrow_mut().coverage.hit(s);
     }
 }

@@ -111,6 +111,9 @@ impl<S: Observable> Run<S> {
             None => Verdict::Ok,
             Some((property, detail)) => Verdict::Fail { property, detail },
         };
+        let mut coverage = std::mem::take(&mut self.moments.borrow_mut().coverage);
+        coverage.add(Situation::TornMeta, self.engine.invalid_slots);
+        coverage.add(Situation::MetaFallback, self.engine.fallbacks);
         let w = &self.c.w;
         RunReport {
             plan: self.plan.clone(),
@@ -121,6 +124,7 @@ impl<S: Observable> Run<S> {
             history,
             stats,
             trace: w.trace().keeps_records().then(|| w.trace().render(usize::MAX)),
+            coverage,
         }
     }
 }

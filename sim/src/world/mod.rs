@@ -61,6 +61,20 @@ pub struct WorldConfig {
 /// What [`World::on_crash`] installs: called with the node and its disk after each crash.
 pub type CrashTap = Box<dyn FnMut(NodeId, &SimDisk)>;
 
+/// What [`World::on_probe`] shows: the moments inside the world that traces do not make
+/// observable from outside a step.
+#[derive(Clone, Copy, Debug)]
+pub enum Probe<'a> {
+    /// `node`'s handler is about to run: until the next probe of this kind or the end of the
+    /// step, every disk operation and send of `node` happens inside it.
+    Handler { node: NodeId },
+    /// An actor's trace record (`Env::trace`), as it is made, inside the handler.
+    Record { node: NodeId, kind: &'a str, detail: &'a str },
+}
+
+/// What [`World::on_probe`] installs.
+pub type ProbeTap = Box<dyn FnMut(Probe<'_>)>;
+
 /// A closure scheduled to run on the world.
 pub(crate) type Action<A> = Box<dyn FnOnce(&mut World<A>)>;
 
@@ -131,6 +145,8 @@ pub struct World<A: Actor> {
     last_stepped: Option<NodeId>,
     /// Called right after a node's disk lost power (see [`World::on_crash`]).
     crash_tap: Option<CrashTap>,
+    /// Shown handler starts and actor records (see [`World::on_probe`]).
+    probe: Option<ProbeTap>,
 }
 
 impl<A: Actor> World<A> {
@@ -152,6 +168,7 @@ impl<A: Actor> World<A> {
             faults_installed: 0,
             last_stepped: None,
             crash_tap: None,
+            probe: None,
             config,
         }
     }
@@ -261,6 +278,14 @@ impl<A: Actor> World<A> {
     /// find. Oracles use it to know what a restart must read back. The tap only observes.
     pub fn on_crash(&mut self, tap: CrashTap) {
         self.crash_tap = Some(tap);
+    }
+
+    /// Installs `tap`, shown every handler start and every actor trace record as they happen
+    /// (see [`Probe`]). With [`SimNet::tap`] and the disks' taps it lets a testbed attribute
+    /// what it sees to the handler that did it. The tap only observes (it may arm faults on a
+    /// disk); a run with a probe has the same trace hash.
+    pub fn on_probe(&mut self, tap: ProbeTap) {
+        self.probe = Some(tap);
     }
 
     /// The `k`-th disk operation of `node` from now fails with `Crashed`, and the node with it.

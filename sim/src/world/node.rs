@@ -13,7 +13,7 @@ use crate::time::{Duration, Instant};
 use crate::trace::Trace;
 
 use super::queue::EventQueue;
-use super::Event;
+use super::{Event, Probe, ProbeTap};
 
 /// Where a node is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,12 +180,17 @@ pub(crate) struct NodeTrace<'a> {
     pub trace: &'a mut Trace,
     pub node: NodeId,
     pub now: Instant,
+    /// The world's probe, shown each record (see [`super::World::on_probe`]).
+    pub probe: Option<&'a mut ProbeTap>,
 }
 
 impl TraceSink for NodeTrace<'_> {
     fn record(&mut self, kind: &str, detail: &str) {
         let digest = fnv1a64(detail.as_bytes());
         self.trace.event(self.now, Some(self.node), kind, digest, || detail.to_string());
+        if let Some(probe) = self.probe.as_mut() {
+            probe(Probe::Record { node: self.node, kind, detail });
+        }
     }
 }
 

@@ -132,7 +132,7 @@ impl<A: Actor> World<A> {
         handler: impl FnOnce(&mut A, &mut Env<'_, A::Response>) -> Result<(), Halt>,
     ) {
         let now = self.now;
-        let World { nodes, queue, net, trace, sites, response_buf, .. } = self;
+        let World { nodes, queue, net, trace, sites, response_buf, probe, .. } = self;
         let n = &mut nodes[i];
         let Some(actor) = n.actor.as_mut() else { return };
         n.clock.set_global(now);
@@ -150,7 +150,10 @@ impl<A: Actor> World<A> {
         let disk = &n.disk;
         let alive = move || !disk.has_crashed();
         let mut endpoint = net.endpoint_while(n.id, &alive);
-        let mut sink = NodeTrace { trace, node: n.id, now };
+        if let Some(probe) = probe.as_mut() {
+            probe(super::Probe::Handler { node: n.id });
+        }
+        let mut sink = NodeTrace { trace, node: n.id, now, probe: probe.as_mut() };
         let mut buggify = NodeBuggify { sites, rng: &mut n.buggify_rng };
         let mut env = Env::new(EnvParts {
             node: n.id,

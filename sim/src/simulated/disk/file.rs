@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use super::namespace::Ino;
 use super::state::{OpKind, State};
+use super::tap::{notify, DiskOp, DiskOpKind};
 use crate::io::{DiskError, File, Mapping};
 
 /// An open file on a [`super::SimDisk`].
@@ -76,9 +77,13 @@ impl File for SimFile {
         if data.is_empty() {
             return Ok(());
         }
-        let mut st = self.state.borrow_mut();
-        st.reserve("write", self.ino, end, &self.path)?;
-        st.image(self.ino).write(offset, data);
+        {
+            let mut st = self.state.borrow_mut();
+            st.reserve("write", self.ino, end, &self.path)?;
+            st.image(self.ino).write(offset, data);
+        }
+        let op = DiskOp { offset, data, ..DiskOp::on(DiskOpKind::Write, &self.path) };
+        notify(&self.state, &op);
         Ok(())
     }
 
@@ -89,6 +94,8 @@ impl File for SimFile {
         if let Some(i) = failing {
             st.fail_sync_prefixes.remove(i);
             st.image(self.ino).drop_pending();
+            drop(st);
+            notify(&self.state, &DiskOp::on(DiskOpKind::SyncFailed, &self.path));
             return Err(DiskError::Io {
                 op: "sync",
                 path: self.path.clone(),
@@ -97,6 +104,8 @@ impl File for SimFile {
         }
         st.image(self.ino).sync();
         st.durable_generation += 1;
+        drop(st);
+        notify(&self.state, &DiskOp::on(DiskOpKind::Sync, &self.path));
         Ok(())
     }
 
@@ -107,7 +116,9 @@ impl File for SimFile {
 
     fn set_len(&self, len: u64) -> Result<(), DiskError> {
         self.begin(OpKind::Plain, Some("set_len"))?;
-        self.resize("set_len", len)
+        self.resize("set_len", len)?;
+        notify(&self.state, &DiskOp { offset: len, ..DiskOp::on(DiskOpKind::SetLen, &self.path) });
+        Ok(())
     }
 
     fn allocate(&self, len: u64) -> Result<(), DiskError> {

@@ -43,6 +43,7 @@ mod file;
 mod image;
 mod namespace;
 mod state;
+mod tap;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -56,6 +57,8 @@ pub use file::SimFile;
 use image::Image;
 use namespace::{children, is_dir, parent, DirOp, Node};
 use state::{OpKind, State};
+use tap::notify;
+pub use tap::{DiskOp, DiskOpKind, DiskTap};
 
 /// The largest file SimDisk holds (files live in memory); growing beyond fails with `Io`
 /// (EFBIG) instead of exhausting memory, e.g. when a corrupt length reaches `set_len`.
@@ -117,6 +120,24 @@ impl SimDisk {
         st.epoch += 1;
         st.locks.clear();
         st.open.clear();
+    }
+
+    /// Installs `tap`, shown every successful write, sync, `set_len`, rename, remove and
+    /// `sync_dir` (and every sync failed by an injected EIO) right after it happens (see
+    /// [`DiskOp`]). One tap per disk; a new one replaces the old. The tap must not hold this
+    /// disk strongly (it lives inside it): keep a `Weak` if it needs one.
+    pub fn tap(&self, tap: DiskTap) {
+        self.state.borrow_mut().tap = Some(tap);
+    }
+
+    /// The process using this disk dies now, inside its handler: this and every later
+    /// operation returns `Crashed` until `crash()`, as when a `crash_after_ops` countdown runs
+    /// out, so nothing it sends from now on reaches the network and the world crashes the node
+    /// when the handler returns. For faults aimed at a moment inside a handler.
+    pub fn kill_process(&self) {
+        let mut st = self.state.borrow_mut();
+        st.countdown = None;
+        st.crashed = true;
     }
 
     /// The k-th disk operation from now (k = 0: the very next) and every later one return
@@ -317,6 +338,8 @@ impl Disk for SimDisk {
         }
         st.ns.perform(DirOp::Rename { from: f, to: t.clone(), ino });
         st.attach_pending_flips(&t, ino);
+        drop(st);
+        notify(&self.state, &DiskOp { to, ..DiskOp::on(DiskOpKind::Rename, from) });
         Ok(())
     }
 
@@ -332,6 +355,8 @@ impl Disk for SimDisk {
             }),
             Some(Node::File(ino)) => {
                 st.ns.perform(DirOp::Remove { path: p, ino });
+                drop(st);
+                notify(&self.state, &DiskOp::on(DiskOpKind::Remove, path));
                 Ok(())
             }
             Some(Node::Dir) if !children(st.ns.volatile(), &p).is_empty() => {
@@ -381,6 +406,8 @@ impl Disk for SimDisk {
         st.ns.sync_dir(&d);
         st.durable_generation += 1;
         st.collect_garbage();
+        drop(st);
+        notify(&self.state, &DiskOp::on(DiskOpKind::SyncDir, dir));
         Ok(())
     }
 }

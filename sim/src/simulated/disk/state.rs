@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::image::Image;
 use super::namespace::{Ino, Namespace, Node};
+use super::tap::DiskTap;
 use super::{DiskConfig, MAX_FILE_LEN};
 use crate::io::DiskError;
 use crate::seed::Rng;
@@ -42,6 +43,8 @@ pub(super) struct State {
     /// Bumped whenever what survives a power loss may have changed (a sync, a `sync_dir`, a
     /// crash): oracles that read the durable image re-read only when it moved.
     pub(super) durable_generation: u64,
+    /// Sees every successful data and directory operation (see [`super::SimDisk::tap`]).
+    pub(super) tap: Option<DiskTap>,
 }
 
 impl State {
@@ -64,6 +67,7 @@ impl State {
             fail_sync_prefixes: Vec::new(),
             pending_flips: Vec::new(),
             durable_generation: 0,
+            tap: None,
         }
     }
 
