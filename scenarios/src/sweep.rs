@@ -257,6 +257,7 @@ mod tests {
                 sim_secs: 1.0,
                 events: 1,
                 wall_secs: 0.0,
+                undecided: false,
                 coverage: c.to_map(),
                 situations: c,
             }
