@@ -151,6 +151,8 @@ mod tests {
             sim_secs: 1.0,
             events: 1,
             wall_secs: 0.5,
+            buggify: false,
+            buggify_fired: Default::default(),
         }
     }
 

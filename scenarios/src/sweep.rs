@@ -5,11 +5,13 @@
 //! `{"scenario", "seed", "result": "ok" | "fail", "property", "detail", "trace_hash",
 //! "sim_secs", "events"}` and a `summary` per scenario.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
+use crate::buggify::SiteCounts;
 use crate::plan::{Bug, Plan};
 use crate::runner::{run, RunOptions, Verdict};
 use crate::scenario::Scenario;
@@ -72,6 +74,11 @@ pub struct SweepRun {
     pub events: u64,
     /// Wall-clock seconds the run took (set by whoever ran it; 0 when not measured).
     pub wall_secs: f64,
+    /// Whether the run had BUGGIFY on.
+    pub buggify: bool,
+    /// How often each BUGGIFY site fired (absent: never).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub buggify_fired: BTreeMap<String, u64>,
 }
 
 impl SweepRun {
@@ -117,7 +124,18 @@ pub fn run_spec(spec: &RunSpec) -> SweepRun {
         sim_secs: r.sim_time.as_secs_f64(),
         events: r.events,
         wall_secs: 0.0,
+        buggify: plan.knobs.buggify.is_some(),
+        buggify_fired: r.buggify_fired.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
     }
+}
+
+/// What the runs with BUGGIFY on fired, site by site.
+pub fn buggify_counts(runs: &[SweepRun]) -> SiteCounts {
+    let mut c = SiteCounts::default();
+    for r in runs.iter().filter(|r| r.buggify) {
+        c.add(r.buggify_fired.iter().map(|(s, n)| (s.as_str(), *n)));
+    }
+    c
 }
 
 /// A seed range `A..B` (half-open) or `A..=B` (inclusive), or a single seed `A`.

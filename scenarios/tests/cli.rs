@@ -48,6 +48,8 @@ impl World for FakeWorld {
                     sim_secs: 1.0,
                     events: 1,
                     wall_secs: 0.0,
+                    buggify: false,
+                    buggify_fired: Default::default(),
                 }
             })
             .collect()

@@ -124,6 +124,15 @@ pub fn print_report(
     writeln!(out, "environment: {}", p.knobs.env)?;
     writeln!(
         out,
+        "snapshots: every {} entries, {} kept behind for slow followers",
+        p.knobs.snapshot_count, p.knobs.catch_up_entries
+    )?;
+    match &p.knobs.buggify {
+        None => writeln!(out, "buggify: off")?,
+        Some(b) => writeln!(out, "buggify: {b}")?,
+    }
+    writeln!(
+        out,
         "plan: {} faults, {} client operations over {:.1} s",
         p.actions.len(),
         p.workload.len(),
@@ -141,6 +150,11 @@ pub fn print_report(
         s.terms_with_leader,
         s.restarts_checked
     )?;
+    if p.knobs.buggify.is_some() {
+        let fired: Vec<String> = r.buggify_fired.iter().map(|(s, n)| format!("{s} x{n}")).collect();
+        let fired = if fired.is_empty() { "none".to_string() } else { fired.join(", ") };
+        writeln!(out, "buggify fired: {fired}")?;
+    }
     if s.linearizability_unknown {
         writeln!(out, "note: the linearizability search ran out of budget (not checked)")?;
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::plan::Bug;
 use crate::scenario::{self, Scenario};
-use crate::sweep::{run_seed, summarize, Seeds, SweepRun};
+use crate::sweep::{buggify_counts, run_seed, summarize, Seeds, SweepRun};
 
 use super::{Job, World, EXIT_FAILED, EXIT_OK};
 
@@ -118,6 +118,10 @@ fn print_summary(runs: &[SweepRun], wall: f64, out: &mut dyn Write) -> std::io::
         runs.len(),
         failed.len()
     )?;
+    let sites = buggify_counts(runs);
+    if sites.runs > 0 {
+        write!(out, "{sites}")?;
+    }
     for r in failed {
         print_failure(r, out)?;
     }

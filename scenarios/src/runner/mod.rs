@@ -40,7 +40,7 @@ use crate::oracle::protocol::ProtocolOracle;
 use crate::oracle::raft_safety::RaftSafety;
 use crate::oracle::storage::StorageOracle;
 use crate::oracle::{durability, Property};
-use crate::plan::{Action, Plan, WorkOp};
+use crate::plan::{Action, BuggifyKnobs, Plan, WorkOp};
 use crate::sm::MvccSm;
 
 mod actions;
@@ -122,6 +122,8 @@ pub struct RunReport {
     pub stats: RunStats,
     /// Rendered trace (with `keep_trace`), one record per line.
     pub trace: Option<String>,
+    /// How often each BUGGIFY site fired (sites that never fired are absent).
+    pub buggify_fired: BTreeMap<&'static str, u64>,
 }
 
 impl RunReport {
@@ -151,6 +153,7 @@ pub fn run_with<S: Observable>(plan: &Plan, opts: &RunOptions) -> RunReport {
             history: crate::check::recorder::Recorder::new().finish(),
             stats: RunStats::default(),
             trace: None,
+            buggify_fired: BTreeMap::new(),
         }
     })
 }
@@ -213,7 +216,8 @@ struct Run<S: Observable> {
 
 impl<S: Observable> Run<S> {
     fn new(plan: &Plan, opts: &RunOptions) -> Run<S> {
-        let config = plan.knobs.env.world_config(opts.keep_trace);
+        let mut config = plan.knobs.env.world_config(opts.keep_trace);
+        config.buggify = BuggifyKnobs::config(plan.knobs.buggify.as_ref());
         let mut c = Cluster::<S>::new(plan.seed, plan.nodes, &plan.knobs, config);
         for n in 1..=plan.nodes {
             let drift_ppm = plan.knobs.env.drift_of(n);

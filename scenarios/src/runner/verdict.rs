@@ -114,6 +114,7 @@ impl<S: Observable> Run<S> {
             history,
             stats,
             trace: w.trace().keeps_records().then(|| w.trace().render(usize::MAX)),
+            buggify_fired: w.buggify_fired().clone(),
         }
     }
 }
