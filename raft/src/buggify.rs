@@ -18,8 +18,8 @@
 //! | `raft.server.commit-late` | apply, tick | skips this chance to commit the state machine's batch (it stays buffered longer) |
 //! | `raft.server.slow-apply` | Ready | defers applying this Ready's committed entries to the next tick (not conf changes, not with a snapshot) |
 //! | `raft.server.drop-heartbeat` | send | drops one outgoing heartbeat |
-//! | `raft.server.election-timeout-min` | tick | sets raft's randomized election timeout to its lowest value, `election_tick` |
-//! | `raft.server.election-timeout-max` | tick | sets it to its highest value, `2 * election_tick - 1` |
+//! | `raft.server.election-timeout-min` | first tick of a term | sets raft's randomized election timeout to its lowest value, `election_tick` |
+//! | `raft.server.election-timeout-max` | first tick of a term | sets it to its highest value, `2 * election_tick - 1` |
 
 use sim::buggify::SiteInfo;
 

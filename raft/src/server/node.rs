@@ -91,6 +91,8 @@ pub struct Running<S> {
     /// Committed entries whose apply BUGGIFY's slow apply deferred to the next tick, in order
     /// (all above `applied`, none a conf change).
     pub(super) deferred: Vec<crate::core::Entry>,
+    /// The term whose election timeout BUGGIFY was last asked about.
+    pub(super) timeout_term: u64,
 }
 
 /// The server node, generic over its state machine.
@@ -253,6 +255,7 @@ impl<S: StateMachine> Running<S> {
             removed: false,
             boot_repair: b.repair,
             deferred: Vec::new(),
+            timeout_term: 0,
         })
     }
 
@@ -406,10 +409,15 @@ impl<S: StateMachine> Running<S> {
 
     fn on_tick(&mut self, env: &mut Env<'_, ClientResponse>) -> Result<(), Halt> {
         self.apply_deferred(env)?;
-        if env.buggify(buggify::ELECTION_TIMEOUT_MIN) {
-            self.raw.raft.randomized_election_timeout = self.cfg.election_tick;
-        } else if env.buggify(buggify::ELECTION_TIMEOUT_MAX) {
-            self.raw.raft.randomized_election_timeout = 2 * self.cfg.election_tick - 1;
+        // At most once per term, as raft draws its timeout once per term: forced on every tick,
+        // the lowest timeout on every node would defeat the randomisation and split every vote.
+        if self.raw.raft.term != self.timeout_term {
+            self.timeout_term = self.raw.raft.term;
+            if env.buggify(buggify::ELECTION_TIMEOUT_MIN) {
+                self.raw.raft.randomized_election_timeout = self.cfg.election_tick;
+            } else if env.buggify(buggify::ELECTION_TIMEOUT_MAX) {
+                self.raw.raft.randomized_election_timeout = 2 * self.cfg.election_tick - 1;
+            }
         }
         self.raw.tick();
         self.ticks += 1;

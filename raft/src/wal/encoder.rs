@@ -96,3 +96,50 @@ impl Encoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sim::io::{Disk, OpenOptions};
+    use sim::simulated::disk::{DiskConfig, SimDisk};
+    use sim::Seed;
+
+    use super::*;
+
+    /// Writes three 300-byte records from `offset`, split or not; returns the file's bytes from
+    /// `offset` and the disk operations the flush took.
+    fn write(offset: u64, split: bool) -> (Vec<u8>, u64) {
+        let disk = SimDisk::new(Seed(1).stream("disk"), DiskConfig::default());
+        let f = disk.open("seg", OpenOptions::create()).unwrap();
+        let mut e = Encoder::new(offset, 7);
+        for b in 0..3u8 {
+            e.encode(&*f, RecordType::Entry, &[b; 300]).unwrap();
+        }
+        if split {
+            e.split_next_flush();
+        }
+        let before = disk.ops();
+        e.flush(&*f).unwrap();
+        let ops = disk.ops() - before;
+        let mut bytes = vec![0; (e.end() - offset) as usize];
+        f.read_exact_at(offset, &mut bytes).unwrap();
+        (bytes, ops)
+    }
+
+    #[test]
+    fn a_split_flush_writes_the_same_bytes_in_two_sector_aligned_writes() {
+        for offset in [0, 8, 504, 1024] {
+            let (whole, one) = write(offset, false);
+            let (split, two) = write(offset, true);
+            assert_eq!(split, whole, "offset {offset}");
+            assert_eq!(two, one + 1, "offset {offset}: one more write");
+        }
+        let mut e = Encoder::new(512, 0);
+        e.buf = vec![1; 100];
+        assert_eq!(e.split_point(), None, "inside one sector: written whole");
+        e.buf = vec![1; 1000];
+        assert_eq!(e.split_point(), Some(512), "at the sector boundary 1024");
+        let mut e = Encoder::new(8, 0);
+        e.buf = vec![1; 600];
+        assert_eq!(e.split_point(), Some(504), "the only boundary, 512");
+    }
+}
