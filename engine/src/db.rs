@@ -241,6 +241,11 @@ impl Db {
         Ok(())
     }
 
+    /// `Options::one_flush_max_bytes` as the next commit uses it.
+    pub fn one_flush_max_bytes(&self) -> usize {
+        self.state.borrow().options.one_flush_max_bytes
+    }
+
     /// Sets `Options::one_flush_max_bytes` for the commits from now on.
     pub fn set_one_flush_max_bytes(&self, bytes: usize) {
         self.state.borrow_mut().options.one_flush_max_bytes = bytes;

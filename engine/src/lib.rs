@@ -17,6 +17,7 @@
 //! db        open, meta selection, close
 //! opened    what open read and chose (for testbeds to check the choice)
 //! audit     audit mode: run-time checks of the reader rules (for testbeds)
+//! buggify   the engine's BUGGIFY sites (rare commit paths, armed by the MVCC store)
 //! check     consistency check
 //! ```
 //!
@@ -38,6 +39,7 @@
 
 pub mod audit;
 pub mod bucket;
+pub mod buggify;
 pub mod check;
 mod commit;
 pub mod cursor;

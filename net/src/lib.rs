@@ -9,6 +9,7 @@
 //! Dependency rule: depends on `sim` only.
 #![forbid(unsafe_code)]
 
+pub mod buggify;
 pub mod cluster;
 pub mod frame;
 pub mod ids;

@@ -94,6 +94,8 @@ pub struct Rig {
     pub trace: Records,
     disk: Rc<dyn Disk>,
     rng: sim::Rng,
+    /// BUGGIFY for this transport's handlers (`None`: off).
+    pub buggify: Option<sim::buggify::Forced>,
 }
 
 impl Rig {
@@ -105,6 +107,7 @@ impl Rig {
             trace: Records::default(),
             disk: Rc::new(sim::io::disk::NoDisk),
             rng: Seed(1).stream("testkit"),
+            buggify: None,
         }
     }
 
@@ -113,7 +116,11 @@ impl Rig {
         self.timers.now = self.now;
         let clock = FixedClock(self.now);
         let mut responses = Vec::new();
-        let mut buggify = sim::buggify::Disabled;
+        let mut disabled = sim::buggify::Disabled;
+        let buggify: &mut dyn sim::env::Buggify = match &mut self.buggify {
+            Some(forced) => forced,
+            None => &mut disabled,
+        };
         let mut env = Env::new(EnvParts {
             node: NodeId(0),
             clock: &clock,
@@ -122,7 +129,7 @@ impl Rig {
             timers: &mut self.timers,
             rng: &mut self.rng,
             trace: &mut self.trace,
-            buggify: &mut buggify,
+            buggify,
             responses: &mut responses,
             alive: &|| true,
         });

@@ -24,6 +24,7 @@ use sim::io::{Addr, ConnId, NetError, NetEvent};
 use sim::time::{Duration, Instant};
 use sim::{Env, TimerId};
 
+use crate::buggify;
 use crate::frame::{
     self, FrameError, FrameKind, Header, MessageKind, Payload, StreamType, MAX_ADDR_LEN,
     MAX_MESSAGE,
@@ -310,9 +311,23 @@ impl Transport {
         self.dial_streams(env, id);
     }
 
-    /// Sends messages; failures come back as events.
+    /// Sends messages; failures come back as events. BUGGIFY may reverse the burst or send a
+    /// message twice ([`crate::buggify`]).
     pub fn send<R>(&mut self, env: &mut Env<'_, R>, msgs: impl IntoIterator<Item = Outgoing>) {
-        for m in msgs {
+        if !env.buggify_enabled() {
+            for m in msgs {
+                self.send_one(env, m);
+            }
+            return;
+        }
+        let mut burst: Vec<Outgoing> = msgs.into_iter().collect();
+        if burst.len() > 1 && env.buggify(buggify::REORDER) {
+            burst.reverse();
+        }
+        for m in burst {
+            if m.kind == MessageKind::Append && env.buggify(buggify::DUPLICATE) {
+                self.send_one(env, m.clone());
+            }
             self.send_one(env, m);
         }
     }
@@ -330,6 +345,14 @@ impl Transport {
             return self.dropped(m.to, m.kind);
         }
         if let Route::Stream(conn) = route {
+            if env.buggify(buggify::STREAM_BREAK) {
+                // The stream breaks under this message: the peer re-dials, meanwhile the
+                // pipeline (or the other stream) carries it.
+                trace(env, "net.stream_break", || format!("{}", m.to));
+                env.net().close(conn);
+                self.conn_lost(env, conn);
+                return self.send_one(env, m);
+            }
             let h = self.header(FrameKind::Message(m.kind), m.to);
             // Framed in place: the payload's buffer becomes the frame. If the stream turns out
             // to be gone, the message is lost with it and raft hears the peer is unreachable,

@@ -626,3 +626,46 @@ fn a_member_recreated_with_another_initial_cluster_is_refused_both_ways() {
     }
     assert!(w.events[0].contains(&TransportEvent::Unreachable { to: c }));
 }
+
+#[test]
+fn buggify_duplicates_appends_reverses_bursts_and_breaks_streams() {
+    use crate::buggify::{DUPLICATE, REORDER, STREAM_BREAK};
+    use sim::buggify::Forced;
+    let burst = |b: MemberId| -> Vec<Outgoing> {
+        (0..4u8)
+            .map(|i| msg(b, [MessageKind::Append, MessageKind::General][i as usize % 2], i))
+            .collect()
+    };
+    // Duplicates: every append twice, general messages once.
+    let (mut w, c) = mesh();
+    let b = id(&c, "b");
+    w.nodes[0].0.buggify = Some(Forced::new(&[DUPLICATE]));
+    w.call(0, |env, t| t.send(env, burst(b)));
+    w.settle();
+    let got: Vec<u8> = received(&w, 1).iter().map(|(_, _, p)| p[0]).collect();
+    assert_eq!(got, vec![0, 0, 1, 2, 2, 3]);
+    // Reorder: the burst arrives reversed.
+    let (mut w, _) = mesh();
+    w.nodes[0].0.buggify = Some(Forced::new(&[REORDER]));
+    w.call(0, |env, t| t.send(env, burst(b)));
+    w.settle();
+    let got: Vec<u8> = received(&w, 1).iter().map(|(_, _, p)| p[0]).collect();
+    assert_eq!(got, vec![3, 2, 1, 0]);
+    // Stream break: the streams close, the burst goes by pipeline, the peer re-dials.
+    let (mut w, _) = mesh();
+    w.nodes[0].0.buggify = Some(Forced::new(&[STREAM_BREAK]));
+    w.call(0, |env, t| t.send(env, burst(b)));
+    w.nodes[0].0.buggify = None;
+    assert!(!w.nodes[0].1.writer_up(b, StreamType::General));
+    assert!(!w.nodes[0].1.writer_up(b, StreamType::Append));
+    w.settle();
+    let mut got: Vec<u8> = received(&w, 1).iter().map(|(_, _, p)| p[0]).collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![0, 1, 2, 3], "nothing lost");
+    assert_eq!(w.nodes[0].1.stats().messages_sent_pipeline, 4);
+    assert_eq!(w.nodes[0].1.stats().messages_dropped, 0);
+    w.run_until(w.now + ms(150));
+    for s in [StreamType::General, StreamType::Append] {
+        assert!(w.nodes[0].1.writer_up(b, s), "the peer re-dialled its {s:?} stream");
+    }
+}

@@ -5,6 +5,7 @@
 //! Dependency rule: depends on `sim` and `net`; the consensus core (`core`) does no I/O at all.
 #![forbid(unsafe_code)]
 
+pub mod buggify;
 pub mod core;
 pub mod planted;
 pub mod server;

@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use engine::mvcc::StoreConfig;
 use raft::server::{ClusterSpec, MemKv, Node, NodeConfig, Running, SmError, StateMachine};
 use sim::io::Disk;
 use sim::time::Duration;
@@ -29,8 +30,8 @@ pub const FOREIGN_TOKEN: &str = "dst-foreign-cluster";
 
 /// A state machine the oracles can look into.
 pub trait Observable: StateMachine + Sized + 'static {
-    /// Opens (or creates) the store on a node's disk.
-    fn open(disk: Rc<dyn Disk>) -> Result<Self, SmError>;
+    /// Opens (or creates) the store on a node's disk, batching as `store` says (if it batches).
+    fn open(disk: Rc<dyn Disk>, store: StoreConfig) -> Result<Self, SmError>;
     /// The current value of `key`.
     fn value(&self, key: &[u8]) -> Option<Vec<u8>>;
     /// A digest of the whole state; members at the same applied index must agree on it.
@@ -44,7 +45,7 @@ pub trait Observable: StateMachine + Sized + 'static {
 }
 
 impl Observable for MemKv {
-    fn open(disk: Rc<dyn Disk>) -> Result<MemKv, SmError> {
+    fn open(disk: Rc<dyn Disk>, _: StoreConfig) -> Result<MemKv, SmError> {
         MemKv::open(disk, raft::server::boot::SM_DIR)
     }
     fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -64,8 +65,8 @@ impl Observable for MemKv {
 }
 
 impl Observable for MvccSm {
-    fn open(disk: Rc<dyn Disk>) -> Result<MvccSm, SmError> {
-        MvccSm::open(disk, raft::server::boot::SM_DIR)
+    fn open(disk: Rc<dyn Disk>, store: StoreConfig) -> Result<MvccSm, SmError> {
+        MvccSm::open_with(disk, raft::server::boot::SM_DIR, store)
     }
     fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.get(key).ok().flatten()
@@ -167,9 +168,10 @@ impl<S: Observable> Cluster<S> {
     pub fn add_node(&mut self, n: u32, cfg: NodeConfig) {
         self.setups.borrow_mut().insert(n, cfg);
         let setups = Rc::clone(&self.setups);
+        let store = self.knobs.env.store_config();
         self.w.add_node(NodeId(n), move |id| {
             let cfg = setups.borrow().get(&id.0).cloned().expect("every node has a setup");
-            Node::new(cfg, Rc::new(|disk| S::open(disk)))
+            Node::new(cfg, Rc::new(move |disk| S::open(disk, store)))
         });
     }
 

@@ -1,5 +1,6 @@
-//! The environment a cluster runs in: raft timing and limits, WAL segment size, disk sector size
-//! and latency, network latency, clock drift. A plan pins it (`knobs.env`), so `--plan` replays
+//! The environment a cluster runs in: raft timing and limits, WAL segment size, the MVCC
+//! backend's batch interval and limit, disk sector size and latency, network latency, clock
+//! drift. A plan pins it (`knobs.env`), so `--plan` replays
 //! it; `swarm` draws it from the seed (FoundationDB style: each seed a different world), every
 //! other scenario runs [`Environment::default`], today's fixed values.
 //!
@@ -13,6 +14,7 @@
 //! ```json
 //! {"election_tick": 10, "heartbeat_tick": 1, "pre_vote": true, "check_quorum": true,
 //!  "max_inflight_msgs": 256, "max_size_per_msg": 1048576, "segment_size": 65536,
+//!  "batch_interval_ms": 100, "batch_limit": 10000,
 //!  "sector": 512, "disk_op_latency_us": 0, "disk_sync_latency_us": 0,
 //!  "net_latency_us": 500, "net_jitter_us": 200, "drift_ppm": []}
 //! ```
@@ -45,6 +47,11 @@ pub struct Environment {
     pub max_size_per_msg: u64,
     /// WAL segment size: a cut happens when the tail reaches it.
     pub segment_size: u64,
+    /// The MVCC backend commits its batch when this much time passed since its last commit
+    /// (etcd's `--backend-batch-interval`)...
+    pub batch_interval_ms: u64,
+    /// ... or when it holds this many operations (etcd's `--backend-batch-limit`).
+    pub batch_limit: usize,
     /// Disk tear granularity.
     pub sector: u64,
     pub disk_op_latency_us: u64,
@@ -65,6 +72,8 @@ impl Default for Environment {
             max_inflight_msgs: 256,
             max_size_per_msg: 1 << 20,
             segment_size: 64 * 1024,
+            batch_interval_ms: 100,
+            batch_limit: 10_000,
             sector: 512,
             disk_op_latency_us: 0,
             disk_sync_latency_us: 0,
@@ -122,6 +131,13 @@ impl Environment {
             } else {
                 Vec::new()
             },
+            // Drawn last, so the knobs above draw what they drew before these existed.
+            batch_interval_ms: if vary(rng) {
+                pick(rng, &[1, 10, 1_000])
+            } else {
+                d.batch_interval_ms
+            },
+            batch_limit: if vary(rng) { pick(rng, &[1, 3, 50]) } else { d.batch_limit },
         }
     }
 
@@ -141,6 +157,15 @@ impl Environment {
         }
         if !(4096..=1 << 30).contains(&self.segment_size) {
             return Err(format!("env: segment_size {} is not in 4096..=2^30", self.segment_size));
+        }
+        if !(1..=60_000).contains(&self.batch_interval_ms) {
+            return Err(format!(
+                "env: batch_interval_ms {} is not in 1..=60000",
+                self.batch_interval_ms
+            ));
+        }
+        if self.batch_limit == 0 {
+            return Err("env: batch_limit must be positive".into());
         }
         if self.sector == 0 || self.sector > 1 << 20 {
             return Err(format!("env: sector {} is not in 1..=2^20", self.sector));
@@ -170,6 +195,14 @@ impl Environment {
         cfg.max_inflight_msgs = self.max_inflight_msgs;
         cfg.max_size_per_msg = self.max_size_per_msg;
         cfg.wal.segment_size = self.segment_size;
+    }
+
+    /// The MVCC backend's batching.
+    pub fn store_config(&self) -> engine::mvcc::StoreConfig {
+        engine::mvcc::StoreConfig {
+            batch_interval: Duration::from_millis(self.batch_interval_ms),
+            batch_limit: self.batch_limit,
+        }
     }
 
     /// The world configuration: disk and network; `keep_trace` as given.
@@ -231,15 +264,17 @@ mod tests {
     #[test]
     fn drawn_environments_are_valid_varied_and_reproducible() {
         let mut seen_small_msgs = false;
+        let mut seen_small_batches = false;
         let mut seen_default = 0;
         for seed in 0..200 {
             let e = Environment::draw(&mut Seed(seed).stream("env"), 5);
             e.validate().unwrap_or_else(|err| panic!("seed {seed}: {err}: {e:?}"));
             assert_eq!(e, Environment::draw(&mut Seed(seed).stream("env"), 5));
             seen_small_msgs |= e.max_size_per_msg <= 128;
+            seen_small_batches |= e.batch_limit <= 3 && e.batch_interval_ms <= 10;
             seen_default += usize::from(e.election_tick == 10);
         }
-        assert!(seen_small_msgs);
+        assert!(seen_small_msgs && seen_small_batches);
         assert!((50..150).contains(&seen_default), "{seen_default} of 200 keep the default");
     }
 
@@ -255,6 +290,12 @@ mod tests {
         let bad = Environment { drift_ppm: vec![0, 900_000], ..Environment::default() };
         assert!(bad.validate().unwrap_err().contains("drift_ppm 900000"));
         assert!(serde_json::from_str::<Environment>(r#"{"nope": 1}"#).is_err());
+        let bad = Environment { batch_limit: 0, ..Environment::default() };
+        assert!(bad.validate().unwrap_err().contains("batch_limit must be positive"));
+        let e: Environment = serde_json::from_str(r#"{"batch_interval_ms": 10}"#).unwrap();
+        assert_eq!(e.to_string(), "batch_interval_ms=10");
+        assert_eq!(e.store_config().batch_interval, Duration::from_millis(10));
+        assert_eq!(e.store_config().batch_limit, 10_000);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Dependency rule: the only crate that knows all the others.
 #![forbid(unsafe_code)]
 
+pub mod buggify;
 pub mod bugs;
 pub mod check;
 pub mod cli;

@@ -9,7 +9,8 @@
 //!
 //! ```json
 //! {"scenario": "partition", "seed": 7, "nodes": 3, "duration_ns": 20000000000,
-//!  "knobs": {"snapshot_count": 10000, "bug": null},
+//!  "knobs": {"snapshot_count": 10000, "bug": null,
+//!            "buggify": {"activation": 0.25, "firing": 0.03}},
 //!  "actions": [{"at": 3000000000, "action": {"kind": "isolate_leader"}}],
 //!  "workload": [{"at": 1000000, "client": 0, "op": {"kind": "put", "key": 2, "value": 1}}]}
 //! ```
@@ -255,6 +256,9 @@ pub struct Knobs {
     /// members' syncs are slow, so that its first commit waits (see `crate::runner`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub leader_reads: bool,
+    /// BUGGIFY: `None` (the default) keeps every site quiet; `swarm` draws it per seed.
+    #[serde(default)]
+    pub buggify: Option<BuggifyKnobs>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -269,7 +273,61 @@ impl Default for Knobs {
             bug: None,
             env: Environment::default(),
             leader_reads: false,
+            buggify: None,
         }
+    }
+}
+
+/// BUGGIFY for a run, FoundationDB style: each site of the stack (`raft::buggify::SITES`,
+/// `net::buggify::SITES`, `engine::buggify::SITES`) is activated for the whole run with
+/// probability `activation`, and an activated site fires with probability `firing` each time
+/// the code asks it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuggifyKnobs {
+    pub activation: f64,
+    pub firing: f64,
+    /// Only these sites may be activated (absent: every site). Written by hand to pin a
+    /// failure to one site: the sites left out draw nothing, so such a run is another run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
+}
+
+// `validate` refuses NaN, so equality is an equivalence on the knobs a plan can hold.
+impl Eq for BuggifyKnobs {}
+
+impl BuggifyKnobs {
+    /// The simulator's configuration for these knobs (`None`: off).
+    pub fn config(knobs: Option<&BuggifyKnobs>) -> sim::buggify::BuggifyConfig {
+        match knobs {
+            None => sim::buggify::BuggifyConfig::default(),
+            Some(b) => sim::buggify::BuggifyConfig {
+                enabled: true,
+                activation: b.activation,
+                firing: b.firing,
+                only: b.sites.clone(),
+            },
+        }
+    }
+
+    /// Probabilities must lie in 0..=1.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, p) in [("activation", self.activation), ("firing", self.firing)] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("buggify: {name} {p} is not a probability in 0..=1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for BuggifyKnobs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "activation={} firing={}", self.activation, self.firing)?;
+        if let Some(sites) = &self.sites {
+            write!(f, " sites={}", sites.join(","))?;
+        }
+        Ok(())
     }
 }
 
@@ -355,6 +413,9 @@ impl Plan {
             return bad("duration_ns must be positive".into());
         }
         self.knobs.env.validate().map_err(PlanError::Invalid)?;
+        if let Some(b) = &self.knobs.buggify {
+            b.validate().map_err(PlanError::Invalid)?;
+        }
         for (i, a) in self.actions.iter().enumerate() {
             for n in a.action.named_nodes() {
                 if n == 0 || n > MAX_NODES {
@@ -499,6 +560,31 @@ mod tests {
         assert!(Plan::from_json(&p.to_json()).unwrap_err().to_string().contains("nth"));
         let extra = json.replace("\"nth\": 3", "\"nth\": 3, \"when\": 1");
         assert!(serde_json::from_str::<TimedAction>(&extra).is_err());
+    }
+
+    #[test]
+    fn buggify_knobs_default_off_round_trip_and_are_validated() {
+        let p = sample();
+        assert_eq!(p.knobs.buggify, None);
+        let mut json: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
+        json["knobs"].as_object_mut().unwrap().remove("buggify").expect("knobs list buggify");
+        let back = Plan::from_json(&json.to_string()).unwrap();
+        assert_eq!(back.knobs.buggify, None, "a plan without the field keeps BUGGIFY off");
+        let mut p = sample();
+        p.knobs.buggify = Some(BuggifyKnobs { activation: 0.3, firing: 0.07, sites: None });
+        assert_eq!(Plan::from_json(&p.to_json()).unwrap().knobs, p.knobs);
+        let only = Some(vec!["raft.wal.early-cut".to_string()]);
+        p.knobs.buggify = Some(BuggifyKnobs { activation: 0.3, firing: 0.07, sites: only });
+        assert_eq!(Plan::from_json(&p.to_json()).unwrap().knobs, p.knobs);
+        let c = BuggifyKnobs::config(p.knobs.buggify.as_ref());
+        assert_eq!(c.only.as_deref(), Some(&["raft.wal.early-cut".to_string()][..]));
+        p.knobs.buggify = Some(BuggifyKnobs { activation: 1.5, firing: 0.07, sites: None });
+        let e = Plan::from_json(&p.to_json()).unwrap_err();
+        assert!(e.to_string().contains("activation 1.5 is not a probability"), "{e}");
+        let b = BuggifyKnobs { activation: 0.3, firing: 0.07, sites: None };
+        let c = BuggifyKnobs::config(Some(&b));
+        assert!(c.enabled && c.activation == 0.3 && c.firing == 0.07 && c.only.is_none());
+        assert!(!BuggifyKnobs::config(None).enabled);
     }
 
     #[test]

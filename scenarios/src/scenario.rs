@@ -9,7 +9,15 @@
 //! ends with a liveness check on a healthy cluster.
 //!
 //! Streams: the plan is drawn from the seed's `dst.plan` stream, the workload from
-//! `dst.workload` (its shape, in swarm, from `dst.workload.spec`); the run itself uses the seed for everything else (see [`crate::runner`]).
+//! `dst.workload` (its shape, in swarm, from `dst.workload.spec`); `swarm` draws its
+//! environment from `dst.env`, its snapshot knobs from `dst.knobs`, its BUGGIFY
+//! probabilities from `dst.buggify` and whether it aims reads at new leaders from
+//! `dst.leader_reads`; the run itself uses the seed for everything else (see
+//! [`crate::runner`]).
+//!
+//! BUGGIFY: `swarm` runs with it on, each seed with its own activation and firing probabilities
+//! (FoundationDB style: each seed a different subset of sites, firing more or less often); every
+//! other scenario keeps it off, so their runs are what they were before the sites existed.
 
 use rand::Rng as _;
 use sim::fault::{Fault, FaultPlan, SwarmConfig};
@@ -19,7 +27,7 @@ use sim::{NodeId, Seed};
 
 use crate::coverage::Situation;
 use crate::environment::Environment;
-use crate::plan::{Action, Knobs, Plan, TimedAction};
+use crate::plan::{Action, BuggifyKnobs, Knobs, Plan, TimedAction};
 use crate::trigger::{draw_nth, pick, Effect, Moment};
 use crate::workload::{generate, WorkloadSpec};
 
@@ -250,16 +258,35 @@ impl Scenario {
 }
 
 impl Scenario {
-    /// The scenario's knobs, with the environment drawn from the seed's `dst.env` stream when
-    /// the scenario draws its world.
+    /// The scenario's knobs; a scenario that draws its world draws its environment, snapshot
+    /// knobs and BUGGIFY from the seed.
     fn knobs_for(&self, seed: u64, nodes: u32) -> Knobs {
         let mut knobs = (self.knobs)();
         if self.swarm_world {
             knobs.env = Environment::draw(&mut Seed(seed).stream("dst.env"), nodes);
             knobs.leader_reads = Seed(seed).stream("dst.leader_reads").random_bool(0.25);
+            draw_snapshots(&mut Seed(seed).stream("dst.knobs"), &mut knobs);
+            knobs.buggify = Some(draw_buggify(&mut Seed(seed).stream("dst.buggify")));
         }
         knobs
     }
+}
+
+/// Snapshot knobs: the scenario's half of the time, otherwise a snapshot every few entries to
+/// every few thousand, with few or many entries kept behind it for slow followers.
+fn draw_snapshots(rng: &mut Rng, knobs: &mut Knobs) {
+    if rng.random_bool(0.5) {
+        knobs.snapshot_count = [5, 20, 100, 1_000][rng.random_range(0..4)];
+        knobs.catch_up_entries = [0, 5, 50, 500][rng.random_range(0..4)];
+    }
+}
+
+/// BUGGIFY probabilities for one seed: a few sites to nearly all of them, firing rarely to now
+/// and then.
+pub fn draw_buggify(rng: &mut Rng) -> BuggifyKnobs {
+    let activation = [0.1, 0.25, 0.5, 0.9][rng.random_range(0..4)];
+    let firing = [0.005, 0.02, 0.05, 0.1][rng.random_range(0..4)];
+    BuggifyKnobs { activation, firing, sites: None }
 }
 
 /// What a scenario's fault generator works with.

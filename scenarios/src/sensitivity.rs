@@ -154,6 +154,8 @@ mod tests {
             undecided: false,
             coverage: Default::default(),
             situations: Default::default(),
+            buggify: false,
+            buggify_fired: Default::default(),
         }
     }
 

@@ -82,6 +82,8 @@ pub struct MvccSm {
     disk: Rc<dyn Disk>,
     dir: String,
     store: RefCell<Store>,
+    /// The store's batching (kept for the store a restore reopens).
+    config: StoreConfig,
     readers: LongReaders,
 }
 
@@ -124,18 +126,28 @@ impl fmt::Display for CheckError {
 impl std::error::Error for CheckError {}
 
 impl MvccSm {
-    /// Opens (or creates) the store in `dir` (the bolt file `<dir>/db`). Usable as the server's
-    /// opener: `Rc::new(|disk| MvccSm::open(disk, raft::server::boot::SM_DIR))`.
+    /// Opens (or creates) the store in `dir` (the bolt file `<dir>/db`) with etcd's default
+    /// batching. Usable as the server's opener:
+    /// `Rc::new(|disk| MvccSm::open(disk, raft::server::boot::SM_DIR))`.
     pub fn open(disk: Rc<dyn Disk>, dir: &str) -> Result<MvccSm, SmError> {
+        MvccSm::open_with(disk, dir, StoreConfig::default())
+    }
+
+    /// [`MvccSm::open`] with the store's batch interval and limit given.
+    pub fn open_with(
+        disk: Rc<dyn Disk>,
+        dir: &str,
+        config: StoreConfig,
+    ) -> Result<MvccSm, SmError> {
         ensure_dir(&*disk, dir)?;
         // A staging file left by a restore that crashed before its rename is incomplete.
         let staged = join(dir, RESTORE_FILE);
         if disk.exists(&staged)? {
             disk.remove(&staged)?;
         }
-        let store = open_store(&disk, &join(dir, DB_FILE))?;
+        let store = open_store(&disk, &join(dir, DB_FILE), config)?;
         let readers = LongReaders::default();
-        Ok(MvccSm { disk, dir: dir.to_string(), store: RefCell::new(store), readers })
+        Ok(MvccSm { disk, dir: dir.to_string(), store: RefCell::new(store), config, readers })
     }
 
     fn path(&self) -> String {
@@ -318,6 +330,11 @@ impl StateMachine for MvccSm {
         committed.map(|_| ()).map_err(|e| self.err(e))
     }
 
+    /// The engine's sites ([`engine::buggify`]), armed in the store.
+    fn buggify(&mut self, fire: &mut dyn FnMut(&'static str) -> bool) {
+        self.store.get_mut().buggify(fire);
+    }
+
     fn snapshot(&self) -> Result<Vec<u8>, SmError> {
         let mut s = self.store.borrow_mut();
         s.commit().map_err(|e| self.err(e))?;
@@ -358,7 +375,7 @@ impl StateMachine for MvccSm {
         self.store.get_mut().db().close().map_err(|e| store_error(&path, MvccError::Engine(e)))?;
         self.disk.rename(&tmp, &path)?;
         self.disk.sync_dir(&self.dir)?;
-        *self.store.get_mut() = open_store(&self.disk, &path)?;
+        *self.store.get_mut() = open_store(&self.disk, &path, self.config)?;
         Ok(())
     }
 }
@@ -404,10 +421,10 @@ fn db_options() -> Options {
 
 /// Opens the store at `path`; its commits use two flushes when the consistent index it opened
 /// at is odd (see the module docs).
-fn open_store(disk: &Rc<dyn Disk>, path: &str) -> Result<Store, SmError> {
+fn open_store(disk: &Rc<dyn Disk>, path: &str, config: StoreConfig) -> Result<Store, SmError> {
     let db = Db::open_on(Rc::clone(disk), path, db_options())
         .map_err(|e| store_error(path, MvccError::Engine(e)))?;
-    let store = Store::open(db, StoreConfig::default()).map_err(|e| store_error(path, e))?;
+    let store = Store::open(db, config).map_err(|e| store_error(path, e))?;
     if store.consistent_index().0 % 2 == 1 {
         store.db().set_one_flush_max_bytes(0);
     }

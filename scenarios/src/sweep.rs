@@ -5,15 +5,14 @@
 //! `{"scenario", "seed", "result": "ok" | "fail", "property", "detail", "trace_hash",
 //! "sim_secs", "events"}` and a `summary` per scenario.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
+use crate::buggify::SiteCounts;
 use crate::coverage::{self, Coverage, Row, Unreached};
-
 use crate::plan::{Bug, Plan};
 use crate::runner::{run, RunOptions, Verdict};
 use crate::scenario::Scenario;
@@ -85,6 +84,11 @@ pub struct SweepRun {
     /// The same, typed.
     #[serde(skip)]
     pub situations: Coverage,
+    /// Whether the run had BUGGIFY on.
+    pub buggify: bool,
+    /// How often each BUGGIFY site fired (absent: never).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub buggify_fired: BTreeMap<String, u64>,
 }
 
 impl SweepRun {
@@ -133,7 +137,18 @@ pub fn run_spec(spec: &RunSpec) -> SweepRun {
         undecided: r.stats.linearizability_unknown,
         coverage: r.coverage.to_map(),
         situations: r.coverage,
+        buggify: plan.knobs.buggify.is_some(),
+        buggify_fired: r.buggify_fired.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
     }
+}
+
+/// What the runs with BUGGIFY on fired, site by site.
+pub fn buggify_counts(runs: &[SweepRun]) -> SiteCounts {
+    let mut c = SiteCounts::default();
+    for r in runs.iter().filter(|r| r.buggify) {
+        c.add(r.buggify_fired.iter().map(|(s, n)| (s.as_str(), *n)));
+    }
+    c
 }
 
 /// A seed range `A..B` (half-open) or `A..=B` (inclusive), or a single seed `A`.

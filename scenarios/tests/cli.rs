@@ -51,6 +51,8 @@ impl World for FakeWorld {
                     undecided: false,
                     coverage: Default::default(),
                     situations: Default::default(),
+                    buggify: false,
+                    buggify_fired: Default::default(),
                 }
             })
             .collect()

@@ -5,15 +5,32 @@
 //! the decision is a pure function of the run's `"buggify"` seed stream and the site's name, so
 //! adding a new site never changes the decision for another. An activated site then fires with a
 //! small probability each time it is asked, drawn from the asking node's own buggify stream.
-//! Real runs use [`Disabled`], which never fires.
+//! Real runs use [`Disabled`], which never fires. Tests of a site use [`Forced`], which fires
+//! the sites it names every time.
+//!
+//! The sites themselves live in the stack, one `&'static str` constant each, listed per crate in
+//! a `SITES` table (`raft::buggify`, `net::buggify`, `engine::buggify`); the world counts how
+//! often each fired ([`SiteMemo::fired`]) so a sweep can show that every site ran.
+
+use std::collections::BTreeMap;
 
 use rand::Rng as _;
 
 use crate::env::Buggify;
 use crate::seed::{fnv1a64, splitmix64, Rng, Seed};
+use crate::time::Duration;
+
+/// A site as its crate lists it in its `SITES` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SiteInfo {
+    /// The name asked with `Env::buggify` (`<crate>.<component>.<what>`).
+    pub name: &'static str,
+    /// What happens when it fires, in a few words.
+    pub what: &'static str,
+}
 
 /// BUGGIFY knobs for one run.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BuggifyConfig {
     /// Master switch; when false no site ever fires.
     pub enabled: bool,
@@ -21,16 +38,19 @@ pub struct BuggifyConfig {
     pub activation: f64,
     /// Probability that an activated site fires when asked.
     pub firing: f64,
+    /// When given, only these sites may be activated (to pin a failure to a site: the others
+    /// draw nothing, so the run differs from one with every site).
+    pub only: Option<Vec<String>>,
 }
 
 impl Default for BuggifyConfig {
     fn default() -> BuggifyConfig {
-        BuggifyConfig { enabled: false, activation: 0.25, firing: 0.05 }
+        BuggifyConfig { enabled: false, activation: 0.25, firing: 0.05, only: None }
     }
 }
 
-/// The per-run decision of which sites are active. Cheap to copy.
-#[derive(Clone, Copy, Debug)]
+/// The per-run decision of which sites are active.
+#[derive(Clone, Debug)]
 pub struct Sites {
     config: BuggifyConfig,
     key: u64,
@@ -48,14 +68,19 @@ impl Sites {
         if !self.config.enabled {
             return false;
         }
+        if let Some(only) = &self.config.only {
+            if !only.iter().any(|o| o == site) {
+                return false;
+            }
+        }
         let mut state = self.key ^ fnv1a64(site.as_bytes());
         let draw = splitmix64(&mut state) >> 11; // 53 random bits
         (draw as f64) < self.config.activation * (1u64 << 53) as f64
     }
 
     /// The configuration.
-    pub fn config(&self) -> BuggifyConfig {
-        self.config
+    pub fn config(&self) -> &BuggifyConfig {
+        &self.config
     }
 }
 
@@ -67,6 +92,8 @@ pub struct SiteMemo {
     sites: Sites,
     /// (address, length, active) of up to [`SiteMemo::CAPACITY`] site literals.
     seen: Vec<(usize, usize, bool)>,
+    /// How often each site fired in this run.
+    fired: BTreeMap<&'static str, u64>,
 }
 
 impl SiteMemo {
@@ -74,7 +101,17 @@ impl SiteMemo {
     const CAPACITY: usize = 64;
 
     pub fn new(sites: Sites) -> SiteMemo {
-        SiteMemo { sites, seen: Vec::new() }
+        SiteMemo { sites, seen: Vec::new(), fired: BTreeMap::new() }
+    }
+
+    /// How often each site fired so far in this run (sites that never fired are absent).
+    pub fn fired(&self) -> &BTreeMap<&'static str, u64> {
+        &self.fired
+    }
+
+    /// Whether BUGGIFY is on for this run at all.
+    pub fn enabled(&self) -> bool {
+        self.sites.config.enabled
     }
 
     /// [`Sites::is_active`] for `site`, memoised by the literal's address and length.
@@ -100,11 +137,30 @@ impl SiteMemo {
 pub struct NodeBuggify<'a> {
     pub sites: &'a mut SiteMemo,
     pub rng: &'a mut Rng,
+    /// Extra time the handler's fired sites asked for ([`Buggify::stall`]); the world keeps
+    /// the node busy that much longer.
+    pub stall: Duration,
+}
+
+impl<'a> NodeBuggify<'a> {
+    pub fn new(sites: &'a mut SiteMemo, rng: &'a mut Rng) -> NodeBuggify<'a> {
+        NodeBuggify { sites, rng, stall: Duration::ZERO }
+    }
 }
 
 impl Buggify for NodeBuggify<'_> {
     fn fire(&mut self, site: &'static str) -> bool {
-        self.sites.is_active(site) && self.rng.random_bool(self.sites.firing())
+        let fired = self.sites.is_active(site) && self.rng.random_bool(self.sites.firing());
+        if fired {
+            *self.sites.fired.entry(site).or_insert(0) += 1;
+        }
+        fired
+    }
+    fn enabled(&self) -> bool {
+        self.sites.enabled()
+    }
+    fn stall(&mut self, extra: Duration) {
+        self.stall = self.stall + extra;
     }
 }
 
@@ -115,6 +171,44 @@ pub struct Disabled;
 impl Buggify for Disabled {
     fn fire(&mut self, _site: &'static str) -> bool {
         false
+    }
+    fn enabled(&self) -> bool {
+        false
+    }
+}
+
+/// BUGGIFY for tests of a site: fires every site in `sites` each time it is asked (and no
+/// other), counting the fires and the stalls asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Forced {
+    pub sites: Vec<&'static str>,
+    /// How often each site was asked and fired.
+    pub fired: BTreeMap<&'static str, u64>,
+    /// The sum of the stalls asked for.
+    pub stalled: Duration,
+}
+
+impl Forced {
+    /// Fires exactly `sites`.
+    pub fn new(sites: &[&'static str]) -> Forced {
+        Forced { sites: sites.to_vec(), ..Forced::default() }
+    }
+    /// How often `site` fired.
+    pub fn count(&self, site: &str) -> u64 {
+        self.fired.get(site).copied().unwrap_or(0)
+    }
+}
+
+impl Buggify for Forced {
+    fn fire(&mut self, site: &'static str) -> bool {
+        let fires = self.sites.contains(&site);
+        if fires {
+            *self.fired.entry(site).or_insert(0) += 1;
+        }
+        fires
+    }
+    fn stall(&mut self, extra: Duration) {
+        self.stalled = self.stalled + extra;
     }
 }
 
@@ -131,9 +225,11 @@ mod tests {
         let sites = Sites::new(Seed(3), BuggifyConfig::default());
         let mut rng = Seed(3).stream("x");
         let mut memo = SiteMemo::new(sites);
-        let mut b = NodeBuggify { sites: &mut memo, rng: &mut rng };
+        let mut b = NodeBuggify::new(&mut memo, &mut rng);
+        assert!(!b.enabled() && !Disabled.enabled());
         assert!((0..1000).all(|_| !b.fire("any")));
         assert!(!Disabled.fire("any"));
+        assert!(memo.fired().is_empty());
     }
 
     #[test]
@@ -158,16 +254,39 @@ mod tests {
             .find(|s| sites.is_active(s))
             .expect("some site is active at 25%");
         let mut rng = Seed(1).stream("node/1/buggify");
-        let mut memo = SiteMemo::new(sites);
-        let mut b = NodeBuggify { sites: &mut memo, rng: &mut rng };
+        let mut memo = SiteMemo::new(sites.clone());
+        let mut b = NodeBuggify::new(&mut memo, &mut rng);
+        assert!(b.enabled());
         let fired = (0..10_000).filter(|_| b.fire(site)).count();
         assert!((200..=900).contains(&fired), "fired {fired} of 10000 at 5%");
+        b.stall(Duration::from_millis(3));
+        b.stall(Duration::from_millis(4));
+        assert_eq!(b.stall, Duration::from_millis(7));
+        assert_eq!(memo.fired().get(site).copied(), Some(fired as u64), "fires are counted");
+    }
+
+    #[test]
+    fn only_restricts_activation_to_the_named_sites() {
+        let all = BuggifyConfig { activation: 1.0, ..enabled() };
+        let only = BuggifyConfig { only: Some(vec!["b".into()]), ..all.clone() };
+        let (all, only) = (Sites::new(Seed(4), all), Sites::new(Seed(4), only));
+        assert!(all.is_active("a") && all.is_active("b"));
+        assert!(!only.is_active("a") && only.is_active("b"));
+    }
+
+    #[test]
+    fn forced_fires_only_its_sites_and_counts_them() {
+        let mut f = Forced::new(&["a"]);
+        assert!(f.fire("a") && f.fire("a") && !f.fire("b"));
+        assert_eq!((f.count("a"), f.count("b")), (2, 0));
+        f.stall(Duration::from_millis(5));
+        assert_eq!(f.stalled, Duration::from_millis(5));
     }
 
     #[test]
     fn memo_agrees_with_sites_past_its_capacity() {
         let sites = Sites::new(Seed(9), enabled());
-        let mut memo = SiteMemo::new(sites);
+        let mut memo = SiteMemo::new(sites.clone());
         let names: Vec<&'static str> = (0..200)
             .map(|i| -> &'static str { Box::leak(format!("m{i}").into_boxed_str()) })
             .collect();

@@ -76,6 +76,16 @@ pub trait TraceSink {
 pub trait Buggify {
     /// True with small probability in runs that activated `site`; always false on real runs.
     fn fire(&mut self, site: &'static str) -> bool;
+    /// Whether any site may fire in this run. [`Env`] reads it once per handler call, so a
+    /// site asked in a run without BUGGIFY costs one branch.
+    fn enabled(&self) -> bool {
+        true
+    }
+    /// A site made the handler take `extra` longer than its work (a slow fsync): the runtime
+    /// handles nothing else for the node until then. Real runtimes ignore it.
+    fn stall(&mut self, extra: Duration) {
+        let _ = extra;
+    }
 }
 
 /// Everything a handler can touch. Built by the runtime for one handler call.
@@ -88,6 +98,8 @@ pub struct Env<'a, R> {
     rng: &'a mut Rng,
     trace: &'a mut dyn TraceSink,
     buggify: &'a mut dyn Buggify,
+    /// `buggify.enabled()`, read once.
+    buggify_on: bool,
     responses: &'a mut Vec<R>,
     alive: &'a dyn Fn() -> bool,
 }
@@ -119,6 +131,7 @@ impl<'a, R> Env<'a, R> {
             timers: p.timers,
             rng: p.rng,
             trace: p.trace,
+            buggify_on: p.buggify.enabled(),
             buggify: p.buggify,
             responses: p.responses,
             alive: p.alive,
@@ -160,9 +173,24 @@ impl<'a, R> Env<'a, R> {
     pub fn tracing(&self) -> bool {
         self.trace.enabled()
     }
-    /// BUGGIFY: true now and then at activated sites in simulation, never in real runs.
+    /// BUGGIFY: true now and then at activated sites in simulation, never in real runs. In a
+    /// run without BUGGIFY it is one branch.
+    #[inline]
     pub fn buggify(&mut self, site: &'static str) -> bool {
-        self.buggify.fire(site)
+        self.buggify_on && self.buggify.fire(site)
+    }
+    /// Whether any BUGGIFY site may fire in this handler: lets a caller skip work that only
+    /// prepares for a site (a pass over a batch) in runs without BUGGIFY.
+    pub fn buggify_enabled(&self) -> bool {
+        self.buggify_on
+    }
+    /// BUGGIFY's slow operation: this handler took `extra` longer than its work did (a slow
+    /// fsync), so in simulation the node handles no other event until then. Meant for a site
+    /// that just fired; real runs ignore it.
+    pub fn stall(&mut self, extra: Duration) {
+        if self.buggify_on {
+            self.buggify.stall(extra)
+        }
     }
     /// Hands a response to whoever drives the node (the client harness, the real front end).
     /// Dropped if the process died earlier in this handler (a simulated disk crash): a dead

@@ -272,7 +272,7 @@ fn buggify_is_off_by_default_and_fires_when_enabled() {
     assert_eq!(w.take_responses()[0].2, Resp::Fired2(0));
     // Enabled with certain activation: fires about 5% of the time.
     let config = WorldConfig {
-        buggify: BuggifyConfig { enabled: true, activation: 1.0, firing: 0.05 },
+        buggify: BuggifyConfig { enabled: true, activation: 1.0, firing: 0.05, only: None },
         ..WorldConfig::default()
     };
     let (mut w, _) = world_with(config);

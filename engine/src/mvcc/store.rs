@@ -59,6 +59,10 @@ pub struct Store {
     durable_index: u64,
     config: StoreConfig,
     last_commit: Option<Instant>,
+    /// BUGGIFY: the next commit with pending changes uses bolt's two flushes.
+    two_flush_next: bool,
+    /// BUGGIFY: the next applied entry is committed at once.
+    commit_after_apply: bool,
 }
 
 /// The revision a write transaction is producing.
@@ -82,6 +86,8 @@ impl Store {
             durable_index: 0,
             config,
             last_commit: None,
+            two_flush_next: false,
+            commit_after_apply: false,
         };
         store.restore()?;
         Ok(store)
@@ -168,9 +174,30 @@ impl Store {
 
     /// Commits the batch now, durably.
     pub fn commit(&mut self) -> Result<(), MvccError> {
-        self.backend.commit()?;
+        if self.two_flush_next && self.backend.pending_ops() > 0 {
+            self.two_flush_next = false;
+            let db = self.backend.db().clone();
+            let limit = db.one_flush_max_bytes();
+            db.set_one_flush_max_bytes(0);
+            let committed = self.backend.commit();
+            db.set_one_flush_max_bytes(limit);
+            committed?;
+        } else {
+            self.backend.commit()?;
+        }
         self.durable_index = self.consistent_index;
         Ok(())
+    }
+
+    /// BUGGIFY ([`crate::buggify`]): asks `fire` about the engine's sites and arms the paths
+    /// that fired for what comes next (the next commit, the next applied entry).
+    pub fn buggify(&mut self, fire: &mut dyn FnMut(&'static str) -> bool) {
+        if fire(crate::buggify::TWO_FLUSH_COMMIT) {
+            self.two_flush_next = true;
+        }
+        if fire(crate::buggify::COMMIT_AFTER_APPLY) {
+            self.commit_after_apply = true;
+        }
     }
 
     /// Commits the batch if it is due: `batch_limit` operations buffered, or `batch_interval`
@@ -422,6 +449,19 @@ impl Store {
     /// returning `None`. Request errors (a compacted revision, a malformed txn) are results, not
     /// failures; an `Err` means storage failed and the store now refuses work.
     pub fn apply(
+        &mut self,
+        index: u64,
+        term: u64,
+        ops: &[Op],
+    ) -> Result<Option<Vec<OpResult>>, MvccError> {
+        let out = self.apply_ops(index, term, ops)?;
+        if out.is_some() && std::mem::take(&mut self.commit_after_apply) {
+            self.commit()?;
+        }
+        Ok(out)
+    }
+
+    fn apply_ops(
         &mut self,
         index: u64,
         term: u64,

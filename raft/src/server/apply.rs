@@ -214,9 +214,12 @@ impl<S: StateMachine> Running<S> {
         Ok(())
     }
 
-    /// Takes a snapshot when enough entries were applied since the last one.
+    /// Takes a snapshot when enough entries were applied since the last one (or, when
+    /// BUGGIFY's early snapshot fires, when any entry was).
     pub(super) fn maybe_snapshot(&mut self, env: &mut Env<'_, ClientResponse>) -> Result<(), Halt> {
-        if self.applied < self.snapshot_index + self.cfg.snapshot_count {
+        if self.applied < self.snapshot_index + self.cfg.snapshot_count
+            && !(self.applied > self.snapshot_index && env.buggify(crate::buggify::SNAPSHOT_EARLY))
+        {
             return Ok(());
         }
         let index = self.applied;

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use sim::io::{Disk, NetEvent};
 use sim::{planted, Actor, Env, Halt, TimerId};
 
+use crate::buggify;
 use crate::core::{
     Codec, ConfChange, ConfChangeType, ConfState, Config, MemoryStorage, Message, RawNode, NONE,
 };
@@ -87,6 +88,11 @@ pub struct Running<S> {
     pub(super) removed: bool,
     /// What this incarnation's boot repaired in the WAL (a torn tail cut off, or nothing).
     pub(super) boot_repair: crate::wal::Repair,
+    /// Committed entries whose apply BUGGIFY's slow apply deferred to the next tick, in order
+    /// (all above `applied`, none a conf change).
+    pub(super) deferred: Vec<crate::core::Entry>,
+    /// The term whose election timeout BUGGIFY was last asked about.
+    pub(super) timeout_term: u64,
 }
 
 /// The server node, generic over its state machine.
@@ -248,6 +254,8 @@ impl<S: StateMachine> Running<S> {
             served_reads: Vec::new(),
             removed: false,
             boot_repair: b.repair,
+            deferred: Vec::new(),
+            timeout_term: 0,
         })
     }
 
@@ -400,11 +408,24 @@ impl<S: StateMachine> Running<S> {
     }
 
     fn on_tick(&mut self, env: &mut Env<'_, ClientResponse>) -> Result<(), Halt> {
+        self.apply_deferred(env)?;
+        // At most once per term, as raft draws its timeout once per term: forced on every tick,
+        // the lowest timeout on every node would defeat the randomisation and split every vote.
+        if self.raw.raft.term != self.timeout_term {
+            self.timeout_term = self.raw.raft.term;
+            if env.buggify(buggify::ELECTION_TIMEOUT_MIN) {
+                self.raw.raft.randomized_election_timeout = self.cfg.election_tick;
+            } else if env.buggify(buggify::ELECTION_TIMEOUT_MAX) {
+                self.raw.raft.randomized_election_timeout = 2 * self.cfg.election_tick - 1;
+            }
+        }
         self.raw.tick();
         self.ticks += 1;
         let now = env.now();
         // etcd's backend commits its batch on a timer too, not only when entries are applied.
-        self.sm.commit_if_due(now).map_err(sm_fail)?;
+        if !env.buggify(buggify::COMMIT_LATE) {
+            self.sm.commit_if_due(now).map_err(sm_fail)?;
+        }
         for (_, client) in self.proposals.expire(now) {
             let no_leader =
                 self.lead == NONE && planted::active(&crate::planted::TIMEOUT_AS_NO_LEADER);

@@ -18,13 +18,25 @@
 //!    batching policy says so ([`StateMachine::commit_if_due`], also called every tick); a
 //!    snapshot is taken every `snapshot_count` applied entries;
 //! 9. advance: only here does the leader count its own entries as persisted.
+//!
+//! BUGGIFY ([`crate::buggify`]): the WAL save may be split in two writes, followed by a stall
+//! (slow fsync) or an early cut; heartbeats may be dropped on the way out; the apply of a
+//! Ready's entries may be deferred to the next tick (slow apply), and the state machine's
+//! batch commit may come early or late.
 
 use net::frame::{MessageKind, Payload};
 use net::ids::MemberId;
 use net::transport::Outgoing;
 use sim::{planted, Env, Halt};
 
-use crate::core::{Codec, Message, MessageType, Ready, StateRole, NONE};
+use rand::Rng as _;
+use sim::time::Duration;
+
+use crate::buggify::{
+    COMMIT_EARLY, COMMIT_LATE, DROP_HEARTBEAT, SLOW_APPLY, SLOW_FSYNC_MAX_MS, SLOW_FSYNC_MIN_MS,
+    WAL_EARLY_CUT, WAL_SLOW_FSYNC, WAL_SPLIT_WRITE,
+};
+use crate::core::{Codec, Entry, EntryKind, Message, MessageType, Ready, StateRole, NONE};
 
 use super::boot::{snap_halt, wal_halt};
 use super::node::Running;
@@ -40,9 +52,14 @@ fn kind_of(m: &Message) -> MessageKind {
 }
 
 impl<S: StateMachine> Running<S> {
-    pub(super) fn send<R>(&mut self, env: &mut Env<'_, R>, msgs: Vec<Message>) {
+    pub(super) fn send<R>(&mut self, env: &mut Env<'_, R>, mut msgs: Vec<Message>) {
         if msgs.is_empty() {
             return;
+        }
+        if env.buggify_enabled() {
+            msgs.retain(|m| {
+                !(m.msg_type == MessageType::MsgHeartbeat && env.buggify(DROP_HEARTBEAT))
+            });
         }
         let me = self.me;
         let out = msgs.into_iter().filter(|m| m.to != me && m.to != NONE).map(|m| Outgoing {
@@ -110,7 +127,19 @@ impl<S: StateMachine> Running<S> {
             self.wal.save_snapshot(&snap.metadata).map_err(|e| wal_halt("wal snapshot", e))?;
         }
         let hs = hard_state.unwrap_or_default();
+        if (hard_state.is_some() || !entries.is_empty()) && env.buggify(WAL_SPLIT_WRITE) {
+            self.wal.split_next_write();
+        }
         self.wal.save(&hs, &entries).map_err(|e| wal_halt("wal save", e))?;
+        if !entries.is_empty() {
+            if env.buggify(WAL_SLOW_FSYNC) {
+                let ms = env.rng().random_range(SLOW_FSYNC_MIN_MS..=SLOW_FSYNC_MAX_MS);
+                env.stall(Duration::from_millis(ms));
+            }
+            if env.buggify(WAL_EARLY_CUT) {
+                self.wal.cut_early().map_err(|e| wal_halt("wal early cut", e))?;
+            }
+        }
         if snapshot.is_some() && !planted::active(&crate::planted::SNAPSHOT_HARD_STATE_UNSYNCED) {
             // The marker counts at boot only under a durable commit that covers it, and the state
             // machine restores the snapshot below: sync the hard state now, or a crash leaves the
@@ -134,20 +163,73 @@ impl<S: StateMachine> Running<S> {
             self.send(env, messages);
         }
         self.send(env, persisted_messages);
+        let with_snapshot = snapshot.is_some();
         if let Some(snap) = snapshot {
+            self.apply_deferred(env)?;
             self.apply_snapshot(env, snap)?;
         }
-        if committed_entries.len() > self.cfg.slow_apply_entries {
-            self.metrics.slow_applies += 1;
-        }
-        for e in &committed_entries {
-            self.apply_entry(env, e)?;
-        }
-        if !committed_entries.is_empty() {
-            self.sm.commit_if_due(env.now()).map_err(super::node::sm_fail)?;
-            self.maybe_snapshot(env)?;
+        // Slow apply: etcd applies in its own goroutine, behind the Ready loop. Conf changes are
+        // applied at once (etcd waits for their apply too), and so is anything beside a snapshot.
+        // Entries the state machine already holds (replayed after a restart) are skipped at
+        // once: between events its consistent index stands at the applied index.
+        let defer = committed_entries.first().is_some_and(|e| e.index > self.sm.consistent_index())
+            && !with_snapshot
+            && committed_entries.iter().all(|e| e.kind == EntryKind::Normal)
+            && env.buggify(SLOW_APPLY);
+        if defer {
+            self.deferred.extend(committed_entries);
+        } else {
+            self.apply_deferred(env)?;
+            self.apply_batch(env, &committed_entries)?;
         }
         self.raw.advance();
         Ok(())
+    }
+
+    /// Applies the entries a slow apply deferred (at the next tick, or before anything that
+    /// must see them applied).
+    pub(super) fn apply_deferred(&mut self, env: &mut Env<'_, ClientResponse>) -> Result<(), Halt> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.deferred);
+        self.apply_batch(env, &batch)
+    }
+
+    /// Applies committed entries in order, then gives the state machine its chance to commit
+    /// and takes a snapshot when one is due.
+    fn apply_batch(
+        &mut self,
+        env: &mut Env<'_, ClientResponse>,
+        entries: &[Entry],
+    ) -> Result<(), Halt> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        if entries.len() > self.cfg.slow_apply_entries {
+            self.metrics.slow_applies += 1;
+        }
+        if env.buggify_enabled() {
+            self.sm.buggify(&mut |site| env.buggify(site));
+        }
+        for e in entries {
+            self.apply_entry(env, e)?;
+        }
+        self.commit_sm(env)?;
+        self.maybe_snapshot(env)
+    }
+
+    /// The state machine's chance to commit its batch (its policy decides; BUGGIFY may skip the
+    /// chance or force the commit).
+    pub(super) fn commit_sm(&mut self, env: &mut Env<'_, ClientResponse>) -> Result<(), Halt> {
+        if env.buggify(COMMIT_LATE) {
+            return Ok(());
+        }
+        let committed = if env.buggify(COMMIT_EARLY) {
+            self.sm.commit()
+        } else {
+            self.sm.commit_if_due(env.now())
+        };
+        committed.map_err(super::node::sm_fail)
     }
 }

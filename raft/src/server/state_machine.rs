@@ -70,6 +70,13 @@ pub trait StateMachine {
         let _ = now;
         self.commit()
     }
+    /// BUGGIFY: the server calls this before each batch of entries it applies, with its
+    /// node's sites (`fire(site)` is `Env::buggify`), so the state machine can take its own rare
+    /// but legal paths (an early commit, another commit protocol; see `engine::buggify`). The
+    /// default takes none.
+    fn buggify(&mut self, fire: &mut dyn FnMut(&'static str) -> bool) {
+        let _ = fire;
+    }
     /// The whole state as bytes (taken at `consistent_index`).
     fn snapshot(&self) -> Result<Vec<u8>, SmError>;
     /// Replaces the state with a snapshot taken at `index` and makes it durable.

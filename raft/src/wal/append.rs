@@ -292,6 +292,13 @@ impl Wal {
         })
     }
 
+    /// Makes the next write of buffered records to the tail two writes, split in the middle of
+    /// the bytes: for BUGGIFY's short writes (a crash between them leaves a torn record, which
+    /// reopening must cut off).
+    pub fn split_next_write(&mut self) {
+        self.encoder.split_next_flush();
+    }
+
     /// Flushes and cuts a new segment now, whatever the tail's size: for BUGGIFY's "early WAL
     /// cut" (DESIGN.md), so that simulations exercise cuts at arbitrary points.
     pub fn cut_early(&mut self) -> Result<(), WalError> {

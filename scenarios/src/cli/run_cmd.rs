@@ -146,6 +146,15 @@ pub fn print_report(
     writeln!(out, "environment: {}", p.knobs.env)?;
     writeln!(
         out,
+        "snapshots: every {} entries, {} kept behind for slow followers",
+        p.knobs.snapshot_count, p.knobs.catch_up_entries
+    )?;
+    match &p.knobs.buggify {
+        None => writeln!(out, "buggify: off")?,
+        Some(b) => writeln!(out, "buggify: {b}")?,
+    }
+    writeln!(
+        out,
         "plan: {} faults, {} client operations over {:.1} s",
         p.actions.len(),
         p.workload.len(),
@@ -170,6 +179,11 @@ pub fn print_report(
         r.coverage.to_map().iter().map(|(name, n)| format!("{name}={n}")).collect();
     if !hits.is_empty() {
         writeln!(out, "situations: {}", hits.join(" "))?;
+    }
+    if p.knobs.buggify.is_some() {
+        let fired: Vec<String> = r.buggify_fired.iter().map(|(s, n)| format!("{s} x{n}")).collect();
+        let fired = if fired.is_empty() { "none".to_string() } else { fired.join(", ") };
+        writeln!(out, "buggify fired: {fired}")?;
     }
     if s.linearizability_unknown {
         writeln!(out, "note: the linearizability search ran out of budget (not checked)")?;

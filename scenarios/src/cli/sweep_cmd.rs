@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use crate::plan::Bug;
 use crate::scenario::{self, Scenario};
-use crate::sweep::{coverage_table, run_seed, summarize, unreached_claims, Seeds, SweepRun};
+use crate::sweep::{
+    buggify_counts, coverage_table, run_seed, summarize, unreached_claims, Seeds, SweepRun,
+};
 
 use super::{Job, World, EXIT_FAILED, EXIT_OK};
 
@@ -167,6 +169,10 @@ fn print_summary(runs: &[SweepRun], wall: f64, out: &mut dyn Write) -> std::io::
         runs.len(),
         failed.len()
     )?;
+    let sites = buggify_counts(runs);
+    if sites.runs > 0 {
+        write!(out, "{sites}")?;
+    }
     for r in failed {
         print_failure(r, out)?;
     }

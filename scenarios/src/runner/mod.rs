@@ -41,7 +41,7 @@ use crate::oracle::protocol::ProtocolOracle;
 use crate::oracle::raft_safety::RaftSafety;
 use crate::oracle::storage::StorageOracle;
 use crate::oracle::{durability, Property};
-use crate::plan::{Action, Plan, TimedAction, WorkOp};
+use crate::plan::{Action, BuggifyKnobs, Plan, TimedAction, WorkOp};
 use crate::sm::MvccSm;
 use moments::Moments;
 
@@ -129,6 +129,8 @@ pub struct RunReport {
     pub trace: Option<String>,
     /// How often each interesting situation happened (see [`crate::coverage`]).
     pub coverage: Coverage,
+    /// How often each BUGGIFY site fired (sites that never fired are absent).
+    pub buggify_fired: BTreeMap<&'static str, u64>,
 }
 
 impl RunReport {
@@ -159,6 +161,7 @@ pub fn run_with<S: Observable>(plan: &Plan, opts: &RunOptions) -> RunReport {
             stats: RunStats::default(),
             trace: None,
             coverage: Coverage::default(),
+            buggify_fired: BTreeMap::new(),
         }
     })
 }
@@ -233,7 +236,8 @@ struct Run<S: Observable> {
 
 impl<S: Observable> Run<S> {
     fn new(plan: &Plan, opts: &RunOptions) -> Run<S> {
-        let config = plan.knobs.env.world_config(opts.keep_trace);
+        let mut config = plan.knobs.env.world_config(opts.keep_trace);
+        config.buggify = BuggifyKnobs::config(plan.knobs.buggify.as_ref());
         let mut c = Cluster::<S>::new(plan.seed, plan.nodes, &plan.knobs, config);
         for n in 1..=plan.nodes {
             let drift_ppm = plan.knobs.env.drift_of(n);

@@ -125,6 +125,7 @@ impl<S: Observable> Run<S> {
             stats,
             trace: w.trace().keeps_records().then(|| w.trace().render(usize::MAX)),
             coverage,
+            buggify_fired: w.buggify_fired().clone(),
         }
     }
 }

@@ -158,7 +158,7 @@ impl<A: Actor> World<A> {
             nodes: Vec::new(),
             net: SimNet::new(seed.stream("net"), config.net),
             trace: Trace::new(config.keep_trace),
-            sites: SiteMemo::new(Sites::new(seed, config.buggify)),
+            sites: SiteMemo::new(Sites::new(seed, config.buggify.clone())),
             events: 0,
             responses: Vec::new(),
             response_buf: Vec::new(),
@@ -395,6 +395,11 @@ impl<A: Actor> World<A> {
 
     pub fn trace_hash(&self) -> u64 {
         self.trace.hash()
+    }
+
+    /// How often each BUGGIFY site fired so far (absent: never).
+    pub fn buggify_fired(&self) -> &std::collections::BTreeMap<&'static str, u64> {
+        self.sites.fired()
     }
 
     /// Events handled so far (deferred and stale events are not counted).

@@ -154,7 +154,7 @@ impl<A: Actor> World<A> {
             probe(super::Probe::Handler { node: n.id });
         }
         let mut sink = NodeTrace { trace, node: n.id, now, probe: probe.as_mut() };
-        let mut buggify = NodeBuggify { sites, rng: &mut n.buggify_rng };
+        let mut buggify = NodeBuggify::new(sites, &mut n.buggify_rng);
         let mut env = Env::new(EnvParts {
             node: n.id,
             clock: &n.clock,
@@ -168,13 +168,17 @@ impl<A: Actor> World<A> {
             alive: &alive,
         });
         let result = handler(actor, &mut env);
+        let stall = buggify.stall;
         let id = n.id;
         let responses = &mut self.responses;
         for r in self.response_buf.drain(..) {
             responses.push((id, now, r));
         }
+        if stall > Duration::ZERO {
+            self.trace.event(now, Some(id), "stall", stall.0, || format!("buggify: {stall:?}"));
+        }
         let n = &mut self.nodes[i];
-        let latency = n.disk.take_latency();
+        let latency = n.disk.take_latency() + stall;
         if latency > Duration::ZERO {
             n.busy_until = n.busy_until.max(now) + latency;
         }
