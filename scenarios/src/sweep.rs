@@ -273,6 +273,8 @@ mod tests {
                 events: 1,
                 wall_secs: 0.0,
                 undecided: false,
+                buggify: false,
+                buggify_fired: Default::default(),
                 coverage: c.to_map(),
                 situations: c,
             }

@@ -111,8 +111,8 @@ impl ProtocolOracle {
             let Some(term) = r.log_term(i) else { continue };
             let slot = &mut self.committed[(i - 1) as usize];
             match *slot {
-                None => *slot = Some((term, n)),
-                Some((t, first)) if t != term => {
+                None => *slot = Some(Committed { term, by: n, seen_in: r.term() }),
+                Some(Committed { term: t, by: first, .. }) if t != term => {
                     self.fail(
                         Property::CommitSafety,
                         format!(
@@ -163,20 +163,33 @@ impl ProtocolOracle {
     }
 }
 
-/// The first committed entry (`committed[i - 1]` = (term, node that committed it)) that node
-/// `n`, new leader of `term`, lacks above its snapshot.
+/// An entry seen committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Committed {
+    /// The entry's term.
+    pub term: u64,
+    /// The node first seen with a commit index at or past it.
+    pub by: u32,
+    /// That node's current term then: the entry was committed in this term or an earlier one.
+    pub seen_in: u64,
+}
+
+/// The first committed entry (`committed[i - 1]`) that node `n`, new leader of `term`, lacks
+/// above its snapshot. Leader completeness covers leaders of terms after the commit: a leader
+/// of an older term (a candidate whose grants arrived late) need not hold entries committed
+/// since, so only entries seen committed in a term below `term` are required.
 pub(super) fn completeness_violation(
     n: u32,
     term: u64,
-    committed: &[Option<(u64, u32)>],
+    committed: &[Option<Committed>],
     snapshot: u64,
     last: u64,
     log_term: &dyn Fn(u64) -> Option<u64>,
 ) -> Option<String> {
     for (i, slot) in committed.iter().enumerate() {
         let index = i as u64 + 1;
-        let Some((t, by)) = *slot else { continue };
-        if index <= snapshot {
+        let Some(Committed { term: t, by, seen_in }) = *slot else { continue };
+        if index <= snapshot || seen_in >= term {
             continue;
         }
         let has = log_term(index);

@@ -79,8 +79,8 @@ pub struct ProtocolOracle {
     votes: BTreeMap<(u64, u64), u64>,
     /// (term, candidate) -> members that sent it a vote grant in that term.
     grants: BTreeMap<(u64, u64), BTreeSet<u64>>,
-    /// Index -> (term, node that first committed it): every entry seen committed.
-    committed: Vec<Option<(u64, u32)>>,
+    /// Index -> the entry seen committed there (term, by whom, in which term).
+    committed: Vec<Option<commits::Committed>>,
     /// The highest commit index any watched node has had.
     max_commit: u64,
     pending_acks: Vec<PendingAck>,

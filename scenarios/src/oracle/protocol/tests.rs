@@ -12,7 +12,7 @@ use sim::simulated::net::Sent;
 use sim::{Instant, NodeId, Seed};
 
 use super::super::durable_wal::DurableWal;
-use super::commits::completeness_violation;
+use super::commits::{completeness_violation, Committed};
 use super::reads::{read_violation, ReadFloor};
 use super::restarts::{readback_violation, Booted};
 use super::*;
@@ -157,7 +157,8 @@ fn a_commit_needs_the_entry_durable_on_a_quorum() {
 
 #[test]
 fn a_new_leader_must_hold_every_committed_entry() {
-    let committed = vec![Some((1, 1)), Some((1, 1)), None, Some((2, 3))];
+    let at = |term, by| Some(Committed { term, by, seen_in: term });
+    let committed = vec![at(1, 1), at(1, 1), None, at(2, 3)];
     let log = |i: u64| [1, 1, 2, 2].get(i as usize - 1).copied();
     assert_eq!(completeness_violation(2, 3, &committed, 0, 4, &log), None);
     let stale = |i: u64| [1, 1, 1, 1].get(i as usize - 1).copied();
@@ -167,6 +168,12 @@ fn a_new_leader_must_hold_every_committed_entry() {
     assert!(v.contains("(last index 3)"), "{v}");
     // Entries under the snapshot are not in the log any more: not judged.
     assert_eq!(completeness_violation(2, 3, &committed, 4, 4, &|_| None), None);
+    // A leader of term 2 elected late (its grants were delayed) need not hold entry 4, seen
+    // committed in term 2 (not before its term); it must hold those of term 1.
+    assert_eq!(completeness_violation(2, 2, &committed, 0, 4, &stale), None);
+    let short = |i: u64| [1, 2].get(i as usize - 1).copied();
+    let v = completeness_violation(2, 2, &committed, 0, 2, &short).expect("entry 2 differs");
+    assert!(v.contains("without committed entry 2 (term 1"), "{v}");
 }
 
 #[test]
