@@ -71,6 +71,9 @@ pub(crate) struct DbState {
     pub audit: Option<Audit>,
     /// What open read and chose, until handed out.
     pub open_report: Option<OpenReport>,
+    /// Writers that made pending pages free while a read transaction was open, since last
+    /// handed out (a testbed's coverage of the reader/freelist interplay).
+    pub releases_under_readers: u64,
 }
 
 /// A bolt database file.
@@ -182,6 +185,7 @@ impl Db {
             raw_nodes: true,
             audit: options_audit.then(Audit::default),
             open_report: Some(open_report),
+            releases_under_readers: 0,
         };
         Ok(Db { state: Rc::new(RefCell::new(state)) })
     }
@@ -275,6 +279,12 @@ impl Db {
     /// after that).
     pub fn take_open_report(&self) -> Option<OpenReport> {
         self.state.borrow_mut().open_report.take()
+    }
+
+    /// How many writers, since the last call, made pages freed by earlier transactions
+    /// reusable while a read transaction was open (the moment a reuse-under-reader bug acts).
+    pub fn take_releases_under_readers(&self) -> u64 {
+        std::mem::take(&mut self.state.borrow_mut().releases_under_readers)
     }
 
     /// The rules audit mode saw broken since the last call (always empty when it is off).

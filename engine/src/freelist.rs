@@ -185,18 +185,21 @@ impl Freelist {
         self.pending.entry(txid).or_default().extend(held);
     }
 
-    /// Moves the pages pending under every transaction id <= `txid` to the free ids.
-    pub fn release(&mut self, txid: u64) {
+    /// Moves the pages pending under every transaction id <= `txid` to the free ids; returns
+    /// how many pages that made free.
+    pub fn release(&mut self, txid: u64) -> usize {
         let keep = self.pending.split_off(&(txid.saturating_add(1)));
         let released = std::mem::replace(&mut self.pending, keep);
         let mut m: Vec<Pgid> = released.into_values().flatten().collect();
-        if m.is_empty() {
-            return;
+        let n = m.len();
+        if n == 0 {
+            return 0;
         }
         m.extend_from_slice(self.free_ids());
         m.sort_unstable();
         self.ids = m;
         self.head = 0;
+        n
     }
 
     /// Forgets the pages freed by transaction `txid` (its rollback).

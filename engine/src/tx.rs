@@ -385,7 +385,10 @@ impl Tx {
                 st.readers.keys().next()
             };
             let oldest = oldest.copied().unwrap_or(u64::MAX);
-            st.freelist.release(oldest.saturating_sub(1).min(meta.txid));
+            let released = st.freelist.release(oldest.saturating_sub(1).min(meta.txid));
+            if released > 0 && !st.readers.is_empty() {
+                st.releases_under_readers += 1;
+            }
             meta.txid += 1;
             dirty = std::mem::take(&mut st.spare_dirty);
             dirty.set_limit(st.options.one_flush_max_bytes);

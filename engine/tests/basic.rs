@@ -393,3 +393,37 @@ fn repeated_overwrites_keep_the_file_size_bounded() {
     assert_eq!(highs[59], highs[30], "settled: {highs:?}");
     assert!(last <= highs[59] + 40, "{} -> {last}", highs[59]);
 }
+
+#[test]
+fn releases_under_open_readers_are_counted() {
+    let d = disk();
+    let db = open(&d);
+    let write = |fill: u8| {
+        db.update(|tx| {
+            let b = tx.create_bucket_if_not_exists(b"b")?;
+            for k in 0..50u32 {
+                b.put(&k.to_be_bytes(), &[fill; 100])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    };
+    // Without readers: pages freed by earlier writers are released, but no reader is open.
+    for fill in 0..4 {
+        write(fill);
+    }
+    assert_eq!(db.take_releases_under_readers(), 0);
+    // A reader held open across commits keeps their freed pages pending; once it ends, the
+    // next writer releases them, here while a newer reader is open.
+    let old = db.begin(false).unwrap();
+    for fill in 4..8 {
+        write(fill);
+    }
+    assert_eq!(db.take_releases_under_readers(), 0, "nothing older than the reader to free");
+    old.rollback().unwrap();
+    let new = db.begin(false).unwrap();
+    write(8);
+    assert_eq!(db.take_releases_under_readers(), 1, "one writer released pages under a reader");
+    assert_eq!(db.take_releases_under_readers(), 0, "taken: the count starts again");
+    new.rollback().unwrap();
+}

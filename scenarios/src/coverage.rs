@@ -62,11 +62,14 @@ pub enum Situation {
     ForeignClusterFrame,
     /// An event trigger fired.
     TriggerFired,
+    /// A bolt writer made pages freed by earlier transactions reusable while a read
+    /// transaction was open (the moment a reuse-under-reader bug acts).
+    ReleaseUnderReader,
 }
 
 impl Situation {
     /// Every situation, in table order.
-    pub const ALL: [Situation; 22] = [
+    pub const ALL: [Situation; 23] = [
         Situation::CrashDuringWalCut,
         Situation::CrashBetweenWalWriteAndSync,
         Situation::CrashInBoltCommit,
@@ -89,6 +92,7 @@ impl Situation {
         Situation::ConfChangeUnderPartition,
         Situation::ForeignClusterFrame,
         Situation::TriggerFired,
+        Situation::ReleaseUnderReader,
     ];
 
     /// The snake_case name used in tables and JSON.
@@ -116,6 +120,7 @@ impl Situation {
             Situation::ConfChangeUnderPartition => "conf_change_under_partition",
             Situation::ForeignClusterFrame => "foreign_cluster_frame",
             Situation::TriggerFired => "trigger_fired",
+            Situation::ReleaseUnderReader => "release_under_reader",
         }
     }
 }

@@ -625,6 +625,7 @@ fn swarm_triggers(f: &mut Faults) {
 use Situation as S;
 
 const SWARM_CLAIMS: &[Situation] = &[
+    S::ReleaseUnderReader,
     S::CrashBetweenWalWriteAndSync,
     S::CrashInBoltCommit,
     S::CrashAfterAppendAck,

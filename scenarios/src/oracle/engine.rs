@@ -46,6 +46,8 @@ pub struct EngineOracle {
     pub invalid_slots: u64,
     /// Opens that passed over the newest meta because its commit record did not hold.
     pub fallbacks: u64,
+    /// Writers that released pages while a read transaction was open.
+    pub releases_under_readers: u64,
 }
 
 impl EngineOracle {
@@ -94,6 +96,7 @@ impl EngineOracle {
                 return;
             }
         }
+        self.releases_under_readers += db.take_releases_under_readers();
         let txid = db.meta().txid;
         let seen = self.seen.entry(n).or_default();
         if txid < seen.txid {

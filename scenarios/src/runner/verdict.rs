@@ -114,6 +114,7 @@ impl<S: Observable> Run<S> {
         let mut coverage = std::mem::take(&mut self.moments.borrow_mut().coverage);
         coverage.add(Situation::TornMeta, self.engine.invalid_slots);
         coverage.add(Situation::MetaFallback, self.engine.fallbacks);
+        coverage.add(Situation::ReleaseUnderReader, self.engine.releases_under_readers);
         let w = &self.c.w;
         RunReport {
             plan: self.plan.clone(),

@@ -4,8 +4,11 @@
 //! Policy (deterministic; no randomness, no disk operation), in store commits counted from the
 //! first one of an incarnation, in cycles of [`CYCLE`]: at the start of a cycle a reader
 //! begins, a second one [`SECOND_AT`] commits later (so the writer sees open readers at
-//! different txids), and both end [`END_AT`] commits after the cycle began; the rest of the
-//! cycle has no long reader, so the pages they pinned are reused again. A reader reads the
+//! different txids); the first ends [`FIRST_END_AT`] commits after the cycle began, so the
+//! writers after it release the pages the first one pinned while the second is still open (the
+//! moment a writer that misjudges the oldest reader reuses a page under it), and the second
+//! ends at [`END_AT`]; the rest of the cycle has no long reader, so the pages they pinned are
+//! reused again. A reader reads the
 //! whole store when it begins (both buckets: it visits every page of the tree).
 //!
 //! What checks them: each reader digests every key and value it read when it began, and reads
@@ -28,7 +31,9 @@ use engine::{Db, Tx};
 pub const CYCLE: u64 = 64;
 /// The second reader begins this many commits into a cycle.
 pub const SECOND_AT: u64 = 4;
-/// Both readers end this many commits into a cycle.
+/// The first reader ends this many commits into a cycle.
+pub const FIRST_END_AT: u64 = 12;
+/// The second reader ends this many commits into a cycle.
 pub const END_AT: u64 = 16;
 
 /// The buckets a reader reads.
@@ -69,6 +74,7 @@ impl LongReaders {
         self.last_txid = Some(txid);
         match phase {
             0 | SECOND_AT => self.begin(db),
+            FIRST_END_AT => self.end_oldest(),
             END_AT => self.end_all(),
             _ => {}
         }
@@ -81,6 +87,17 @@ impl LongReaders {
         if let Ok(digest) = read_all(&tx) {
             self.held.push((tx, digest));
         }
+    }
+
+    /// Ends the oldest reader (see [`LongReaders::end_all`] for the check).
+    fn end_oldest(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let oldest = self.held.remove(0);
+        let rest = std::mem::replace(&mut self.held, vec![oldest]);
+        self.end_all();
+        self.held = rest;
     }
 
     /// Ends every reader, after checking that each still sees what it saw when it began (the
@@ -164,7 +181,9 @@ mod tests {
         let first = open[0][0];
         assert_eq!(open[0], vec![first], "the first commit begins one");
         assert_eq!(open[SECOND_AT as usize], vec![first, first + SECOND_AT]);
-        assert_eq!(open[END_AT as usize - 1].len(), 2);
+        assert_eq!(open[FIRST_END_AT as usize - 1].len(), 2);
+        assert_eq!(open[FIRST_END_AT as usize], vec![first + SECOND_AT], "the first ended");
+        assert_eq!(open[END_AT as usize - 1].len(), 1);
         assert!(open[END_AT as usize..CYCLE as usize].iter().all(Vec::is_empty));
         assert_eq!(open[CYCLE as usize], vec![first + CYCLE], "the next cycle");
         r.end_all();
