@@ -34,8 +34,8 @@ pub struct DurableLog {
     terms: Vec<u64>,
     /// The newest snapshot marker: (index, term); (0, 0) when none.
     pub snapshot: (u64, u64),
-    /// Every snapshot marker's index, in the order read (boot keeps those the last hard
-    /// state's commit covers, etcd's `ValidSnapshotEntries`).
+    /// Every snapshot marker's index, sorted (boot keeps those the last hard state's commit
+    /// covers, etcd's `ValidSnapshotEntries`).
     markers: Vec<u64>,
 }
 
@@ -82,7 +82,8 @@ impl DurableLog {
         if index >= self.snapshot.0 {
             self.snapshot = (index, term);
         }
-        self.markers.push(index);
+        let at = self.markers.partition_point(|&m| m <= index);
+        self.markers.insert(at, index);
     }
 
     /// The newest snapshot marker a boot would trust: the highest at or below the last hard
@@ -90,7 +91,10 @@ impl DurableLog {
     /// not made durable, so a boot cannot rely on it.
     pub fn trusted_snapshot(&self) -> u64 {
         let commit = self.hard_state.commit;
-        self.markers.iter().copied().filter(|&m| m <= commit).max().unwrap_or(0)
+        match self.markers.partition_point(|&m| m <= commit) {
+            0 => 0,
+            n => self.markers[n - 1],
+        }
     }
 
     /// The highest index a boot from this durable image can bring back: the trusted snapshot,
@@ -121,6 +125,8 @@ struct Cursor {
 pub struct DurableWal {
     dir: String,
     generation: Option<u64>,
+    /// The durable segments (sorted) as of the disk's durable names generation `.0`.
+    segments: Option<(u64, Vec<(SegmentName, u64)>)>,
     cursors: Vec<Cursor>,
     log: DurableLog,
 }
@@ -131,6 +137,7 @@ impl DurableWal {
         DurableWal {
             dir: dir.to_string(),
             generation: None,
+            segments: None,
             cursors: Vec::new(),
             log: DurableLog::default(),
         }
@@ -144,6 +151,7 @@ impl DurableWal {
     /// Forgets everything read: the next refresh reads every durable segment from the start.
     pub fn reset(&mut self) {
         self.generation = None;
+        self.segments = None;
         self.cursors.clear();
         self.log = DurableLog::default();
     }
@@ -155,23 +163,31 @@ impl DurableWal {
             return &self.log;
         }
         self.generation = Some(generation);
-        let mut segments: Vec<(SegmentName, u64)> = disk
-            .durable_files(&self.dir)
-            .into_iter()
-            .filter_map(|(name, ino)| SegmentName::parse(&name).map(|n| (n, ino)))
-            .collect();
-        segments.sort();
+        let names = disk.durable_names_generation();
+        let segments = match self.segments.take() {
+            Some((at, segments)) if at == names => segments,
+            _ => {
+                let mut segments: Vec<(SegmentName, u64)> = disk
+                    .durable_files(&self.dir)
+                    .into_iter()
+                    .filter_map(|(name, ino)| SegmentName::parse(&name).map(|n| (n, ino)))
+                    .collect();
+                segments.sort();
+                segments
+            }
+        };
         if !self.continues(disk, &segments) {
             self.cursors.clear();
             self.log = DurableLog::default();
         }
         let first_kept = self.cursors.iter().position(|c| segments.iter().any(|s| s.0 == c.name));
         self.cursors.drain(..first_kept.unwrap_or(self.cursors.len()));
-        for (name, ino) in segments {
+        for &(name, ino) in &segments {
             if !self.cursors.iter().any(|c| c.name == name) {
                 self.cursors.push(Cursor { name, ino, offset: 0, crc: 0 });
             }
         }
+        self.segments = Some((names, segments));
         let DurableWal { cursors, log, .. } = self;
         for c in cursors.iter_mut() {
             disk.with_durable(c.ino, |bytes| scan(bytes, c, log));

@@ -61,7 +61,7 @@ pub const CLIENTS: u32 = 5;
 /// After healing, a leader and a committed write must appear within this bound.
 pub const LIVENESS_BOUND: Duration = Duration::from_secs(30);
 /// Search steps the linearizability checker may spend before answering "unknown".
-pub const CHECK_STEPS: u64 = 20_000_000;
+pub const CHECK_STEPS: u64 = 2_000_000;
 /// Request ids of the harness's own requests start here (clients count up from 1).
 const ADMIN_IDS: u64 = 1 << 60;
 /// The directories a node keeps its data in.

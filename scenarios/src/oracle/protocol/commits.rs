@@ -52,7 +52,8 @@ impl ProtocolOracle {
         let previous = std::mem::take(&mut self.nodes.get_mut(&n).expect("watched").voters);
         let current = r.voters().to_vec();
         let (held, detail) = self.durable_quorum(&current, now, term);
-        let held_before = previous.is_empty() || self.durable_quorum(&previous, now, term).0;
+        let held_before =
+            held || previous.is_empty() || self.durable_quorum(&previous, now, term).0;
         self.nodes.get_mut(&n).expect("watched").voters = previous;
         if !held && !held_before {
             let role = if r.is_leader() { "leader" } else { "follower" };
@@ -67,23 +68,31 @@ impl ProtocolOracle {
         }
     }
 
-    /// Whether a quorum of `voters` holds entry (`index`, `term`) durably, and a description of
-    /// who does and who does not.
+    /// Whether a quorum of `voters` holds entry (`index`, `term`) durably, and, when not, a
+    /// description of who does and who does not (built only then: this runs on every commit).
     pub(super) fn durable_quorum(
         &mut self,
         voters: &[u64],
         index: u64,
         term: u64,
     ) -> (bool, String) {
+        let holds = |o: &mut ProtocolOracle, v: &u64| {
+            let node = o.member_node.get(v).copied();
+            let held = node.is_some_and(|vn| {
+                o.nodes.get_mut(&vn).is_some_and(|s| s.wal.refresh(&s.disk).holds(index, term))
+            });
+            (node, held)
+        };
+        let count = voters.iter().filter(|v| holds(self, v).1).count();
+        if count >= quorum(voters.len()) {
+            return (true, String::new());
+        }
         let mut holders = Vec::new();
         let mut missing = Vec::new();
         for v in voters {
-            let node = self.member_node.get(v).copied();
-            let holds = node.is_some_and(|vn| {
-                self.nodes.get_mut(&vn).is_some_and(|s| s.wal.refresh(&s.disk).holds(index, term))
-            });
+            let (node, held) = holds(self, v);
             let label = node.map_or(format!("member {v:x}"), |vn| format!("n{vn}"));
-            if holds {
+            if held {
                 holders.push(label);
             } else {
                 missing.push(label);
@@ -96,7 +105,7 @@ impl ProtocolOracle {
             holders.join(", "),
             missing.join(", ")
         );
-        (holders.len() >= quorum(voters.len()), detail)
+        (false, detail)
     }
 
     /// Records the terms of indexes `was + 1 ..= now` as committed by node `n`, or reports one

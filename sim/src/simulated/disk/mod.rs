@@ -207,6 +207,13 @@ impl SimDisk {
         self.state.borrow().durable_generation
     }
 
+    /// A counter that moves whenever the durable directory tree may have changed (a `sync_dir`
+    /// that made a directory operation durable, a crash): [`SimDisk::durable_files`] gives the
+    /// same answer while it stays put. Not a disk operation.
+    pub fn durable_names_generation(&self) -> u64 {
+        self.state.borrow().ns.durable_changes()
+    }
+
     /// The files directly in directory `dir` that a power loss now would leave, by name, with
     /// their inode numbers (a file's identity across renames), sorted by name. Directory entries
     /// not yet made durable by `sync_dir` are not there, whatever the volatile tree says. For

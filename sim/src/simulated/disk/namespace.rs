@@ -139,6 +139,9 @@ pub(crate) struct Namespace {
     volatile: Tree,
     durable: Tree,
     log: Vec<DirOp>,
+    /// Moves whenever the durable tree may have changed (a `sync_dir` that made something
+    /// durable, a crash).
+    durable_changes: u64,
 }
 
 impl Namespace {
@@ -168,6 +171,12 @@ impl Namespace {
         for op in self.log.drain(..=last) {
             op.apply(&mut self.durable);
         }
+        self.durable_changes += 1;
+    }
+
+    /// A counter that moves whenever the durable tree may have changed.
+    pub(crate) fn durable_changes(&self) -> u64 {
+        self.durable_changes
     }
 
     /// The durable tree: what a crash now would leave (before replaying kept operations).
@@ -189,6 +198,7 @@ impl Namespace {
             }
         }
         self.volatile = self.durable.clone();
+        self.durable_changes += 1;
     }
 
     /// Every inode some name (volatile, durable or logged) may still point to.
