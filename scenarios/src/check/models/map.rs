@@ -10,12 +10,16 @@
 //! | --- | --- |
 //! | `read` / `get` (ok) | expect the result |
 //! | `write` / `put` / `delete` | write the argument (`nil` for a delete) |
-//! | `cas [old new]` (ok) | expect `old`, write `new` |
-//! | `cas` (unknown) | if the key holds `old`, write `new`; else nothing |
+//! | `cas [old new]` (ok, committed) | expect `old`, write `new` |
+//! | `cas` (info) | if the key holds `old`, write `new`; else nothing |
 //! | `range [k ...]` (ok) | expect each key's value in the result |
 //! | `txn` (ok, `[1]`) | expect every compare, then the writes in order |
 //! | `txn` (ok, `[0 v ...]`) | not every compare holds; expect each failure read's value |
-//! | `txn` (unknown) | if every compare holds, the writes; else nothing |
+//! | `txn` (info, committed) | if every compare holds, the writes; else nothing |
+//!
+//! A committed cas took effect, and a cas that took effect swapped (a refused one is a `fail`),
+//! exactly as the register model has it: a key's verdict must not depend on whether a range or
+//! txn ties it to others. A committed txn took effect too, but in a branch nobody saw.
 //!
 //! Failed (`fail`) operations and unknown reads never reach the model.
 
@@ -156,7 +160,8 @@ impl Model for MapModel {
                 let [old, new] = pair.as_slice() else {
                     return Err(bad(func, "[old new]", &op.arg));
                 };
-                let cond = if known { &mut m.expect } else { &mut m.guard };
+                let swapped = op.outcome != Outcome::Info;
+                let cond = if swapped { &mut m.expect } else { &mut m.guard };
                 cond.push((slot, old.clone()));
                 m.writes.push((slot, new.clone()));
             }
