@@ -318,6 +318,10 @@ mod tests {
         // It read k0 absent, so its compare (k0 absent) held: it cannot have failed.
         let wrong = vec![ok_txn(2, t, (2, 3), vec(&[int(0), NIL]))];
         assert!(matches!(verdict(wrong), Verdict::NotLinearizable(_)));
+        // Without compares, every compare holds: such a txn never fails.
+        let unguarded = txn(&[], &[(0, int(2))], &[0]);
+        let wrong = vec![ok_txn(2, unguarded, (2, 3), vec(&[int(0), NIL]))];
+        assert!(matches!(verdict(wrong), Verdict::NotLinearizable(_)));
     }
 
     #[test]

@@ -45,8 +45,9 @@ pub struct MapOp {
     /// Slots and the values they must hold for the operation to take effect.
     pub expect: Vec<Cell>,
     /// Conditions of which at least one must be false (a txn that took its failure branch);
-    /// empty: no such condition.
-    pub refute: Vec<Cell>,
+    /// `None`: no such condition. `Some` of no cell can never be met: a txn without compares
+    /// always takes its success branch (every one of zero compares holds).
+    pub refute: Option<Vec<Cell>>,
     /// The guard of an operation whose branch is unknown: the writes apply only if every one
     /// holds, and otherwise the operation changes nothing.
     pub guard: Vec<Cell>,
@@ -144,7 +145,7 @@ impl Model for MapModel {
         let known = op.outcome == Outcome::Ok;
         let mut m = MapOp {
             expect: Vec::new(),
-            refute: Vec::new(),
+            refute: None,
             guard: Vec::new(),
             writes: Vec::new(),
             marker: Value::Nil,
@@ -192,7 +193,7 @@ impl Model for MapModel {
                         m.writes = writes;
                     }
                     (true, Value::Vec(r)) if r.first() == Some(&Value::Int(0)) => {
-                        m.refute = compares;
+                        m.refute = Some(compares);
                         m.expect = MapModel::reads(reads, &r[1..], func)?;
                     }
                     (true, other) => return Err(bad(func, "[1] or [0 value ...]", other)),
@@ -213,7 +214,7 @@ impl Model for MapModel {
         if !holds(state, &op.expect) {
             return None;
         }
-        if !op.refute.is_empty() && holds(state, &op.refute) {
+        if op.refute.as_ref().is_some_and(|r| holds(state, r)) {
             return None;
         }
         if op.writes.is_empty() || !holds(state, &op.guard) {
