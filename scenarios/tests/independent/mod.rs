@@ -430,9 +430,11 @@ impl Components {
     }
 }
 
-/// The entries of `history` split into components: (its keys, ascending; its entries, in
-/// history order), components ordered by their smallest key.
-pub fn components(history: &History) -> Result<Vec<(Vec<Key>, Vec<Entry>)>, Unsupported> {
+/// One component: its keys, ascending, and its entries, in history order.
+pub type Component = (Vec<Key>, Vec<Entry>);
+
+/// The entries of `history` split into components, ordered by their smallest key.
+pub fn components(history: &History) -> Result<Vec<Component>, Unsupported> {
     let ops: Vec<&Operation> = history.ops().iter().collect();
     let all = entries(&ops)?;
     let mut index: BTreeMap<Key, usize> = BTreeMap::new();
@@ -455,7 +457,7 @@ pub fn components(history: &History) -> Result<Vec<(Vec<Key>, Vec<Entry>)>, Unsu
             u.join(ks[0], *k);
         }
     }
-    let mut by_root: BTreeMap<usize, (Vec<Key>, Vec<Entry>)> = BTreeMap::new();
+    let mut by_root: BTreeMap<usize, Component> = BTreeMap::new();
     for (k, i) in &index {
         by_root.entry(u.root(*i)).or_default().0.push(k.clone());
     }
@@ -463,24 +465,24 @@ pub fn components(history: &History) -> Result<Vec<(Vec<Key>, Vec<Entry>)>, Unsu
         assert!(!ks.is_empty(), "every call touches a key: {:?}", e.call);
         by_root.get_mut(&u.root(ks[0])).expect("its keys have a component").1.push(e);
     }
-    let mut out: Vec<(Vec<Key>, Vec<Entry>)> = by_root.into_values().collect();
+    let mut out: Vec<Component> = by_root.into_values().collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
-/// Checks every component of `history` with `oracle`, each with its own `budget`; keyed by the
-/// component's keys.
+/// Checks every component of `history` with `oracle`, each with its own budget `budget(its
+/// number of entries)`; keyed by the component's keys.
 pub fn check_history(
     oracle: Oracle,
     history: &History,
-    budget: u64,
+    budget: impl Fn(usize) -> u64,
 ) -> Result<BTreeMap<Vec<Key>, Checked>, Unsupported> {
     Ok(components(history)?
         .into_iter()
         .map(|(keys, entries)| {
             let checked = match oracle {
-                Oracle::Tester => tester::check(&entries, budget),
-                Oracle::Dfs => dfs::check(&entries, budget),
+                Oracle::Tester => tester::check(&entries, budget(entries.len())),
+                Oracle::Dfs => dfs::check(&entries, budget(entries.len())),
             };
             (keys, checked)
         })
