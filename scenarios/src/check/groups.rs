@@ -298,12 +298,29 @@ mod tests {
     }
 
     #[test]
+    fn a_committed_cas_swapped_whether_or_not_a_range_ties_its_key() {
+        let cas = op(1, Func::Cas, 0, vec(&[NIL, int(1)]), (2, Some(3)), Outcome::Committed, NIL);
+        let alone = vec![
+            write(0, 0, 2, (0, 1)),
+            cas.clone(),
+            op(2, Func::Read, 0, NIL, (4, Some(5)), Outcome::Ok, int(2)),
+        ];
+        assert!(matches!(verdict(alone), Verdict::NotLinearizable(_)));
+        let grouped = vec![write(0, 0, 2, (0, 1)), cas, range(2, &[0, 1], &[int(2), NIL], (4, 5))];
+        assert!(matches!(verdict(grouped), Verdict::NotLinearizable(_)));
+    }
+
+    #[test]
     fn a_failed_txn_must_have_seen_a_false_compare() {
         let t = txn(&[(0, NIL)], &[(0, int(2))], &[0]);
         let ok = vec![write(1, 0, 1, (0, 1)), ok_txn(2, t.clone(), (2, 3), vec(&[int(0), int(1)]))];
         assert_eq!(verdict(ok), Verdict::Linearizable);
         // It read k0 absent, so its compare (k0 absent) held: it cannot have failed.
         let wrong = vec![ok_txn(2, t, (2, 3), vec(&[int(0), NIL]))];
+        assert!(matches!(verdict(wrong), Verdict::NotLinearizable(_)));
+        // Without compares, every compare holds: such a txn never fails.
+        let unguarded = txn(&[], &[(0, int(2))], &[0]);
+        let wrong = vec![ok_txn(2, unguarded, (2, 3), vec(&[int(0), NIL]))];
         assert!(matches!(verdict(wrong), Verdict::NotLinearizable(_)));
     }
 

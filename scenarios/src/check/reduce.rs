@@ -214,7 +214,7 @@ impl<'a> MapCells<'a> {
         let mut opaque = BTreeSet::new();
         for o in ops {
             observed.extend(o.op.expect.iter().chain(&o.op.guard));
-            for (s, _) in &o.op.refute {
+            for (s, _) in o.op.refute.iter().flatten() {
                 if !o.op.expect.iter().any(|(e, _)| e == s) {
                     opaque.insert(*s);
                 }

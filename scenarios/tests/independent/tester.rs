@@ -22,15 +22,14 @@ use std::collections::BTreeSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use scenarios::check::Value;
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
 
-use super::{apply, Call, Checked, Entry, Ret, Verdict};
+use super::{apply, Call, Checked, Entry, Map, Ret, Verdict};
 
-/// The sequential object handed to the tester: one key's value and the shared step budget.
+/// The sequential object handed to the tester: one component's map and the shared step budget.
 #[derive(Clone, Debug)]
 struct Spec {
-    value: Value,
+    map: Map,
     budget: Steps,
 }
 
@@ -40,7 +39,7 @@ impl SequentialSpec for Spec {
 
     fn invoke(&mut self, call: &Call) -> Ret {
         self.budget.spend();
-        apply(call, &mut self.value)
+        apply(call, &mut self.map)
     }
 }
 
@@ -63,7 +62,7 @@ impl Steps {
 /// Thread ids from here up are virtual; process ids stay below.
 const VIRTUAL: u64 = 1 << 48;
 
-/// Checks one key's entries with at most `steps` specification steps.
+/// Checks one component's entries with at most `steps` specification steps.
 pub fn check(entries: &[Entry], steps: u64) -> Checked {
     // (time, 0 invoke | 1 return, entry)
     let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(2 * entries.len());
@@ -78,7 +77,7 @@ pub fn check(entries: &[Entry], steps: u64) -> Checked {
     events.sort_unstable();
 
     let left = Steps(Rc::new(Cell::new(steps)));
-    let spec = Spec { value: Value::Nil, budget: left.clone() };
+    let spec = Spec { map: Map::new(), budget: left.clone() };
     let mut tester: LinearizabilityTester<u64, Spec> = LinearizabilityTester::new(spec);
     let mut thread_of: Vec<u64> = vec![0; entries.len()];
     let mut busy: BTreeSet<u64> = BTreeSet::new();
@@ -114,5 +113,5 @@ pub fn check(entries: &[Entry], steps: u64) -> Checked {
             Verdict::Exhausted
         }
     };
-    Checked { verdict, work: steps - left.0.get() }
+    Checked { verdict, work: steps - left.0.get(), entries: entries.len() }
 }

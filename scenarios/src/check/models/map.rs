@@ -10,12 +10,16 @@
 //! | --- | --- |
 //! | `read` / `get` (ok) | expect the result |
 //! | `write` / `put` / `delete` | write the argument (`nil` for a delete) |
-//! | `cas [old new]` (ok) | expect `old`, write `new` |
-//! | `cas` (unknown) | if the key holds `old`, write `new`; else nothing |
+//! | `cas [old new]` (ok, committed) | expect `old`, write `new` |
+//! | `cas` (info) | if the key holds `old`, write `new`; else nothing |
 //! | `range [k ...]` (ok) | expect each key's value in the result |
 //! | `txn` (ok, `[1]`) | expect every compare, then the writes in order |
 //! | `txn` (ok, `[0 v ...]`) | not every compare holds; expect each failure read's value |
-//! | `txn` (unknown) | if every compare holds, the writes; else nothing |
+//! | `txn` (info, committed) | if every compare holds, the writes; else nothing |
+//!
+//! A committed cas took effect, and a cas that took effect swapped (a refused one is a `fail`),
+//! exactly as the register model has it: a key's verdict must not depend on whether a range or
+//! txn ties it to others. A committed txn took effect too, but in a branch nobody saw.
 //!
 //! Failed (`fail`) operations and unknown reads never reach the model.
 
@@ -41,8 +45,9 @@ pub struct MapOp {
     /// Slots and the values they must hold for the operation to take effect.
     pub expect: Vec<Cell>,
     /// Conditions of which at least one must be false (a txn that took its failure branch);
-    /// empty: no such condition.
-    pub refute: Vec<Cell>,
+    /// `None`: no such condition. `Some` of no cell can never be met: a txn without compares
+    /// always takes its success branch (every one of zero compares holds).
+    pub refute: Option<Vec<Cell>>,
     /// The guard of an operation whose branch is unknown: the writes apply only if every one
     /// holds, and otherwise the operation changes nothing.
     pub guard: Vec<Cell>,
@@ -140,7 +145,7 @@ impl Model for MapModel {
         let known = op.outcome == Outcome::Ok;
         let mut m = MapOp {
             expect: Vec::new(),
-            refute: Vec::new(),
+            refute: None,
             guard: Vec::new(),
             writes: Vec::new(),
             marker: Value::Nil,
@@ -156,7 +161,8 @@ impl Model for MapModel {
                 let [old, new] = pair.as_slice() else {
                     return Err(bad(func, "[old new]", &op.arg));
                 };
-                let cond = if known { &mut m.expect } else { &mut m.guard };
+                let swapped = op.outcome != Outcome::Info;
+                let cond = if swapped { &mut m.expect } else { &mut m.guard };
                 cond.push((slot, old.clone()));
                 m.writes.push((slot, new.clone()));
             }
@@ -187,7 +193,7 @@ impl Model for MapModel {
                         m.writes = writes;
                     }
                     (true, Value::Vec(r)) if r.first() == Some(&Value::Int(0)) => {
-                        m.refute = compares;
+                        m.refute = Some(compares);
                         m.expect = MapModel::reads(reads, &r[1..], func)?;
                     }
                     (true, other) => return Err(bad(func, "[1] or [0 value ...]", other)),
@@ -208,7 +214,7 @@ impl Model for MapModel {
         if !holds(state, &op.expect) {
             return None;
         }
-        if !op.refute.is_empty() && holds(state, &op.refute) {
+        if op.refute.as_ref().is_some_and(|r| holds(state, r)) {
             return None;
         }
         if op.writes.is_empty() || !holds(state, &op.guard) {
