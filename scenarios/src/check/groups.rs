@@ -165,14 +165,7 @@ pub fn check(history: &History, budget: &mut Budget) -> Result<Report, CheckErro
         }
     }
     stats.steps = budget.used();
-    let verdict = if !failures.is_empty() {
-        Verdict::NotLinearizable(failures)
-    } else if !undecided.is_empty() {
-        Verdict::Unknown { keys: undecided }
-    } else {
-        Verdict::Linearizable
-    };
-    Ok(Report { verdict, stats })
+    Ok(Report { verdict: Verdict::of(failures, undecided), stats })
 }
 
 #[cfg(test)]

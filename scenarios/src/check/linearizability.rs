@@ -40,6 +40,19 @@ pub enum Verdict {
     },
 }
 
+impl Verdict {
+    /// The verdict over every group checked: any failure decides it, then any undecided key.
+    pub fn of(failures: Vec<KeyFailure>, undecided: Vec<Key>) -> Verdict {
+        if !failures.is_empty() {
+            Verdict::NotLinearizable(failures)
+        } else if !undecided.is_empty() {
+            Verdict::Unknown { keys: undecided }
+        } else {
+            Verdict::Linearizable
+        }
+    }
+}
+
 /// Counters describing the work done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -176,12 +189,5 @@ pub fn check<M: Model>(
         judge(model, vec![key], &ops, budget, &mut failures, &mut undecided);
     }
     stats.steps = budget.used();
-    let verdict = if !failures.is_empty() {
-        Verdict::NotLinearizable(failures)
-    } else if !undecided.is_empty() {
-        Verdict::Unknown { keys: undecided }
-    } else {
-        Verdict::Linearizable
-    };
-    Ok(Report { verdict, stats })
+    Ok(Report { verdict: Verdict::of(failures, undecided), stats })
 }

@@ -92,22 +92,29 @@ fn is_scalar(v: &Value) -> bool {
     matches!(v, Value::Int(_) | Value::Str(_))
 }
 
+/// Drops the operations `keep` marks false, again and again until a pass drops none (a drop
+/// can make others droppable); returns how many were dropped.
+fn retain_until_stable<T>(ops: &mut Vec<T>, keep: impl Fn(&[T]) -> Vec<bool>) -> usize {
+    let start = ops.len();
+    loop {
+        let flags = keep(ops);
+        assert_eq!(flags.len(), ops.len(), "one flag per operation");
+        let before = ops.len();
+        let mut flags = flags.into_iter();
+        ops.retain(|_| flags.next().expect("one flag per operation"));
+        if ops.len() == before {
+            return start - ops.len();
+        }
+    }
+}
+
 /// Applies rules 1 and 2 to the operations of one key.
 pub fn reduce<M: Model>(model: &M, ops: &mut Vec<KeyOp<M::Op>>) -> Reduction {
     let mut r = Reduction::default();
     if ops.iter().any(|o| model.footprint(&o.op) == Footprint::Opaque) {
         return r;
     }
-    loop {
-        let keep = rule1_keep(model, ops);
-        let before = ops.len();
-        let mut flags = keep.into_iter();
-        ops.retain(|_| flags.next().expect("one flag per operation"));
-        if ops.len() == before {
-            break;
-        }
-        r.dropped += before - ops.len();
-    }
+    r.dropped += retain_until_stable(ops, |ops| rule1_keep(model, ops));
     let bounds = rule2_bounds(model, ops);
     for (o, bound) in ops.iter_mut().zip(bounds) {
         if let Some(b) = bound {
@@ -250,10 +257,9 @@ impl<'a> MapCells<'a> {
 /// only w writes `(s, v)`, so w precedes r, hence p(w) < p(r) <= ret(r).
 pub fn reduce_map(ops: &mut Vec<KeyOp<MapOp>>) -> Reduction {
     let mut r = Reduction::default();
-    loop {
+    r.dropped += retain_until_stable(ops, |ops| {
         let cells = MapCells::new(ops);
-        let keep: Vec<bool> = ops
-            .iter()
+        ops.iter()
             .map(|o| {
                 let droppable = o.deadline.is_none()
                     && !o.required
@@ -263,15 +269,8 @@ pub fn reduce_map(ops: &mut Vec<KeyOp<MapOp>>) -> Reduction {
                         .all(|c| !cells.observed.contains(c) && !cells.opaque.contains(&c.0));
                 !droppable
             })
-            .collect();
-        let before = ops.len();
-        let mut flags = keep.into_iter();
-        ops.retain(|_| flags.next().expect("one flag per operation"));
-        if ops.len() == before {
-            break;
-        }
-        r.dropped += before - ops.len();
-    }
+            .collect()
+    });
     let mut writers: BTreeMap<&Cell, usize> = BTreeMap::new();
     let mut first_return: BTreeMap<&Cell, u64> = BTreeMap::new();
     for o in ops.iter() {

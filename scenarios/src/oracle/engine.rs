@@ -70,10 +70,7 @@ impl EngineOracle {
         if self.violation.is_some() {
             return;
         }
-        for &n in members {
-            if changed.is_some_and(|c| c != n) {
-                continue;
-            }
+        for n in super::to_look_at(members, changed) {
             let Some(db) = c.running(n).and_then(|r| r.state_machine().engine()) else {
                 continue;
             };

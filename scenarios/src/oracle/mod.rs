@@ -21,6 +21,12 @@ pub mod wire;
 
 use std::fmt;
 
+/// The nodes of `members` an oracle looks at after a step: only `changed` when it is `Some` (no
+/// other node can have moved), else all of them.
+pub fn to_look_at(members: &[u32], changed: Option<u32>) -> impl Iterator<Item = u32> + '_ {
+    members.iter().copied().filter(move |&n| changed.is_none_or(|c| c == n))
+}
+
 use serde::{Deserialize, Serialize};
 
 /// A property a run can fail.

@@ -54,10 +54,7 @@ impl StorageOracle {
         if self.violation.is_some() {
             return;
         }
-        for &n in members {
-            if changed.is_some_and(|c| c != n) {
-                continue;
-            }
+        for n in super::to_look_at(members, changed) {
             let Some(r) = c.running(n) else { continue };
             let (applied, consistent) = (r.applied_index(), r.state_machine().consistent_index());
             if applied != consistent {

@@ -440,11 +440,7 @@ impl<S: Observable> Run<S> {
             let v = v.to_string();
             self.fail(Property::ClusterId, v);
         }
-        for i in 0..self.watched.len() {
-            let n = self.watched[i];
-            if changed.is_some_and(|c| c != n) {
-                continue;
-            }
+        for n in crate::oracle::to_look_at(&self.watched, changed) {
             if let Some(r) = self.c.running(n) {
                 self.safety.observe(n, r);
             }

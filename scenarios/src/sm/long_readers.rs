@@ -89,36 +89,38 @@ impl LongReaders {
         }
     }
 
-    /// Ends the oldest reader (see [`LongReaders::end_all`] for the check).
+    /// Ends the oldest reader (see [`end`] for the check).
     fn end_oldest(&mut self) {
-        if self.held.is_empty() {
-            return;
+        if !self.held.is_empty() {
+            let (tx, digest) = self.held.remove(0);
+            end(tx, digest);
         }
-        let oldest = self.held.remove(0);
-        let rest = std::mem::replace(&mut self.held, vec![oldest]);
-        self.end_all();
-        self.held = rest;
     }
 
-    /// Ends every reader, after checking that each still sees what it saw when it began (the
-    /// engine's audit then checks each as it ends). A reader that cannot read any more (its
-    /// storage failed) is not judged: the store's own reads report that.
+    /// Ends every reader (see [`end`] for the check).
     pub fn end_all(&mut self) {
         for (tx, digest) in self.held.drain(..) {
-            if let Ok(now) = read_all(&tx) {
-                assert_eq!(
-                    now,
-                    digest,
-                    "a read transaction at txid {} saw its view change while commits went on",
-                    tx.id()
-                );
-            }
+            end(tx, digest);
         }
     }
 
     /// Txids of the open readers, oldest first.
     pub fn txids(&self) -> Vec<u64> {
         self.held.iter().map(|(tx, _)| tx.id()).collect()
+    }
+}
+
+/// Ends reader `tx` after checking that it still sees what it saw when it began (`digest`);
+/// the engine's audit then checks it as it ends. A reader that cannot read any more (its
+/// storage failed) is not judged: the store's own reads report that.
+fn end(tx: Tx, digest: u64) {
+    if let Ok(now) = read_all(&tx) {
+        assert_eq!(
+            now,
+            digest,
+            "a read transaction at txid {} saw its view change while commits went on",
+            tx.id()
+        );
     }
 }
 
